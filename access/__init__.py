@@ -1,0 +1,1 @@
+"""LDAP, TOTP, practitioner register, roles, view policy and audit trail (issue: access)."""

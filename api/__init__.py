@@ -1,0 +1,1 @@
+"""The FastAPI service. No endpoint exposes personal data before access control exists."""

@@ -1,0 +1,271 @@
+"""The child index's tables: exactly the allow-listed data of DESIGN.md, nothing else.
+
+Every column here must appear in `index.allowlist.ALLOWED_COLUMNS`; a test walks the metadata
+and fails on anything that is not. Coded values are stored as short strings with CHECK
+constraints (portable between SQLite and PostgreSQL) drawn from `index.vocabulary`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
+
+from index.identifiers import Scheme
+from index.vocabulary import (
+    SENSITIVE_SERVICES,
+    AddressStatus,
+    ChildStatus,
+    ConsentBasis,
+    Gender,
+    IndicatorKind,
+    NameKind,
+    Relationship,
+    ServiceType,
+    SourceKind,
+)
+
+# Stable constraint names so Alembic migrations are the same on SQLite and PostgreSQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def coded(enum_cls: type[enum.Enum], name: str) -> Enum:
+    """A coded column: stored as its value string, constrained to the vocabulary."""
+    return Enum(
+        enum_cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+    )
+
+
+class Provenance:
+    """Which source record a value came from: the submission and the record within it."""
+
+    @declared_attr
+    def submission_id(cls) -> Mapped[int | None]:
+        return mapped_column(ForeignKey("submissions.id", ondelete="RESTRICT"), index=True)
+
+    # e.g. "pupil 17" or "line 23": a position, never the record's content.
+    record_ref: Mapped[str | None] = mapped_column(String(64))
+
+
+class Submission(Base):
+    """One file or batch received: the anchor of provenance."""
+
+    __tablename__ = "submissions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_kind: Mapped[SourceKind] = mapped_column(coded(SourceKind, "source_kind"))
+    # LAEstab for schools, ODS code for GP practices, feed name for others.
+    source_code: Mapped[str] = mapped_column(String(32))
+    file_name: Mapped[str | None] = mapped_column(String(255))
+    file_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Child(Provenance, Base):
+    __tablename__ = "children"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    child_number: Mapped[str] = mapped_column(String(10), unique=True)
+    owning_la: Mapped[str] = mapped_column(String(3), index=True)
+    date_of_birth: Mapped[dt.date] = mapped_column(Date, index=True)
+    gender: Mapped[Gender] = mapped_column(coded(Gender, "gender"), default=Gender.UNSPECIFIED)
+    status: Mapped[ChildStatus] = mapped_column(coded(ChildStatus, "child_status"), default=ChildStatus.LIVE)
+    # When the status last changed: drives retention (deceased -> archived -> purged).
+    status_since: Mapped[dt.date | None] = mapped_column(Date)
+    shielded: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+    __table_args__ = (CheckConstraint("length(owning_la) = 3", name="owning_la_three_digits"),)
+
+    names: Mapped[list[ChildName]] = relationship(back_populates="child", cascade="all, delete-orphan")
+    addresses: Mapped[list[ChildAddress]] = relationship(back_populates="child", cascade="all, delete-orphan")
+    identifiers: Mapped[list[ChildIdentifier]] = relationship(
+        back_populates="child", cascade="all, delete-orphan"
+    )
+    carers: Mapped[list[Carer]] = relationship(back_populates="child", cascade="all, delete-orphan")
+    involvements: Mapped[list[Involvement]] = relationship(
+        back_populates="child", cascade="all, delete-orphan"
+    )
+
+
+class ChildName(Provenance, Base):
+    __tablename__ = "child_names"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("children.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[NameKind] = mapped_column(coded(NameKind, "name_kind"), default=NameKind.CURRENT)
+    given_name: Mapped[str | None] = mapped_column(String(100))
+    middle_names: Mapped[str | None] = mapped_column(String(200))
+    family_name: Mapped[str | None] = mapped_column(String(100))
+
+    child: Mapped[Child] = relationship(back_populates="names")
+
+
+class AddressColumns:
+    """A postal address as the index holds it: display lines, town, postcode, UPRN."""
+
+    line1: Mapped[str | None] = mapped_column(String(100))
+    line2: Mapped[str | None] = mapped_column(String(100))
+    line3: Mapped[str | None] = mapped_column(String(100))
+    town: Mapped[str | None] = mapped_column(String(100))
+    postcode: Mapped[str | None] = mapped_column(String(8))
+    uprn: Mapped[str | None] = mapped_column(String(12))
+
+
+class ChildAddress(Provenance, AddressColumns, Base):
+    __tablename__ = "child_addresses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("children.id", ondelete="CASCADE"), index=True)
+    status: Mapped[AddressStatus] = mapped_column(
+        coded(AddressStatus, "address_status"), default=AddressStatus.CURRENT
+    )
+    valid_from: Mapped[dt.date | None] = mapped_column(Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date)
+
+    child: Mapped[Child] = relationship(back_populates="addresses")
+
+
+class ChildIdentifier(Provenance, Base):
+    __tablename__ = "child_identifiers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("children.id", ondelete="CASCADE"), index=True)
+    scheme: Mapped[Scheme] = mapped_column(coded(Scheme, "identifier_scheme"))
+    value: Mapped[str] = mapped_column(String(32))
+
+    # Not unique: the same identifier on two records is a conflict for review, not an error.
+    __table_args__ = (
+        Index("ix_child_identifiers_scheme_value", "scheme", "value"),
+        UniqueConstraint("child_id", "scheme", "value", name="uq_child_identifiers_child_scheme_value"),
+    )
+
+    child: Mapped[Child] = relationship(back_populates="identifiers")
+
+
+class Carer(Provenance, AddressColumns, Base):
+    """A parent or carer of one child (siblings each carry their own rows)."""
+
+    __tablename__ = "carers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("children.id", ondelete="CASCADE"), index=True)
+    contact_order: Mapped[int | None] = mapped_column(Integer)
+    given_name: Mapped[str | None] = mapped_column(String(100))
+    family_name: Mapped[str | None] = mapped_column(String(100))
+    relationship_to_child: Mapped[Relationship] = mapped_column(
+        coded(Relationship, "relationship"), default=Relationship.OTHER
+    )
+    parental_responsibility: Mapped[bool | None] = mapped_column(Boolean)
+    address_as_child: Mapped[bool] = mapped_column(Boolean, default=False)
+    phone: Mapped[str | None] = mapped_column(String(32))
+    alternative_phone: Mapped[str | None] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(254))
+
+    child: Mapped[Child] = relationship(back_populates="carers")
+
+
+_SENSITIVE_SQL = ", ".join(f"'{s.value}'" for s in sorted(SENSITIVE_SERVICES))
+
+
+class Involvement(Provenance, Base):
+    """A service working with a child, and how to contact it."""
+
+    __tablename__ = "involvements"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("children.id", ondelete="CASCADE"), index=True)
+    service_type: Mapped[ServiceType] = mapped_column(coded(ServiceType, "service_type"))
+    organisation_name: Mapped[str] = mapped_column(String(200))
+    # LAEstab for schools, ODS code for GP practices.
+    organisation_code: Mapped[str | None] = mapped_column(String(16), index=True)
+    practitioner_name: Mapped[str | None] = mapped_column(String(200))
+    contact_phone: Mapped[str | None] = mapped_column(String(32))
+    contact_email: Mapped[str | None] = mapped_column(String(254))
+    start_date: Mapped[dt.date | None] = mapped_column(Date)
+    end_date: Mapped[dt.date | None] = mapped_column(Date)
+    lead_professional: Mapped[bool] = mapped_column(Boolean, default=False)
+    consent_basis: Mapped[ConsentBasis] = mapped_column(
+        coded(ConsentBasis, "consent_basis"), default=ConsentBasis.NOT_REQUIRED
+    )
+
+    __table_args__ = (
+        # A sensitive service without consent or suspected harm must never be stored.
+        CheckConstraint(
+            f"service_type NOT IN ({_SENSITIVE_SQL}) OR consent_basis <> 'not_required'",
+            name="sensitive_needs_consent",
+        ),
+        CheckConstraint("end_date IS NULL OR start_date IS NULL OR end_date >= start_date",
+                        name="end_after_start"),
+    )
+
+    child: Mapped[Child] = relationship(back_populates="involvements")
+    indicators: Mapped[list[Indicator]] = relationship(
+        back_populates="involvement", cascade="all, delete-orphan"
+    )
+
+
+class Indicator(Provenance, Base):
+    """One of the three indicators on an involvement, with who set it and when."""
+
+    __tablename__ = "indicators"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    involvement_id: Mapped[int] = mapped_column(
+        ForeignKey("involvements.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[IndicatorKind] = mapped_column(coded(IndicatorKind, "indicator_kind"))
+    set_by: Mapped[str] = mapped_column(String(200))
+    set_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    cleared_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    involvement: Mapped[Involvement] = relationship(back_populates="indicators")
+
+
+class SearchKey(Base):
+    """Blocking keys of the embedded search backend: 64-bit hashes of derived name, date of
+    birth, postcode and identifier keys. Holds no value that is not already in the tables above."""
+
+    __tablename__ = "search_keys"
+
+    key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    child_id: Mapped[int] = mapped_column(
+        ForeignKey("children.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+    __table_args__ = ({"sqlite_with_rowid": False},)

@@ -1,0 +1,180 @@
+"""Input models: the only shapes in which a child's data may enter the store.
+
+Pydantic models with `extra="forbid"`: an unknown field is an error, never silently stored.
+Their fields are checked against the same allow-list as the tables (tests/test_allowlist.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from index import identifiers
+from index.identifiers import Scheme
+from index.vocabulary import (
+    SENSITIVE_SERVICES,
+    AddressStatus,
+    ChildStatus,
+    ConsentBasis,
+    Gender,
+    IndicatorKind,
+    NameKind,
+    Relationship,
+    ServiceType,
+)
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ()\-]{6,31}$")]
+Email = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+]
+LaNumber = Annotated[str, StringConstraints(pattern=r"^[0-9]{3}$")]
+
+# UK postcode shape (outward code, space, inward code); normalised to upper case with one space.
+_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)\s*([0-9][A-Z]{2})$")
+
+
+def normalise_postcode(value: str) -> str:
+    """Canonical `OUT IN` form of a UK postcode, or ValueError naming the field."""
+    match = _POSTCODE.match(value.strip().upper())
+    if not match:
+        raise ValueError("postcode is not a UK postcode")
+    return f"{match.group(1)} {match.group(2)}"
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class ProvenanceRef(_Input):
+    """Where a value came from: position within a submission, never its content."""
+
+    submission_id: int | None = None
+    record_ref: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+
+class NameIn(_Input):
+    kind: NameKind = NameKind.CURRENT
+    given_name: Text | None = None
+    middle_names: LongText | None = None
+    family_name: Text | None = None
+
+    @model_validator(mode="after")
+    def _some_name(self) -> NameIn:
+        if not (self.given_name or self.family_name):
+            raise ValueError("a name needs a given name or a family name")
+        return self
+
+
+class AddressIn(_Input):
+    line1: Text | None = None
+    line2: Text | None = None
+    line3: Text | None = None
+    town: Text | None = None
+    postcode: str | None = None
+    uprn: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,12}$")] | None = None
+
+    @field_validator("postcode")
+    @classmethod
+    def _postcode(cls, value: str | None) -> str | None:
+        return normalise_postcode(value) if value else None
+
+
+class ChildAddressIn(AddressIn):
+    status: AddressStatus = AddressStatus.CURRENT
+    valid_from: dt.date | None = None
+    valid_to: dt.date | None = None
+
+
+class IdentifierIn(_Input):
+    scheme: Scheme
+    value: str
+
+    @model_validator(mode="after")
+    def _valid(self) -> IdentifierIn:
+        if self.scheme is Scheme.CHILD_NUMBER:
+            raise ValueError("the child number is assigned by the index, not supplied")
+        checked = identifiers.validate(self.scheme, self.value)
+        object.__setattr__(self, "value", checked.value)
+        return self
+
+
+class CarerIn(AddressIn):
+    contact_order: Annotated[int, Field(ge=1, le=99)] | None = None
+    given_name: Text | None = None
+    family_name: Text | None = None
+    relationship_to_child: Relationship = Relationship.OTHER
+    parental_responsibility: bool | None = None
+    address_as_child: bool = False
+    phone: Phone | None = None
+    alternative_phone: Phone | None = None
+    email: Email | None = None
+
+
+class IndicatorIn(_Input):
+    kind: IndicatorKind
+    set_by: LongText
+    set_at: dt.datetime
+    cleared_at: dt.datetime | None = None
+
+
+class InvolvementIn(_Input):
+    service_type: ServiceType
+    organisation_name: LongText
+    organisation_code: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{3,16}$")] | None = None
+    practitioner_name: LongText | None = None
+    contact_phone: Phone | None = None
+    contact_email: Email | None = None
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
+    lead_professional: bool = False
+    consent_basis: ConsentBasis = ConsentBasis.NOT_REQUIRED
+    indicators: tuple[IndicatorIn, ...] = ()
+
+    @model_validator(mode="after")
+    def _rules(self) -> InvolvementIn:
+        if self.service_type in SENSITIVE_SERVICES and self.consent_basis is ConsentBasis.NOT_REQUIRED:
+            raise ValueError(
+                f"{self.service_type.value} is a sensitive service: it needs recorded consent "
+                "or suspected significant harm"
+            )
+        if self.start_date and self.end_date and self.end_date < self.start_date:
+            raise ValueError("end_date is before start_date")
+        return self
+
+
+class ChildRecord(_Input):
+    """One child as it enters the store, with where each part came from."""
+
+    owning_la: LaNumber
+    date_of_birth: dt.date
+    gender: Gender = Gender.UNSPECIFIED
+    status: ChildStatus = ChildStatus.LIVE
+    shielded: bool = False
+    names: Annotated[tuple[NameIn, ...], Field(min_length=1)]
+    addresses: tuple[ChildAddressIn, ...] = ()
+    identifiers: tuple[IdentifierIn, ...] = ()
+    carers: tuple[CarerIn, ...] = ()
+    involvements: tuple[InvolvementIn, ...] = ()
+    provenance: ProvenanceRef = ProvenanceRef()
+
+    @field_validator("date_of_birth")
+    @classmethod
+    def _plausible_dob(cls, value: dt.date) -> dt.date:
+        if value.year < 1900 or value > dt.date.today():
+            raise ValueError("date_of_birth is not a plausible date of birth")
+        return value
+
+    @model_validator(mode="after")
+    def _one_current_name(self) -> ChildRecord:
+        if sum(n.kind is NameKind.CURRENT for n in self.names) != 1:
+            raise ValueError("a child needs exactly one current name")
+        return self
+
+    @property
+    def current_name(self) -> NameIn:
+        return next(n for n in self.names if n.kind is NameKind.CURRENT)

@@ -1,0 +1,245 @@
+"""The store: opening the database, migrating it, and writing children into it.
+
+SQLite (a file) is the default; PostgreSQL by URL. Opening checks that the database really is
+a child index at the current schema, and says clearly what is wrong if it is not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import Engine, create_engine, event, func, insert, inspect, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from index import models as m
+from index.identifiers import make_child_number
+from index.records import ChildRecord
+from index.vocabulary import SourceKind
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class StoreSettings(BaseSettings):
+    """Store configuration, from CHILDINDEX_* environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="CHILDINDEX_", extra="ignore")
+
+    database_url: str = "sqlite:///var/childindex.db"
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used as it is; the message says what and where."""
+
+
+def _describe(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable database URL>"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite gets foreign keys, WAL and a busy timeout."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError(f"database URL is not valid: {exc}") from None
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return create_engine(parsed, pool_pre_ping=True)
+    raise StoreError(f"database URL {_describe(url)}: only sqlite and postgresql are supported")
+
+
+def _alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["engine"] = engine
+    return config
+
+
+def head_revision() -> str:
+    script = ScriptDirectory(str(MIGRATIONS))
+    head = script.get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The schema revision recorded in the database, or None for an empty database.
+
+    Raises StoreError for a file that is not a database or a database that is not ours.
+    """
+    where = _describe(str(engine.url))
+    try:
+        with engine.connect() as conn:
+            tables = set(inspect(conn).get_table_names())
+            revision = MigrationContext.configure(conn).get_current_revision()
+    except (DatabaseError, OperationalError) as exc:
+        reason = str(exc.orig).splitlines()[0] if exc.orig else "cannot be read"
+        raise StoreError(f"database {where} cannot be opened: {reason}") from None
+    if revision is None and tables:
+        foreign = ", ".join(sorted(tables)[:5])
+        raise StoreError(
+            f"database {where} is not a child index database "
+            f"(it has tables such as {foreign} but no schema revision)"
+        )
+    return revision
+
+
+def upgrade(engine: Engine) -> tuple[str | None, str]:
+    """Bring the database to the current schema; (revision before, revision after)."""
+    before = current_revision(engine)
+    known = {s.revision for s in ScriptDirectory(str(MIGRATIONS)).walk_revisions()}
+    if before is not None and before not in known:
+        raise StoreError(
+            f"database {_describe(str(engine.url))} is at schema revision {before}, "
+            "which this version of childindex does not know (made by a newer version?)"
+        )
+    command.upgrade(_alembic_config(engine), "head")
+    return before, head_revision()
+
+
+def check_current(engine: Engine) -> None:
+    """Raise StoreError unless the database is at the current schema."""
+    revision = current_revision(engine)
+    head = head_revision()
+    if revision == head:
+        return
+    where = _describe(str(engine.url))
+    if revision is None:
+        raise StoreError(f"database {where} is empty: run `childindex db upgrade`")
+    raise StoreError(
+        f"database {where} is at schema revision {revision}, not {head}: "
+        "run `childindex db upgrade`"
+    )
+
+
+def open_store(url: str | None = None, *, create: bool = False) -> Engine:
+    """Open the store at `url` (default from settings), checked to be at the current schema.
+
+    With `create`, an empty or older database is first upgraded.
+    """
+    engine = make_engine(url or StoreSettings().database_url)
+    if create:
+        upgrade(engine)
+    check_current(engine)
+    return engine
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Session]:
+    """A session whose work is committed together or not at all."""
+    with sessionmaker(engine)() as session, session.begin():
+        yield session
+
+
+def create_submission(
+    session: Session, *, source_kind: SourceKind, source_code: str,
+    file_name: str | None = None, file_sha256: str | None = None,
+) -> int:
+    submission = m.Submission(
+        source_kind=source_kind, source_code=source_code,
+        file_name=file_name, file_sha256=file_sha256,
+    )
+    session.add(submission)
+    session.flush()
+    return submission.id
+
+
+def _lock_children(session: Session) -> None:
+    # Child ids (and so child numbers) are allocated as max(id)+1 inside the write
+    # transaction; PostgreSQL needs the table locked for that, SQLite has one writer anyway.
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("LOCK TABLE children IN SHARE ROW EXCLUSIVE MODE"))
+
+
+def add_children(session: Session, records: Iterable[ChildRecord]) -> list[int]:
+    """Insert new children with everything they carry; returns their ids in order.
+
+    Uses bulk inserts so that a million synthetic children load in minutes; callers commit.
+    """
+    records = list(records)
+    if not records:
+        return []
+    _lock_children(session)
+    first = (session.scalar(select(func.max(m.Child.id))) or 0) + 1
+    now = dt.datetime.now(dt.UTC)
+    rows: dict[type[m.Base], list[dict[str, Any]]] = {
+        table: [] for table in (m.Child, m.ChildName, m.ChildAddress, m.ChildIdentifier, m.Carer)
+    }
+    involvements: list[tuple[dict[str, Any], tuple[dict[str, Any], ...]]] = []
+    ids = list(range(first, first + len(records)))
+    for child_id, record in zip(ids, records, strict=True):
+        prov = record.provenance.model_dump()
+        rows[m.Child].append({
+            "id": child_id, "child_number": make_child_number(child_id),
+            "owning_la": record.owning_la, "date_of_birth": record.date_of_birth,
+            "gender": record.gender, "status": record.status, "status_since": None,
+            "shielded": record.shielded, "created_at": now, "updated_at": now, **prov,
+        })
+        owned = {"child_id": child_id, **prov}
+        rows[m.ChildName] += [{**n.model_dump(), **owned} for n in record.names]
+        rows[m.ChildAddress] += [{**a.model_dump(), **owned} for a in record.addresses]
+        rows[m.ChildIdentifier] += [{**i.model_dump(), **owned} for i in record.identifiers]
+        rows[m.Carer] += [{**c.model_dump(), **owned} for c in record.carers]
+        for inv in record.involvements:
+            data = inv.model_dump(exclude={"indicators"})
+            indicators = tuple({**i.model_dump(), **prov} for i in inv.indicators)
+            involvements.append(({**data, **owned}, indicators))
+    for table, table_rows in rows.items():
+        if table_rows:
+            session.execute(insert(table), table_rows)
+    _add_involvements(session, involvements)
+    return ids
+
+
+def _add_involvements(
+    session: Session, involvements: list[tuple[dict[str, Any], tuple[dict[str, Any], ...]]]
+) -> None:
+    if not involvements:
+        return
+    first = (session.scalar(select(func.max(m.Involvement.id))) or 0) + 1
+    indicator_rows = []
+    involvement_rows = []
+    for inv_id, (data, indicators) in enumerate(involvements, start=first):
+        involvement_rows.append({"id": inv_id, **data})
+        indicator_rows += [{**i, "involvement_id": inv_id} for i in indicators]
+    session.execute(insert(m.Involvement), involvement_rows)
+    if indicator_rows:
+        session.execute(insert(m.Indicator), indicator_rows)
+
+
+def count_rows(session: Session) -> dict[str, int]:
+    """Rows per table, for reports."""
+    return {
+        table.name: session.scalar(select(func.count()).select_from(table)) or 0
+        for table in m.Base.metadata.sorted_tables
+    }

@@ -1,0 +1,1 @@
+"""Identity matching: normalise, block, compare, score, decide, explain (issue: matching)."""

@@ -1,0 +1,1 @@
+"""Operations: the `childindex` command line, synthetic areas, the demo, benchmarks."""

@@ -1,0 +1,49 @@
+"""The `childindex` command line (Typer). Each subcommand is a thin shell over a library call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from index import StoreError, StoreSettings
+from index.store import make_engine, upgrade
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+db_app = typer.Typer(no_args_is_help=True, help="The store: schema migrations.")
+app.add_typer(db_app, name="db")
+
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option("--db", help="Database URL (default: $CHILDINDEX_DATABASE_URL or sqlite:///var/childindex.db)."),
+]
+
+
+def database_url(db: str | None) -> str:
+    return db or StoreSettings().database_url
+
+
+def fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code=2)
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DatabaseOption = None) -> None:
+    """Create the store, or bring an earlier one to the current schema."""
+    try:
+        before, after = upgrade(make_engine(database_url(db)))
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    if before == after:
+        typer.echo(f"database already at schema revision {after}")
+    else:
+        typer.echo(f"database upgraded from {before or 'empty'} to schema revision {after}")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+__all__ = ["Path", "app", "main"]
