@@ -13,6 +13,8 @@ from index.store import make_engine, upgrade
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="The store: schema migrations.")
 app.add_typer(db_app, name="db")
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: print figures with the machine they ran on.")
+app.add_typer(bench_app, name="bench")
 
 DatabaseOption = Annotated[
     str | None,

@@ -1,0 +1,1 @@
+"""Synthetic areas (being written)."""
