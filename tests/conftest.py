@@ -1,0 +1,61 @@
+"""Shared fixtures: stores on SQLite and on a real, throwaway PostgreSQL server.
+
+The `engine` fixture gives each test an empty store at the current schema, once on SQLite and
+once on PostgreSQL. PostgreSQL is started by the suite itself (ops.postgres); a missing server is
+a failure, not a skip, unless CHILDINDEX_TEST_NO_POSTGRES=1 is set for a quick local run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from index.store import make_engine, upgrade
+from ops.postgres import throwaway_postgres
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    if os.environ.get("CHILDINDEX_TEST_NO_POSTGRES") == "1":
+        pytest.skip("PostgreSQL tests switched off by CHILDINDEX_TEST_NO_POSTGRES=1")
+    with throwaway_postgres() as server:
+        yield server.url
+
+
+def _reset_postgres(url: str) -> Engine:
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    return engine
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An empty database (no schema yet) on each supported backend."""
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    else:
+        engine = _reset_postgres(request.getfixturevalue("postgres_url"))
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def engine(empty_engine: Engine) -> Engine:
+    """An empty store at the current schema, on SQLite and on PostgreSQL."""
+    upgrade(empty_engine)
+    return empty_engine
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    """An empty store at the current schema on SQLite only, for tests of SQLite files."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    upgrade(engine)
+    yield engine
+    engine.dispose()

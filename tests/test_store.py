@@ -1,0 +1,137 @@
+"""The store: migrations match the models, upgrades, bad databases, bulk writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, select, text
+from sqlalchemy.exc import IntegrityError
+
+from index import ChildRecord, StoreError, add_children, open_store, transaction, upgrade
+from index import models as m
+from index.identifiers import is_valid
+from index.store import check_current, count_rows, create_submission, head_revision, make_engine
+from index.vocabulary import SourceKind
+
+
+def a_child(**overrides: object) -> ChildRecord:
+    data: dict[str, object] = {
+        "owning_la": "823",
+        "date_of_birth": dt.date(2014, 5, 10),
+        "gender": "female",
+        "names": [
+            {"given_name": "Amelia", "family_name": "Smith-Jones"},
+            {"kind": "former", "given_name": "Amelia", "family_name": "Smith"},
+        ],
+        "addresses": [{"line1": "1 High Street", "town": "Bedford", "postcode": "mk40 1aa"}],
+        "identifiers": [
+            {"scheme": "upn", "value": "B801200005001"},
+            {"scheme": "nhs_number", "value": "943 476 5870"},
+        ],
+        "carers": [{"given_name": "Jo", "family_name": "Smith", "relationship_to_child": "parent",
+                    "parental_responsibility": True, "phone": "01234 567890"}],
+        "involvements": [{
+            "service_type": "school", "organisation_name": "Bedford Primary",
+            "organisation_code": "8231234", "start_date": "2019-09-01",
+            "indicators": [{"kind": "taking_action", "set_by": "A Teacher",
+                            "set_at": "2025-01-01T10:00:00Z"}],
+        }],
+    }
+    data.update(overrides)
+    return ChildRecord.model_validate(data)
+
+
+def test_migrations_build_exactly_the_models(engine: Engine) -> None:
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), m.Base.metadata)
+    assert diff == []
+
+
+def test_upgrade_is_idempotent_and_reports_revisions(empty_engine: Engine) -> None:
+    assert upgrade(empty_engine) == (None, head_revision())
+    assert upgrade(empty_engine) == (head_revision(), head_revision())
+    check_current(empty_engine)
+
+
+def test_add_children_writes_everything_with_provenance(engine: Engine) -> None:
+    with transaction(engine) as session:
+        submission = create_submission(session, source_kind=SourceKind.SYNTHETIC, source_code="t")
+        record = a_child(provenance={"submission_id": submission, "record_ref": "pupil 1"})
+        ids = add_children(session, [record, a_child()])
+    with transaction(engine) as session:
+        counts = count_rows(session)
+        child = session.get(m.Child, ids[0])
+        assert child is not None
+        assert is_valid("child_number", child.child_number)
+        assert child.submission_id == submission and child.record_ref == "pupil 1"
+        assert {n.kind.value for n in child.names} == {"current", "former"}
+        assert child.addresses[0].postcode == "MK40 1AA"
+        assert {i.value for i in child.identifiers} == {"B801200005001", "9434765870"}
+        assert child.involvements[0].indicators[0].kind.value == "taking_action"
+        assert all(n.submission_id == submission for n in child.names)
+    assert counts["children"] == 2 and counts["indicators"] == 2 and counts["carers"] == 2
+
+
+def test_child_numbers_continue_after_existing_children(engine: Engine) -> None:
+    with transaction(engine) as session:
+        first = add_children(session, [a_child()])
+    with transaction(engine) as session:
+        second = add_children(session, [a_child(), a_child()])
+        numbers = session.scalars(select(m.Child.child_number)).all()
+    assert second == [first[0] + 1, first[0] + 2]
+    assert len(set(numbers)) == 3
+
+
+def test_failed_batch_leaves_nothing_half_written(engine: Engine) -> None:
+    with pytest.raises(IntegrityError), transaction(engine) as session:
+        add_children(session, [a_child()])
+        # A sensitive service without consent must be refused by the database too.
+        session.execute(text(
+            "INSERT INTO involvements (child_id, service_type, organisation_name, "
+            "lead_professional, consent_basis) VALUES "
+            "((SELECT max(id) FROM children), 'sexual_health', 'Clinic', false, 'not_required')"
+        ))
+    with transaction(engine) as session:
+        assert count_rows(session)["children"] == 0
+
+
+def test_open_store_refuses_a_file_that_is_not_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "not-a-db.db"
+    path.write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(StoreError, match="cannot be opened: file is not a database"):
+        open_store(f"sqlite:///{path}")
+
+
+def test_open_store_refuses_a_foreign_database(tmp_path: Path) -> None:
+    path = tmp_path / "foreign.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY)")
+    with pytest.raises(StoreError, match="is not a child index database.*invoices"):
+        open_store(f"sqlite:///{path}")
+    with pytest.raises(StoreError, match="is not a child index database"):
+        upgrade(make_engine(f"sqlite:///{path}"))
+
+
+def test_open_store_asks_for_upgrade_when_empty_or_behind(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    with pytest.raises(StoreError, match="is empty: run `childindex db upgrade`"):
+        open_store(url)
+    engine = open_store(url, create=True)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
+    with pytest.raises(StoreError, match="does not know"):
+        upgrade(engine)
+    with pytest.raises(StoreError, match="at schema revision 0000"):
+        open_store(url)
+
+
+def test_bad_database_urls_are_clear_errors() -> None:
+    with pytest.raises(StoreError, match="not valid"):
+        make_engine("::nonsense::")
+    with pytest.raises(StoreError, match="only sqlite and postgresql"):
+        make_engine("mysql://user:secret@localhost/db")
