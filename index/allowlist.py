@@ -1,0 +1,99 @@
+"""The allow-list: every column the store may have and every field an input may carry.
+
+DESIGN.md's "What is held" as data. tests/test_allowlist.py walks the SQLAlchemy metadata and
+every input model and fails on any column or field not listed here, so prohibited data cannot
+be added by accident: adding a column means adding it here, with its reason, in review.
+"""
+
+from __future__ import annotations
+
+# What each group of allowed values is for; every entry below names one of these.
+PURPOSES: dict[str, str] = {
+    "key": "row identity and links between rows",
+    "child": "the child: names, date of birth, gender, status, owning LA, shielded flag",
+    "address": "an address with its history and status",
+    "identifier": "the child's identifiers: index number, UPN, NHS number, ULN, LA reference",
+    "carer": "a parent or carer: name, relationship, parental responsibility, address, contact",
+    "involvement": "a service involved with the child, how to contact it, and its indicators",
+    "provenance": "which submission and which record within it a value came from",
+    "search": "derived search keys (hashes of the values above)",
+    "bookkeeping": "when a row was written",
+}
+
+_PROVENANCE = {"submission_id": "provenance", "record_ref": "provenance"}
+_ADDRESS = {
+    "line1": "address", "line2": "address", "line3": "address",
+    "town": "address", "postcode": "address", "uprn": "address",
+}
+
+ALLOWED_COLUMNS: dict[str, dict[str, str]] = {
+    "alembic_version": {"version_num": "bookkeeping"},
+    "submissions": {
+        "id": "key", "source_kind": "provenance", "source_code": "provenance",
+        "file_name": "provenance", "file_sha256": "provenance", "received_at": "provenance",
+    },
+    "children": {
+        "id": "key", "child_number": "identifier", "owning_la": "child",
+        "date_of_birth": "child", "gender": "child", "status": "child", "status_since": "child",
+        "shielded": "child", "created_at": "bookkeeping", "updated_at": "bookkeeping",
+        **_PROVENANCE,
+    },
+    "child_names": {
+        "id": "key", "child_id": "key", "kind": "child", "given_name": "child",
+        "middle_names": "child", "family_name": "child", **_PROVENANCE,
+    },
+    "child_addresses": {
+        "id": "key", "child_id": "key", "status": "address", "valid_from": "address",
+        "valid_to": "address", **_ADDRESS, **_PROVENANCE,
+    },
+    "child_identifiers": {
+        "id": "key", "child_id": "key", "scheme": "identifier", "value": "identifier",
+        **_PROVENANCE,
+    },
+    "carers": {
+        "id": "key", "child_id": "key", "contact_order": "carer", "given_name": "carer",
+        "family_name": "carer", "relationship_to_child": "carer",
+        "parental_responsibility": "carer", "address_as_child": "carer", "phone": "carer",
+        "alternative_phone": "carer", "email": "carer", **_ADDRESS, **_PROVENANCE,
+    },
+    "involvements": {
+        "id": "key", "child_id": "key", "service_type": "involvement",
+        "organisation_name": "involvement", "organisation_code": "involvement",
+        "practitioner_name": "involvement", "contact_phone": "involvement",
+        "contact_email": "involvement", "start_date": "involvement", "end_date": "involvement",
+        "lead_professional": "involvement", "consent_basis": "involvement", **_PROVENANCE,
+    },
+    "indicators": {
+        "id": "key", "involvement_id": "key", "kind": "involvement", "set_by": "involvement",
+        "set_at": "involvement", "cleared_at": "involvement", **_PROVENANCE,
+    },
+    "search_keys": {"key": "search", "child_id": "key"},
+}
+
+# Input models (index.records) and the fields they may carry.
+_NAME_FIELDS = {"kind", "given_name", "middle_names", "family_name"}
+ALLOWED_INPUT_FIELDS: dict[str, frozenset[str]] = {
+    "ProvenanceRef": frozenset(_PROVENANCE),
+    "NameIn": frozenset(_NAME_FIELDS),
+    "AddressIn": frozenset(_ADDRESS),
+    "ChildAddressIn": frozenset({*_ADDRESS, "status", "valid_from", "valid_to"}),
+    "IdentifierIn": frozenset({"scheme", "value"}),
+    "CarerIn": frozenset(ALLOWED_COLUMNS["carers"]) - {"id", "child_id", *_PROVENANCE},
+    "IndicatorIn": frozenset({"kind", "set_by", "set_at", "cleared_at"}),
+    "InvolvementIn": frozenset(
+        (set(ALLOWED_COLUMNS["involvements"]) - {"id", "child_id", *_PROVENANCE}) | {"indicators"}
+    ),
+    "ChildRecord": frozenset({
+        "owning_la", "date_of_birth", "gender", "status", "shielded", "names", "addresses",
+        "identifiers", "carers", "involvements", "provenance",
+    }),
+}
+
+# Defence in depth: words that must never appear in a column or field name, whatever the
+# allow-list says (DESIGN.md "Never held").
+PROHIBITED_NAME_FRAGMENTS: tuple[str, ...] = (
+    "attend", "absence", "exclusion", "assess", "attain", "result", "grade", "score_ks",
+    "sen", "statement", "ehcp", "fsm", "free_school", "meal", "eligib", "ethnic", "religio",
+    "language", "diet", "medical", "clinical", "diagnos", "disab", "note", "opinion",
+    "looked_after", "nc_year", "pupil_premium",
+)
