@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from index import models as m
 from index.identifiers import make_child_number
 from index.records import ChildRecord
-from index.vocabulary import SourceKind
+from index.vocabulary import AddressStatus, NameKind, SourceKind
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -235,6 +236,38 @@ def _add_involvements(
     session.execute(insert(m.Involvement), involvement_rows)
     if indicator_rows:
         session.execute(insert(m.Indicator), indicator_rows)
+
+
+@dataclass(frozen=True)
+class ChildSummary:
+    """What a search result may show: name, date of birth, gender and town."""
+
+    child_id: int
+    child_number: str
+    given_name: str | None
+    family_name: str | None
+    date_of_birth: dt.date
+    gender: str
+    town: str | None
+
+
+def child_summaries(session: Session, child_ids: Iterable[int]) -> dict[int, ChildSummary]:
+    """Search-result summaries of these children, by id (current name, current address town)."""
+    ids = list(child_ids)
+    if not ids:
+        return {}
+    name = m.ChildName
+    address = m.ChildAddress
+    rows = session.execute(
+        select(m.Child.id, m.Child.child_number, name.given_name, name.family_name,
+               m.Child.date_of_birth, m.Child.gender, address.town)
+        .join(name, (name.child_id == m.Child.id) & (name.kind == NameKind.CURRENT))
+        .outerjoin(address, (address.child_id == m.Child.id)
+                   & (address.status == AddressStatus.CURRENT))
+        .where(m.Child.id.in_(ids))
+    )
+    return {row.id: ChildSummary(row.id, row.child_number, row.given_name, row.family_name,
+                                 row.date_of_birth, row.gender.value, row.town) for row in rows}
 
 
 def count_rows(session: Session) -> dict[str, int]:

@@ -7,9 +7,8 @@ import re
 import pytest
 from pydantic import BaseModel
 
-from index import allowlist
+from index import allowlist, records
 from index import models as m
-from index import records
 
 
 def _input_models() -> dict[str, type[BaseModel]]:
