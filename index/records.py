@@ -10,7 +10,15 @@ import datetime as dt
 import re
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from index import identifiers
 from index.identifiers import Scheme
@@ -44,6 +52,20 @@ def normalise_postcode(value: str) -> str:
     if not match:
         raise ValueError("postcode is not a UK postcode")
     return f"{match.group(1)} {match.group(2)}"
+
+
+def describe_errors(error: ValidationError, *, where: str = "") -> str:
+    """A validation error as 'field: reason; ...', without the offending values.
+
+    Pydantic's own message repeats each input value, which here is personal data; this keeps
+    only the location and the reason so it can go into reports and logs.
+    """
+    prefix = f"{where}: " if where else ""
+    parts = []
+    for detail in error.errors(include_url=False, include_input=False, include_context=False):
+        field = ".".join(str(p) for p in detail["loc"]) or "record"
+        parts.append(f"{field}: {detail['msg'].removeprefix('Value error, ')}")
+    return prefix + "; ".join(parts)
 
 
 class _Input(BaseModel):

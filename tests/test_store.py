@@ -136,3 +136,20 @@ def test_bad_database_urls_are_clear_errors() -> None:
     with pytest.raises(StoreError, match="only sqlite and postgresql") as caught:
         make_engine("mysql://user:secret@localhost/db")
     assert "secret" not in str(caught.value)
+
+
+def test_upgrade_from_the_first_revision_keeps_data(empty_engine: Engine) -> None:
+    from alembic import command
+
+    from index.store import _alembic_config
+
+    command.upgrade(_alembic_config(empty_engine), "0001")
+    with empty_engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO children (id, child_number, owning_la, date_of_birth, gender, status, "
+            "shielded) VALUES (1, '0000000013', '823', '2014-05-10', 'female', 'live', false)"
+        ))
+    upgrade(empty_engine)
+    check_current(empty_engine)
+    with empty_engine.connect() as conn:
+        assert conn.execute(text("SELECT child_number FROM children")).scalar_one() == "0000000013"
