@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -48,4 +47,4 @@ def main() -> None:  # pragma: no cover - console entry point
     app()
 
 
-__all__ = ["Path", "app", "main"]
+__all__ = ["app", "main"]
