@@ -145,3 +145,19 @@ def postcode_parts(postcode: str | None) -> tuple[str, str, str, str] | None:
 def unique(values: Iterable[str]) -> list[str]:
     """Values in first-seen order without repeats or blanks."""
     return list(dict.fromkeys(v for v in values if v))
+
+
+def phonetic_codes(name: str | None) -> list[str]:
+    """Phonetic codes of a whole name (separators removed) and of each of its words, so that
+    'Smith-Jones', 'Smith Jones', 'Smith' and 'Jones' share a code."""
+    tokens = name_tokens(name)
+    whole = [phonetic("".join(tokens))] if len(tokens) > 1 else []
+    return unique([*whole, *(phonetic(t) for t in tokens)])
+
+
+def name_prefixes(name: str | None, length: int = 3) -> list[str]:
+    """The first `length` letters of the whole name and of each word of at least that length:
+    a typo late in a name keeps its prefix when it changes its phonetic code."""
+    tokens = name_tokens(name)
+    whole = "".join(tokens)
+    return unique(t[:length] for t in [whole, *tokens] if len(t) >= length)

@@ -11,9 +11,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from index.identifiers import Scheme
+from index.identifiers import InvalidIdentifier, Scheme, validate
+from index.keys import compact_name
+from index.records import normalise_postcode
+from index.vocabulary import Gender
 
 MAX_RESULTS = 10
+# A name search on one or two letters is browsing, not finding a child.
+MIN_FAMILY_NAME_LETTERS = 2
 
 
 class SearchQueryError(ValueError):
@@ -37,13 +42,41 @@ class SearchQuery:
     owning_la: str | None = None
 
     def check(self) -> None:
-        """Raise SearchQueryError unless this query is narrow enough to run."""
+        """Raise SearchQueryError unless this query is narrow enough to run.
+
+        Messages name the field and the reason, never the value searched for.
+        """
+        self._check_values()
         if self.identifier is not None:
             return
         if not (self.family_name and self.family_name.strip()):
             raise SearchQueryError("a search needs an identifier, or a family name")
         if self.date_of_birth is None and not (self.postcode and self.postcode.strip()):
             raise SearchQueryError("a search by name needs a date of birth or a postcode")
+        family = compact_name(self.family_name)
+        # One character is a whole family name in Chinese and other syllabic scripts.
+        if len(family) < (MIN_FAMILY_NAME_LETTERS if family.isascii() else 1):
+            raise SearchQueryError(
+                f"family_name needs at least {MIN_FAMILY_NAME_LETTERS} letters to search by name"
+            )
+
+    def _check_values(self) -> None:
+        """Each given field must be well formed: a partial postcode or a mistyped identifier
+        would otherwise quietly find nothing (or too much)."""
+        if self.identifier is not None:
+            try:
+                validate(*self.identifier)
+            except (InvalidIdentifier, ValueError) as exc:
+                raise SearchQueryError(f"identifier: {exc}") from None
+        if self.postcode and self.postcode.strip():
+            try:
+                normalise_postcode(self.postcode)
+            except ValueError:
+                raise SearchQueryError("postcode must be a full UK postcode") from None
+        if self.gender is not None and self.gender not in {g.value for g in Gender}:
+            raise SearchQueryError("gender must be one of " + ", ".join(g.value for g in Gender))
+        if self.owning_la is not None and not (len(self.owning_la) == 3 and self.owning_la.isdigit()):
+            raise SearchQueryError("owning_la must be a three-digit LA number")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,541 @@
+"""The embedded search backend: blocking keys in the store's own database, rapidfuzz ranking.
+
+Candidates come from `search_keys`, a table of 64-bit hashes of composite keys such as "date of
+birth + phonetic family name" or "postcode + given name". Each child gets several such keys so
+that one mistake in any single field (a typo, a short form, a swapped day and month) still
+leaves a key it shares with the query; the query side expands its date of birth into the dates
+it may really be (`index.keys.date_variants`) and its given name into the names it may be short
+for. One `IN (...)` lookup finds the candidates; a cheap pre-score (how many, and which, keys a
+candidate shares) caps their number; the survivors are scored field by field with rapidfuzz
+against the weights in `FIELD_WEIGHTS`. When nothing scores well, a second, broader lookup
+(every child born that day, every child at that postcode) runs before giving up, so that two
+mistakes in the names still find the child.
+
+Which children are searchable: those whose status is live or deceased. A deceased child's
+record stays live for a year (DESIGN.md) and practitioners need to find it in that time;
+archived children are visible to the LA data team only and through the store, never through
+search, so they get no keys and are filtered out at query time as well (a child archived since
+it was last indexed is not returned).
+
+Works unchanged on SQLite and PostgreSQL: the SQL is SQLAlchemy Core over the shared models.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from rapidfuzz.distance import JaroWinkler
+from sqlalchemy import Connection, Engine, delete, insert, select
+
+from index import identifiers
+from index import models as m
+from index.identifiers import Scheme
+from index.keys import (
+    date_distance,
+    date_variants,
+    given_name_forms,
+    name_prefixes,
+    name_tokens,
+    phonetic,
+    phonetic_codes,
+    postcode_parts,
+)
+from index.search import MAX_RESULTS, SearchHit, SearchQuery
+from index.vocabulary import AddressStatus, ChildStatus, Gender, NameKind
+
+SEARCHABLE_STATUSES: tuple[ChildStatus, ...] = (ChildStatus.LIVE, ChildStatus.DECEASED)
+
+# Children read and (re)keyed per transaction by `index_children`.
+INDEX_BATCH = 5000
+# Candidates scored per lookup, the best by pre-score; the rest are dropped unscored.
+CANDIDATE_CAP = 150
+# Candidates of the broad second lookup (everyone born that day or living at that postcode).
+BROAD_CAP = 3000
+# Below this best score the broad lookup runs too.
+STRONG_SCORE = 0.86
+# Hits scoring below this are not returned: they share a key but little else.
+MIN_SCORE = 0.45
+
+# A former UPN is the same number space as a UPN: a search by either finds both.
+_KEY_SCHEME = {Scheme.FORMER_UPN: Scheme.UPN}
+
+# Composite keys: (name, fields) -> pre-score weight of a shared key. "d" is a date of birth
+# (yyyymmdd), "p" a postcode unit; the second part is family phonetic ("fp"), family prefix
+# ("fx"), given name form ("gf"), given phonetic ("gp"), postcode sector ("ps"), or nothing.
+KEY_WEIGHTS: dict[str, float] = {
+    "fp": 3.0,
+    "fx": 2.0,
+    "gf": 2.0,
+    "gp": 1.5,
+    "ps": 1.5,
+    "id": 10.0,
+}
+# A key reached through a mistyped-date variant counts for less than one on the exact date.
+VARIANT_DATE_FACTOR = 0.5
+
+# Scoring: the weight of each field; a field the query does not give is left out.
+FIELD_WEIGHTS: dict[str, float] = {
+    "identifier": 4.0,
+    "family": 3.0,
+    "dob": 3.0,
+    "given": 2.0,
+    "postcode": 2.0,
+    "gender": 0.5,
+}
+DOB_LEVELS: dict[str, float] = {
+    "exact": 1.0,
+    "swapped": 0.8,
+    "one_edit": 0.75,
+    "close": 0.5,
+    "far": 0.0,
+}
+# Postcode levels, best first: the query's postcode against each of the child's addresses.
+POSTCODE_LEVELS: tuple[tuple[int, float], ...] = ((0, 1.0), (1, 0.55), (2, 0.3), (3, 0.1))
+# How a name matched, as a factor on its similarity: a part of a double-barrelled name or a
+# former name is good evidence, a little less than the current name in full.
+NAME_MATCH_FACTORS: dict[str, float] = {
+    "current": 1.0,
+    "preferred": 1.0,
+    "alternative": 0.97,
+    "former": 0.97,
+    "part": 0.95,
+    "short_form": 0.9,
+    "middle": 0.8,
+    "initial": 0.6,
+}
+# String similarities at or below this floor count as no match at all.
+SIMILARITY_FLOOR = 0.7
+ADDRESS_FACTORS: dict[str, float] = {
+    AddressStatus.CURRENT.value: 1.0,
+    AddressStatus.LAST_KNOWN.value: 0.95,
+}
+PAST_ADDRESS_FACTOR = 0.9
+GENDER_LEVELS: dict[str, float] = {"same": 1.0, "unknown": 0.5, "different": 0.0}
+
+
+def key_hash(text: str) -> int:
+    """A signed 64-bit hash of a key string: a BIGINT in both SQLite and PostgreSQL."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def _ymd(date: dt.date) -> str:
+    return date.strftime("%Y%m%d")
+
+
+def _name_parts(
+    family_names: Iterable[str | None], given_names: Iterable[str | None]
+) -> dict[str, list[str]]:
+    """The name parts of composite keys, from all of a child's (or a query's) names."""
+    family = list(family_names)
+    given = [g for g in given_names if g]
+    parts: dict[str, list[str]] = {
+        "fp": [c for f in family for c in phonetic_codes(f)],
+        "fx": [p for f in family for p in name_prefixes(f)],
+        "gf": [form for g in given for form in given_name_forms(g)],
+        "gp": [],
+    }
+    parts["gp"] = [phonetic(form) for form in parts["gf"]]
+    return {kind: list(dict.fromkeys(values)) for kind, values in parts.items()}
+
+
+def child_keys(
+    *,
+    date_of_birth: dt.date,
+    family_names: Iterable[str | None],
+    given_names: Iterable[str | None],
+    postcodes: Iterable[str | None],
+    identifier_values: Iterable[tuple[Scheme, str]],
+) -> set[int]:
+    """Every key hash of one child, from its names (all kinds), addresses and identifiers."""
+    keys: set[str] = set()
+    dob = _ymd(date_of_birth)
+    parts = _name_parts(family_names, given_names)
+    units = [p for p in (postcode_parts(pc) for pc in postcodes) if p]
+    keys.add(f"d|{dob}|-")
+    for kind, values in parts.items():
+        keys.update(f"d|{dob}|{kind}|{v}" for v in values)
+        keys.update(f"p|{unit[0]}|{kind}|{v}" for unit in units for v in values)
+    for unit in units:
+        keys.add(f"p|{unit[0]}|-")
+        keys.add(f"d|{dob}|ps|{unit[1]}")
+    for scheme, value in identifier_values:
+        keys.add(f"id|{_KEY_SCHEME.get(scheme, scheme).value}|{value}")
+    return {key_hash(k) for k in keys}
+
+
+@dataclass(frozen=True)
+class _Query:
+    """A checked query, normalised once for key building and scoring."""
+
+    identifier: tuple[Scheme, str] | None
+    family: str | None
+    family_tokens: tuple[str, ...]
+    given: str | None
+    given_forms: frozenset[str]
+    dob: dt.date | None
+    postcode: tuple[str, str, str, str] | None
+    gender: Gender | None
+    owning_la: str | None
+
+    @classmethod
+    def of(cls, query: SearchQuery) -> _Query:
+        query.check()
+        identifier = None
+        if query.identifier is not None:
+            scheme, value = query.identifier
+            identifier = (Scheme(scheme), identifiers.validate(scheme, value).value)
+        family_tokens = tuple(name_tokens(query.family_name))
+        given_tokens = name_tokens(query.given_name)
+        return cls(
+            identifier=identifier,
+            family="".join(family_tokens) or None,
+            family_tokens=family_tokens,
+            given=given_tokens[0] if given_tokens else None,
+            given_forms=given_name_forms(query.given_name),
+            dob=query.date_of_birth,
+            postcode=postcode_parts(query.postcode),
+            gender=Gender(query.gender) if query.gender else None,
+            owning_la=query.owning_la,
+        )
+
+    def keys(self) -> dict[int, float]:
+        """The precise lookup: key hash -> pre-score weight of sharing it."""
+        weighted: dict[str, float] = {}
+        if self.identifier is not None:
+            # An identifier search finds that identifier only; any other fields just rank.
+            scheme, value = self.identifier
+            weighted[f"id|{_KEY_SCHEME.get(scheme, scheme).value}|{value}"] = KEY_WEIGHTS["id"]
+        elif self.family:
+            parts = _name_parts([self.family_name_text], [self.given] if self.given else [])
+            if self.dob is not None:
+                exact = _ymd(self.dob)
+                for date in date_variants(self.dob):
+                    ymd = _ymd(date)
+                    factor = 1.0 if ymd == exact else VARIANT_DATE_FACTOR
+                    for kind, values in parts.items():
+                        for v in values:
+                            weighted[f"d|{ymd}|{kind}|{v}"] = KEY_WEIGHTS[kind] * factor
+                if self.postcode:
+                    weighted[f"d|{exact}|ps|{self.postcode[1]}"] = KEY_WEIGHTS["ps"]
+            if self.postcode:
+                for kind, values in parts.items():
+                    for v in values:
+                        weighted[f"p|{self.postcode[0]}|{kind}|{v}"] = KEY_WEIGHTS[kind]
+        return {key_hash(k): w for k, w in weighted.items()}
+
+    def broad_keys(self) -> dict[int, float]:
+        """The broad lookup: everyone born on the day, everyone at the postcode."""
+        keys: dict[str, float] = {}
+        if self.identifier is not None:
+            return {}
+        if self.family and self.dob is not None:
+            keys[f"d|{_ymd(self.dob)}|-"] = 1.0
+        if self.family and self.postcode:
+            keys[f"p|{self.postcode[0]}|-"] = 1.0
+        return {key_hash(k): w for k, w in keys.items()}
+
+    @property
+    def family_name_text(self) -> str:
+        return " ".join(self.family_tokens)
+
+
+@dataclass
+class _Candidate:
+    child_id: int
+    date_of_birth: dt.date
+    gender: str
+    child_number: str
+    names: list[tuple[str, str | None, str | None, str | None]] = field(default_factory=list)
+    postcodes: list[tuple[tuple[str, str, str, str], float]] = field(default_factory=list)
+    identifiers: set[tuple[str, str]] = field(default_factory=set)
+
+
+def _similarity(a: str, b: str) -> float:
+    """Jaro-Winkler rescaled so that the floor and below are 0 and identical strings are 1."""
+    sim = JaroWinkler.normalized_similarity(a, b)
+    return max(0.0, (sim - SIMILARITY_FLOOR) / (1.0 - SIMILARITY_FLOOR))
+
+
+def _score_identifier(q: _Query, c: _Candidate) -> float | None:
+    if q.identifier is None:
+        return None
+    scheme, value = q.identifier
+    if scheme is Scheme.CHILD_NUMBER:
+        return 1.0 if c.child_number == value else 0.0
+    if (scheme.value, value) in c.identifiers:
+        return 1.0
+    same_space = {s.value for s, target in _KEY_SCHEME.items() if target is scheme}
+    same_space |= {target.value for s, target in _KEY_SCHEME.items() if s is scheme}
+    if any((s, value) in c.identifiers for s in same_space):
+        return 0.9
+    return 0.0
+
+
+def _score_family(q: _Query, c: _Candidate) -> float | None:
+    if not q.family:
+        return None
+    best = 0.0
+    for kind, _given, _middle, family in c.names:
+        tokens = name_tokens(family)
+        if not tokens:
+            continue
+        factor = NAME_MATCH_FACTORS[kind]
+        best = max(best, factor * _similarity(q.family, "".join(tokens)))
+        if len(tokens) > 1 or len(q.family_tokens) > 1:
+            part = max(
+                _similarity(a, b)
+                for a in (q.family, *q.family_tokens)
+                for b in ("".join(tokens), *tokens)
+            )
+            best = max(best, factor * NAME_MATCH_FACTORS["part"] * part)
+    return best
+
+
+def _score_given(q: _Query, c: _Candidate) -> float | None:
+    if not q.given:
+        return None
+    best = 0.0
+    for kind, given, middle, _family in c.names:
+        tokens = name_tokens(given)
+        if tokens:
+            first = tokens[0]
+            factor = NAME_MATCH_FACTORS[kind]
+            if len(q.given) == 1 or len(first) == 1:
+                if q.given[0] == first[0]:
+                    best = max(best, factor * NAME_MATCH_FACTORS["initial"])
+                continue
+            sim = _similarity(q.given, first)
+            if sim < 1.0 and q.given_forms & given_name_forms(first):
+                sim = max(sim, NAME_MATCH_FACTORS["short_form"])
+            best = max(best, factor * sim)
+        middle_tokens = name_tokens(middle)
+        if middle_tokens and len(q.given) > 1:
+            sim = max(_similarity(q.given, t) for t in middle_tokens)
+            best = max(best, NAME_MATCH_FACTORS["middle"] * sim)
+    return best
+
+
+def _score_dob(q: _Query, c: _Candidate) -> float | None:
+    if q.dob is None:
+        return None
+    return DOB_LEVELS[date_distance(q.dob, c.date_of_birth)]
+
+
+def _score_postcode(q: _Query, c: _Candidate) -> float | None:
+    if q.postcode is None:
+        return None
+    best = 0.0
+    for parts, factor in c.postcodes:
+        for position, value in POSTCODE_LEVELS:
+            if parts[position] == q.postcode[position]:
+                best = max(best, factor * value)
+                break
+    return best
+
+
+def _score_gender(q: _Query, c: _Candidate) -> float | None:
+    if q.gender is None or q.gender is Gender.UNSPECIFIED:
+        return None
+    if c.gender == Gender.UNSPECIFIED.value:
+        return GENDER_LEVELS["unknown"]
+    return GENDER_LEVELS["same" if c.gender == q.gender.value else "different"]
+
+
+SCORERS: dict[str, Callable[[_Query, _Candidate], float | None]] = {
+    "identifier": _score_identifier,
+    "family": _score_family,
+    "dob": _score_dob,
+    "given": _score_given,
+    "postcode": _score_postcode,
+    "gender": _score_gender,
+}
+
+
+def score(q: _Query, c: _Candidate) -> float:
+    """Weighted mean of the per-field similarities the query allows, in 0..1."""
+    total = weights = 0.0
+    for name, scorer in SCORERS.items():
+        value = scorer(q, c)
+        if value is None:
+            continue
+        weight = FIELD_WEIGHTS[name]
+        total += weight * value
+        weights += weight
+    return total / weights if weights else 0.0
+
+
+def _batched(values: Sequence[int], size: int) -> Iterator[Sequence[int]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+class EmbeddedSearch:
+    """The search backend inside the store's own database (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    # -- indexing ---------------------------------------------------------------------------
+
+    def index_children(self, child_ids: Iterable[int]) -> None:
+        """(Re)build the keys of these children: their old keys are replaced; archived or
+        unknown children are left with none."""
+        ids = sorted(set(child_ids))
+        for chunk in _batched(ids, INDEX_BATCH):
+            with self._engine.begin() as conn:
+                rows = self._key_rows(conn, chunk)
+                conn.execute(delete(m.SearchKey).where(m.SearchKey.child_id.in_(chunk)))
+                if rows:
+                    conn.execute(insert(m.SearchKey), rows)
+
+    def index_all(self) -> int:
+        """(Re)index every child in the store, in id order; returns how many were read."""
+        count = 0
+        last = 0
+        while True:
+            with self._engine.connect() as conn:
+                ids = list(conn.scalars(
+                    select(m.Child.id).where(m.Child.id > last).order_by(m.Child.id).limit(INDEX_BATCH)
+                ))
+            if not ids:
+                return count
+            self.index_children(ids)
+            count += len(ids)
+            last = ids[-1]
+
+    def remove_children(self, child_ids: Iterable[int]) -> None:
+        ids = sorted(set(child_ids))
+        for chunk in _batched(ids, INDEX_BATCH):
+            with self._engine.begin() as conn:
+                conn.execute(delete(m.SearchKey).where(m.SearchKey.child_id.in_(chunk)))
+
+    @staticmethod
+    def _key_rows(conn: Connection, chunk: Sequence[int]) -> list[dict[str, int]]:
+        children = conn.execute(
+            select(m.Child.id, m.Child.date_of_birth, m.Child.child_number).where(
+                m.Child.id.in_(chunk), m.Child.status.in_(SEARCHABLE_STATUSES)
+            )
+        ).all()
+        names: dict[int, list[tuple[str | None, str | None]]] = defaultdict(list)
+        for child_id, given, family in conn.execute(
+            select(m.ChildName.child_id, m.ChildName.given_name, m.ChildName.family_name).where(
+                m.ChildName.child_id.in_(chunk)
+            )
+        ):
+            names[child_id].append((given, family))
+        postcodes: dict[int, list[str]] = defaultdict(list)
+        for child_id, postcode in conn.execute(
+            select(m.ChildAddress.child_id, m.ChildAddress.postcode).where(
+                m.ChildAddress.child_id.in_(chunk), m.ChildAddress.postcode.is_not(None)
+            )
+        ):
+            postcodes[child_id].append(postcode)
+        idents: dict[int, list[tuple[Scheme, str]]] = defaultdict(list)
+        for child_id, scheme, value in conn.execute(
+            select(m.ChildIdentifier.child_id, m.ChildIdentifier.scheme, m.ChildIdentifier.value).where(
+                m.ChildIdentifier.child_id.in_(chunk)
+            )
+        ):
+            idents[child_id].append((Scheme(scheme), value))
+        rows: list[tuple[int, int]] = []
+        for child_id, dob, child_number in children:
+            keys = child_keys(
+                date_of_birth=dob,
+                family_names=[f for _g, f in names[child_id]],
+                given_names=[g for g, _f in names[child_id]],
+                postcodes=postcodes[child_id],
+                identifier_values=[*idents[child_id], (Scheme.CHILD_NUMBER, child_number)],
+            )
+            rows.extend((k, child_id) for k in keys)
+        # Sorted inserts touch the key b-tree in order: much faster for bulk loads.
+        rows.sort()
+        return [{"key": k, "child_id": c} for k, c in rows]
+
+    # -- searching --------------------------------------------------------------------------
+
+    def search(self, query: SearchQuery, limit: int = MAX_RESULTS) -> Sequence[SearchHit]:
+        """Ranked candidates, best first, at most `min(limit, MAX_RESULTS)`, scores in 0..1."""
+        q = _Query.of(query)
+        limit = max(0, min(limit, MAX_RESULTS))
+        if limit == 0:
+            return []
+        scored = self._lookup_and_score(q, q.keys(), CANDIDATE_CAP, exclude=set())
+        best = max(scored.values(), default=0.0)
+        if best < STRONG_SCORE and (broad := q.broad_keys()):
+            scored |= self._lookup_and_score(q, broad, BROAD_CAP, exclude=set(scored))
+        ranked = sorted(
+            ((s, child_id) for child_id, s in scored.items() if s >= MIN_SCORE),
+            key=lambda pair: (-pair[0], pair[1]),
+        )
+        return [SearchHit(child_id=c, score=round(s, 4)) for s, c in ranked[:limit]]
+
+    def _lookup_and_score(
+        self, q: _Query, keys: dict[int, float], cap: int, exclude: set[int]
+    ) -> dict[int, float]:
+        if not keys:
+            return {}
+        where = [m.SearchKey.key.in_(list(keys)), m.Child.status.in_(SEARCHABLE_STATUSES)]
+        if q.owning_la is not None:
+            where.append(m.Child.owning_la == q.owning_la)
+        with self._engine.connect() as conn:
+            found = conn.execute(
+                select(
+                    m.SearchKey.child_id, m.SearchKey.key, m.Child.date_of_birth,
+                    m.Child.gender, m.Child.child_number,
+                )
+                .join(m.Child, m.Child.id == m.SearchKey.child_id)
+                .where(*where)
+            ).all()
+            prescore: dict[int, float] = defaultdict(float)
+            candidates: dict[int, _Candidate] = {}
+            for child_id, key, dob, gender, child_number in found:
+                if child_id in exclude:
+                    continue
+                prescore[child_id] += keys[key]
+                if child_id not in candidates:
+                    candidates[child_id] = _Candidate(child_id, dob, str(gender), child_number)
+            if len(candidates) > cap:
+                keep = sorted(prescore, key=lambda c: (-prescore[c], c))[:cap]
+                candidates = {c: candidates[c] for c in keep}
+            if not candidates:
+                return {}
+            self._fill(conn, q, candidates)
+        return {child_id: score(q, c) for child_id, c in candidates.items()}
+
+    @staticmethod
+    def _fill(conn: Connection, q: _Query, candidates: dict[int, _Candidate]) -> None:
+        ids = list(candidates)
+        for child_id, kind, given, middle, family in conn.execute(
+            select(
+                m.ChildName.child_id, m.ChildName.kind, m.ChildName.given_name,
+                m.ChildName.middle_names, m.ChildName.family_name,
+            ).where(m.ChildName.child_id.in_(ids))
+        ):
+            candidates[child_id].names.append((NameKind(kind).value, given, middle, family))
+        if q.postcode is not None:
+            for child_id, status, postcode, valid_to in conn.execute(
+                select(
+                    m.ChildAddress.child_id, m.ChildAddress.status, m.ChildAddress.postcode,
+                    m.ChildAddress.valid_to,
+                ).where(m.ChildAddress.child_id.in_(ids), m.ChildAddress.postcode.is_not(None))
+            ):
+                parts = postcode_parts(postcode)
+                if parts is None:
+                    continue
+                factor = ADDRESS_FACTORS.get(AddressStatus(status).value, PAST_ADDRESS_FACTOR)
+                if valid_to is not None:
+                    factor = min(factor, PAST_ADDRESS_FACTOR)
+                candidates[child_id].postcodes.append((parts, factor))
+        if q.identifier is not None and q.identifier[0] is not Scheme.CHILD_NUMBER:
+            for child_id, scheme, value in conn.execute(
+                select(m.ChildIdentifier.child_id, m.ChildIdentifier.scheme, m.ChildIdentifier.value)
+                .where(m.ChildIdentifier.child_id.in_(ids))
+            ):
+                candidates[child_id].identifiers.add((Scheme(scheme).value, value))
+
+
+__all__ = ["EmbeddedSearch", "child_keys", "key_hash"]
