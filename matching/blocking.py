@@ -1,0 +1,183 @@
+"""In-memory blocking: which known people are worth comparing with an incoming one.
+
+Blocking rules are data (`INDEX_RULES`): each names the `Person` attributes whose values form one
+key. People are filed under their keys; a query looks the incoming person up under the same
+rules, with its date of birth expanded to the dates it may really be (day/month swapped, one
+digit wrong, a day either side: `index.keys.date_variants`) and its given and family names also
+tried the other way round. So a true match is missed only when *every* rule's fields are wrong
+at once, while blocks stay a handful of people each even in an index of a million.
+
+Keys are kept as 64-bit hashes (collisions only add a candidate, which scoring then rejects).
+Used by the list commands, the benchmark and tests; the store uses the search backend instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from index.keys import date_variants, phonetic
+from matching.person import Person
+
+# (rule name, attributes). 'dob' is expanded to its variants at query time; 'given_phonetic'
+# and 'family_phonetic' are also tried swapped (given and family names entered the wrong way).
+INDEX_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("dob_family", ("dob", "family_phonetic")),
+    ("dob_given", ("dob", "given_phonetic")),
+    ("postcode_family", ("postcode_unit", "family_phonetic")),
+    ("postcode_given", ("postcode_unit", "given_phonetic")),
+    ("names_birth_year", ("family_phonetic", "given_phonetic", "birth_year")),
+)
+
+# Blocks larger than this are not compared in full (a data error such as thousands of
+# records with one placeholder name); the query counts them in `skipped_blocks`.
+MAX_BLOCK = 500
+
+
+@functools.lru_cache(maxsize=65_536)
+def _dates(date: dt.date) -> tuple[dt.date, ...]:
+    return tuple(date_variants(date))
+
+
+def _values(person: Person, attribute: str) -> str | dt.date | int | None:
+    if attribute == "postcode_unit":
+        return person.postcode[0] if person.postcode else None
+    if attribute == "birth_year":
+        return person.dob.year if person.dob else None
+    return getattr(person, attribute) or None
+
+
+def index_keys(person: Person) -> set[int]:
+    """The hashed keys a person is filed under."""
+    keys = {hash(("id", scheme, value)) for scheme, value in person.ids}
+    for rule, attributes in INDEX_RULES:
+        values = tuple(_values(person, a) for a in attributes)
+        if all(v is not None for v in values):
+            keys.add(hash((rule, *values)))
+    for other in person.other_family:
+        if person.dob:
+            keys.add(hash(("dob_family", person.dob, _phonetic_of(other))))
+    if person.shielded:
+        keys |= _shield_keys(person, (person.dob,) if person.dob else (), (0,))
+    return keys
+
+
+def _shield_keys(person: Person, dates: Iterable[dt.date], years: Iterable[int]) -> set[int]:
+    """Loose keys under which only shielded children are filed, so that a record that may be a
+    shielded child is compared with it even when most of its fields are wrong (ContactPoint's
+    duplicates came from records that no strict rule found)."""
+    keys = {hash(("shield_dob", date)) for date in dates}
+    if person.dob:
+        names = {("family", person.family_phonetic), ("given", person.given_phonetic)}
+        names |= {("family", _phonetic_of(f)) for f in person.other_family}
+        keys |= {hash(("shield_name_year", kind, name, person.dob.year + y))
+                 for kind, name in names if name for y in years}
+    return keys
+
+
+@functools.lru_cache(maxsize=100_000)
+def _phonetic_of(compact: str) -> str:
+    return phonetic(compact)
+
+
+def query_keys(person: Person) -> set[int]:
+    """The hashed keys to look an incoming person up under (a superset of `index_keys`)."""
+    keys = index_keys(person)
+    names = {n for n in (person.family_phonetic, person.given_phonetic) if n}
+    names |= {_phonetic_of(f) for f in person.other_family}
+    if person.dob:
+        for date in _dates(person.dob):
+            for name in names:
+                keys.add(hash(("dob_family", date, name)))
+                keys.add(hash(("dob_given", date, name)))
+    if person.postcode:
+        for name in names:
+            keys.add(hash(("postcode_family", person.postcode[0], name)))
+            keys.add(hash(("postcode_given", person.postcode[0], name)))
+    if person.dob:
+        keys |= _shield_keys(person, _dates(person.dob), (-1, 0, 1))
+    if person.dob and person.family_phonetic and person.given_phonetic:
+        swapped = (person.given_phonetic, person.family_phonetic)
+        for year in (person.dob.year - 1, person.dob.year, person.dob.year + 1):
+            keys.add(hash(("names_birth_year", person.family_phonetic, person.given_phonetic, year)))
+            keys.add(hash(("names_birth_year", *swapped, year)))
+    return keys
+
+
+@dataclass
+class BlockingStats:
+    queries: int = 0
+    candidates: int = 0
+    skipped_blocks: int = 0
+
+    @property
+    def mean_candidates(self) -> float:
+        return self.candidates / self.queries if self.queries else 0.0
+
+
+class BlockingIndex:
+    """People filed under their blocking keys; `candidates` finds who to compare."""
+
+    def __init__(self, people: Iterable[Person] = (), max_block: int = MAX_BLOCK) -> None:
+        self.people: list[Person] = []
+        self._blocks: dict[int, int | list[int]] = {}
+        self.max_block = max_block
+        self.stats = BlockingStats()
+        for person in people:
+            self.add(person)
+
+    def __len__(self) -> int:
+        return len(self.people)
+
+    def __iter__(self) -> Iterator[Person]:
+        return iter(self.people)
+
+    def add(self, person: Person) -> int:
+        """File a person; returns its position."""
+        position = len(self.people)
+        self.people.append(person)
+        blocks = self._blocks
+        for key in index_keys(person):
+            held = blocks.get(key)
+            if held is None:
+                blocks[key] = position
+            elif isinstance(held, int):
+                blocks[key] = [held, position]
+            else:
+                held.append(position)
+        return position
+
+    def candidate_positions(self, person: Person) -> set[int]:
+        found: set[int] = set()
+        blocks = self._blocks
+        for key in query_keys(person):
+            held = blocks.get(key)
+            if held is None:
+                continue
+            if isinstance(held, int):
+                found.add(held)
+            elif len(held) <= self.max_block:
+                found.update(held)
+            else:
+                self.stats.skipped_blocks += 1
+        self.stats.queries += 1
+        self.stats.candidates += len(found)
+        return found
+
+    def candidates(self, person: Person) -> list[Person]:
+        """Known people sharing at least one blocking key with `person`, in filing order."""
+        people = self.people
+        return [people[p] for p in sorted(self.candidate_positions(person))]
+
+
+def recall(pairs: Sequence[tuple[Person, object]], index: BlockingIndex) -> float:
+    """Blocking recall: the share of (incoming person, true match ref) pairs whose true match
+    is among the candidates."""
+    if not pairs:
+        return 1.0
+    found = sum(
+        any(c.ref == truth for c in index.candidates(person)) for person, truth in pairs
+    )
+    return found / len(pairs)

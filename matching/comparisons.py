@@ -1,0 +1,233 @@
+"""Comparisons as data: each field's agreement levels, tested in order, first match wins.
+
+A `Comparison` reads one attribute of two `Person`s and walks its `levels`; each `Level` names a
+test from `TESTS` and its argument (a threshold, a date relation, a postcode part). The first
+level is always the *missing* level (weight 0: no evidence either way) and the last is *else*.
+Adding or changing a level is an edit to `COMPARISONS`, never a new branch in the scoring loop
+(modelled on Splink's comparison_library).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.fuzz import token_set_ratio
+
+from index.keys import date_distance
+from matching.person import Person
+
+
+def _exact(a: Any, b: Any, _arg: Any) -> bool:
+    return bool(a == b)
+
+
+def _jaro_winkler(a: str, b: str, threshold: float) -> bool:
+    return JaroWinkler.normalized_similarity(a, b, score_cutoff=threshold) >= threshold
+
+
+def _overlaps(a: frozenset[str], b: frozenset[str], _arg: Any) -> bool:
+    return not a.isdisjoint(b)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _relation(a: dt.date, b: dt.date) -> str:
+    return date_distance(a, b)
+
+
+def _date_relation(a: dt.date, b: dt.date, relations: frozenset[str]) -> bool:
+    return _relation(a, b) in relations
+
+
+def _postcode_part(a: tuple[str, ...], b: tuple[str, ...], index: int) -> bool:
+    return a[index] == b[index]
+
+
+def _token_set(a: str, b: str, threshold: float) -> bool:
+    return token_set_ratio(a, b, score_cutoff=threshold) >= threshold
+
+
+def _identifiers_agree(a: frozenset[tuple[str, str]], b: frozenset[tuple[str, str]], _arg: Any) -> bool:
+    # Agree: some trusted scheme held by both has the same value and none has different values.
+    return _shared(a, b) == (True, False)
+
+
+def _identifiers_differ(a: frozenset[tuple[str, str]], b: frozenset[tuple[str, str]], _arg: Any) -> bool:
+    return _shared(a, b)[1]
+
+
+def _shared(a: frozenset[tuple[str, str]], b: frozenset[tuple[str, str]]) -> tuple[bool, bool]:
+    """(some shared scheme agrees, some shared scheme differs)."""
+    left = dict(a)
+    agree = differ = False
+    for scheme, value in b:
+        if scheme in left:
+            if left[scheme] == value:
+                agree = True
+            else:
+                differ = True
+    return agree, differ
+
+
+def _cross_family(a: Person, b: Person, _arg: Any) -> bool:
+    """A family name of one is a former/alternative family name of the other (or its part)."""
+    return bool(
+        (a.family and a.family in b.other_family)
+        or (b.family and b.family in a.other_family)
+        or not a.other_family.isdisjoint(b.other_family)
+    )
+
+
+def _given_in_middle(a: Person, b: Person, _arg: Any) -> bool:
+    """One record's first given name is among the other's middle names (goes by a middle name)."""
+    return bool((a.given and a.given in b.middle.split()) or (b.given and b.given in a.middle.split()))
+
+
+def _same_address(a: Person, b: Person, threshold: float) -> bool:
+    return bool(
+        a.postcode and b.postcode and a.postcode[0] == b.postcode[0]
+        and a.address and b.address and _token_set(a.address, b.address, threshold)
+    )
+
+
+def _address_only(a: Person, b: Person, threshold: float) -> bool:
+    return bool(a.address and b.address and _token_set(a.address, b.address, threshold))
+
+
+def _names_swapped(a: Person, b: Person, _arg: Any) -> bool:
+    return bool(a.given and a.family and a.given == b.family and a.family == b.given)
+
+
+# Test name -> function(left value, right value, argument) -> bool. Tests whose level has
+# `field="*"` receive the two whole `Person`s (for levels that look across fields).
+TESTS: dict[str, Callable[[Any, Any, Any], bool]] = {
+    "exact": _exact,
+    "jaro_winkler": _jaro_winkler,
+    "overlaps": _overlaps,
+    "date_relation": _date_relation,
+    "postcode_part": _postcode_part,
+    "token_set": _token_set,
+    "identifiers_agree": _identifiers_agree,
+    "identifiers_differ": _identifiers_differ,
+    "cross_family": _cross_family,
+    "names_swapped": _names_swapped,
+    "given_in_middle": _given_in_middle,
+    "same_address": _same_address,
+    "address_only": _address_only,
+}
+
+
+@dataclass(frozen=True)
+class Level:
+    """One agreement level: a label, a test from `TESTS`, its argument, and optionally the
+    `Person` attribute it reads (default: the comparison's own field; '*' for whole persons).
+    `tf` marks the level whose weight is adjusted by how common the value is."""
+
+    label: str
+    test: str
+    arg: Any = None
+    field: str | None = None
+    tf: bool = False
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A field compared at `levels`. Level 0 is 'missing' (either side empty), the last 'else'."""
+
+    name: str
+    field: str
+    levels: tuple[Level, ...]
+    # The attribute whose value frequency adjusts `tf` levels (e.g. the compact family name).
+    tf_field: str | None = None
+
+    def __post_init__(self) -> None:
+        for level in self.levels:
+            if level.test not in TESTS:
+                raise ValueError(f"comparison {self.name}: unknown test {level.test!r}")
+        labels = [level.label for level in self.levels]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"comparison {self.name}: level labels repeat")
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return (MISSING, *(level.label for level in self.levels), ELSE)
+
+    def level_of(self, a: Person, b: Person) -> int:
+        """Index into `labels` of the first level that holds for this pair."""
+        left, right = getattr(a, self.field), getattr(b, self.field)
+        if not left or not right:
+            return 0
+        for index, level in enumerate(self.levels, start=1):
+            if level.field is None:
+                x, y = left, right
+            elif level.field == "*":
+                x, y = a, b
+            else:
+                x, y = getattr(a, level.field), getattr(b, level.field)
+                if not x or not y:
+                    continue
+            if TESTS[level.test](x, y, level.arg):
+                return index
+        return len(self.levels) + 1
+
+
+MISSING = "missing"
+ELSE = "else"
+
+# The comparisons the matcher uses, in explanation order. Thresholds here are the only place
+# similarity cut-offs live; their weights come from the model (estimated, or stored defaults).
+COMPARISONS: tuple[Comparison, ...] = (
+    Comparison("given_name", "given", (
+        Level("exact", "exact", tf=True),
+        Level("short_form", "overlaps", field="given_forms"),
+        Level("jaro_winkler_0.92", "jaro_winkler", 0.92),
+        Level("phonetic", "exact", field="given_phonetic"),
+        Level("jaro_winkler_0.80", "jaro_winkler", 0.80),
+        Level("in_middle_names", "given_in_middle", field="*"),
+        Level("swapped_with_family", "names_swapped", field="*"),
+    ), tf_field="given"),
+    Comparison("middle_names", "middle", (
+        Level("exact", "exact"),
+        Level("token_set_80", "token_set", 80.0),
+    )),
+    Comparison("family_name", "family", (
+        Level("exact", "exact", tf=True),
+        Level("jaro_winkler_0.92", "jaro_winkler", 0.92),
+        Level("part_of_name", "overlaps", field="family_tokens"),
+        Level("former_name", "cross_family", field="*"),
+        Level("phonetic", "exact", field="family_phonetic"),
+        Level("jaro_winkler_0.80", "jaro_winkler", 0.80),
+    ), tf_field="family"),
+    Comparison("date_of_birth", "dob", (
+        Level("exact", "exact"),
+        Level("day_month_swapped", "date_relation", frozenset({"swapped"})),
+        Level("one_edit", "date_relation", frozenset({"one_edit"})),
+        Level("within_31_days", "date_relation", frozenset({"close"})),
+    )),
+    Comparison("sex", "sex", (Level("exact", "exact"),)),
+    # Postcode and address lines in one comparison: they are two views of one fact, and
+    # scoring them separately would count a shared home twice (siblings would look alike).
+    Comparison("address", "postcode", (
+        Level("same_address", "same_address", 90.0, field="*"),
+        Level("postcode_unit", "postcode_part", 0),
+        Level("address_other_postcode", "address_only", 95.0, field="*"),
+        Level("postcode_sector", "postcode_part", 1),
+        Level("postcode_district", "postcode_part", 2),
+    )),
+    Comparison("identifiers", "ids", (
+        Level("agree", "identifiers_agree"),
+        Level("differ", "identifiers_differ"),
+        # Both hold identifiers but of different schemes: no evidence (weight set to 0).
+    )),
+)
+
+
+def comparison_vector(
+    a: Person, b: Person, comparisons: tuple[Comparison, ...] = COMPARISONS
+) -> tuple[int, ...]:
+    """The level index of every comparison for one pair."""
+    return tuple(c.level_of(a, b) for c in comparisons)

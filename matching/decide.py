@@ -1,0 +1,226 @@
+"""Deciding: link to a known child, send to review, or create a new child, with the reason.
+
+In order:
+1. People's own decisions come first: a pair an LA data team member called *different* is
+   never linked again, one they called *same* is linked (re-scoring never undoes them).
+2. Trusted identifiers (UPN, NHS number, ULN) link deterministically, unless the identifier is
+   on several children or the rest of the record clearly describes someone else: then it is an
+   identifier conflict for review, never a silent merge.
+3. Otherwise the Fellegi-Sunter total decides against the thresholds; two close candidates
+   above the review threshold are ambiguous and go to review.
+4. Shielding: if any shielded child is a possible match (probability at or above
+   `shield_review`) and the decision is not a link to that very child, the record goes to
+   review and is treated as shielded until an LA decision: never a visible duplicate.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+
+from matching.blocking import BlockingIndex
+from matching.model import Explanation, MatchModel, TermFrequencies, Thresholds, probability, weight_of
+from matching.person import Person
+
+
+class Outcome(enum.StrEnum):
+    LINK = "link"
+    REVIEW = "review"
+    NEW = "new"
+
+
+class Verdict(enum.StrEnum):
+    """What a person decided about a pair."""
+
+    SAME = "same"
+    DIFFERENT = "different"
+
+
+class Rule(enum.StrEnum):
+    """Why a decision came out as it did; stored with every decision."""
+
+    HUMAN_SAME = "human:same"
+    IDENTIFIER = "identifier"
+    IDENTIFIER_CONFLICT_SHARED = "identifier_conflict:several_children"
+    IDENTIFIER_CONFLICT_DEMOGRAPHICS = "identifier_conflict:different_person"
+    PROBABILISTIC_LINK = "probabilistic:link"
+    PROBABILISTIC_REVIEW = "probabilistic:possible_match"
+    AMBIGUOUS = "probabilistic:ambiguous"
+    CONTRADICTION = "probabilistic:contradiction"
+    PROBABILISTIC_NEW = "probabilistic:no_match"
+    NO_CANDIDATES = "blocking:no_candidates"
+    SHIELDED = "shielded:possible_match"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    ref: int | str
+    weight: float
+    probability: float
+    shielded: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome for one incoming person, with everything needed to explain it later."""
+
+    outcome: Outcome
+    rule: Rule
+    ref: int | str | None  # the linked child (LINK) or the best candidate (REVIEW)
+    weight: float | None  # total weight of `ref` in bits
+    probability: float | None
+    thresholds: Thresholds
+    explanation: Explanation | None
+    # Other candidates considered, best first (at most `MAX_ALTERNATIVES`).
+    candidates: tuple[Candidate, ...] = ()
+    # True when the record must be handled as shielded until an LA data team decision.
+    shielded: bool = False
+    # The identifier scheme behind a deterministic link or an identifier conflict.
+    scheme: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "outcome": self.outcome.value, "rule": self.rule.value, "ref": self.ref,
+            "weight": self.weight, "probability": self.probability,
+            "thresholds": {"link": self.thresholds.link, "review": self.thresholds.review,
+                           "shield_review": self.thresholds.shield_review,
+                           "margin": self.thresholds.margin, "conflict": self.thresholds.conflict},
+            "explanation": self.explanation.as_dict() if self.explanation else None,
+            "candidates": [{"ref": c.ref, "weight": round(c.weight, 4), "shielded": c.shielded}
+                           for c in self.candidates],
+            "shielded": self.shielded, "scheme": self.scheme,
+        }
+
+
+MAX_ALTERNATIVES = 5
+
+# Levels that, on their own, mark two records sharing a trusted identifier as probably different
+# children (twins given each other's number, a mistyped number): such a pair goes to review.
+CONFLICT_LEVELS: frozenset[tuple[str, str]] = frozenset({
+    ("given_name", "else"),
+    ("date_of_birth", "else"),
+    ("sex", "else"),
+})
+
+# Levels that stop a *probabilistic* link: the pair goes to review instead. A wholly different
+# given name with everything else alike is most often a twin or sibling, whom weights summed
+# as if independent would otherwise link.
+NO_AUTO_LINK: frozenset[tuple[str, str]] = frozenset({
+    ("given_name", "else"),
+})
+
+# (incoming person, candidate) -> what a person decided about that pair, if anything.
+VerdictLookup = Callable[[Person, Person], Verdict | None]
+
+
+def _no_verdicts(_a: Person, _b: Person) -> None:
+    return None
+
+
+@dataclass
+class Matcher:
+    """Decides for incoming people against a `BlockingIndex` of known children."""
+
+    index: BlockingIndex
+    model: MatchModel
+    tf: TermFrequencies | None = None
+    verdicts: VerdictLookup = _no_verdicts
+    _identifier_skip: frozenset[str] = field(default=frozenset({"identifiers"}), repr=False)
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return self.model.thresholds
+
+    def decide(self, person: Person) -> Decision:
+        return self.decide_among(person, self.index.candidates(person))
+
+    def decide_among(self, person: Person, candidates: Iterable[Person]) -> Decision:
+        """The decision for `person` given its candidates (from blocking or a search backend)."""
+        pool: list[Person] = []
+        for candidate in candidates:
+            verdict = self.verdicts(person, candidate)
+            if verdict is Verdict.SAME:
+                return self._decision(Outcome.LINK, Rule.HUMAN_SAME, person, candidate, [])
+            if verdict is not Verdict.DIFFERENT:
+                pool.append(candidate)
+        scored = sorted(
+            ((self.model.total(person, c, self.tf), c) for c in pool), key=lambda wc: -wc[0]
+        )
+        decision = self._identifier_decision(person, pool, scored) or self._score_decision(person, scored)
+        return self._shield(person, decision, scored)
+
+    def _identifier_decision(
+        self, person: Person, pool: list[Person], scored: list[tuple[float, Person]]
+    ) -> Decision | None:
+        if not person.ids:
+            return None
+        holders = [c for c in pool if not person.ids.isdisjoint(c.ids)]
+        if not holders:
+            return None
+        scheme = next(s for s, v in sorted(person.ids) if any((s, v) in c.ids for c in holders))
+        if len({c.ref for c in holders}) > 1:
+            return self._decision(Outcome.REVIEW, Rule.IDENTIFIER_CONFLICT_SHARED, person, holders[0],
+                                  scored, scheme=scheme)
+        holder = holders[0]
+        others = self.model.total(person, holder, self.tf, skip=self._identifier_skip)
+        levels = {(f.comparison, f.level) for f in self.model.explain(person, holder, self.tf).fields}
+        if others - self.model.prior_weight < self.thresholds.conflict or levels & CONFLICT_LEVELS:
+            return self._decision(Outcome.REVIEW, Rule.IDENTIFIER_CONFLICT_DEMOGRAPHICS, person, holder,
+                                  scored, scheme=scheme)
+        return self._decision(Outcome.LINK, Rule.IDENTIFIER, person, holder, scored, scheme=scheme)
+
+    def _score_decision(self, person: Person, scored: list[tuple[float, Person]]) -> Decision:
+        if not scored:
+            return self._decision(Outcome.NEW, Rule.NO_CANDIDATES, person, None, scored)
+        t = self.thresholds
+        best_weight, best = scored[0]
+        if best_weight < weight_of(t.review):
+            return self._decision(Outcome.NEW, Rule.PROBABILISTIC_NEW, person, best, scored)
+        if len(scored) > 1:
+            runner_up = scored[1][0]
+            if runner_up >= weight_of(t.review) and best_weight - runner_up < t.margin:
+                return self._decision(Outcome.REVIEW, Rule.AMBIGUOUS, person, best, scored)
+        if best_weight >= weight_of(t.link):
+            decision = self._decision(Outcome.LINK, Rule.PROBABILISTIC_LINK, person, best, scored)
+            assert decision.explanation is not None
+            if {(f.comparison, f.level) for f in decision.explanation.fields} & NO_AUTO_LINK:
+                return replace(decision, outcome=Outcome.REVIEW, rule=Rule.CONTRADICTION)
+            return decision
+        return self._decision(Outcome.REVIEW, Rule.PROBABILISTIC_REVIEW, person, best, scored)
+
+    def _shield(self, person: Person, decision: Decision, scored: list[tuple[float, Person]]) -> Decision:
+        threshold = weight_of(self.thresholds.shield_review)
+        shielded = [c for w, c in scored if c.shielded and w >= threshold]
+        linked_to_shielded = decision.outcome is Outcome.LINK and any(c.ref == decision.ref for c in shielded)
+        if not shielded or linked_to_shielded:
+            if linked_to_shielded or person.shielded:
+                return _replace_shielded(decision)
+            return decision
+        if decision.outcome is Outcome.REVIEW:
+            return _replace_shielded(decision)
+        return self._decision(Outcome.REVIEW, Rule.SHIELDED, person, shielded[0], scored)
+
+    def _decision(
+        self, outcome: Outcome, rule: Rule, person: Person, chosen: Person | None,
+        scored: list[tuple[float, Person]], scheme: str | None = None,
+    ) -> Decision:
+        explanation = self.model.explain(person, chosen, self.tf) if chosen is not None else None
+        shielded = person.shielded or (chosen is not None and chosen.shielded and outcome is not Outcome.NEW)
+        return Decision(
+            outcome=outcome,
+            rule=rule,
+            ref=chosen.ref if chosen is not None and outcome is not Outcome.NEW else None,
+            weight=explanation.total if explanation else None,
+            probability=explanation.probability if explanation else None,
+            thresholds=self.thresholds,
+            explanation=explanation,
+            candidates=tuple(Candidate(c.ref, w, probability(w), c.shielded)
+                             for w, c in scored[:MAX_ALTERNATIVES]),
+            shielded=shielded,
+            scheme=scheme,
+        )
+
+
+def _replace_shielded(decision: Decision) -> Decision:
+    return replace(decision, shielded=True)

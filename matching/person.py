@@ -1,0 +1,229 @@
+"""The matcher's view of a person: normalised, precomputed, immutable.
+
+The same `Person` is built from an `index.ChildRecord` (ingest, benchmark), from a stored child
+or from a row of a user's CSV list, so one comparison and scoring code serves all of them.
+Everything expensive (folding, phonetic codes, nickname groups, postcode parts) is done once
+here, not per comparison; repeated values are interned so a million people fit in memory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from index import ChildRecord, InvalidIdentifier, Scheme, validate
+from index.keys import fold, given_name_forms, name_tokens, phonetic, postcode_parts
+from index.vocabulary import AddressStatus, Gender, NameKind
+
+# Identifiers trusted enough for deterministic links (DESIGN.md): one person each, nationally.
+TRUSTED_SCHEMES: tuple[Scheme, ...] = (Scheme.UPN, Scheme.NHS_NUMBER, Scheme.ULN)
+
+# Longest value of each kind compared: longer input is not a name (and would slow comparison).
+MAX_NAME = 100
+MAX_LONG = 200
+_EARLIEST_BIRTH = dt.date(1900, 1, 1)
+
+
+class UnscorableRecord(ValueError):
+    """A record the matcher cannot score. The message names the field and reason, no value."""
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """One person, normalised for comparison. `ref` is the caller's key (child id, row id)."""
+
+    ref: int | str
+    given: str = ""  # first given name, folded and compact
+    given_phonetic: str = ""
+    given_forms: frozenset[str] = frozenset()  # the name and the full names it may be short for
+    middle: str = ""  # all middle names, folded, space separated
+    family: str = ""  # family name, folded and compact ('smithjones')
+    family_tokens: frozenset[str] = frozenset()  # its parts ('smith', 'jones')
+    family_phonetic: str = ""
+    other_family: frozenset[str] = frozenset()  # former/alternative family names, compact
+    dob: dt.date | None = None
+    sex: str = ""  # 'f', 'm' or '' when unknown
+    postcode: tuple[str, str, str, str] | None = None  # unit, sector, district, area
+    address: str = ""  # folded address lines and town, without the postcode
+    ids: frozenset[tuple[str, str]] = frozenset()  # trusted (scheme, value) pairs
+    shielded: bool = False
+
+    def identifier(self, scheme: Scheme | str) -> str | None:
+        for s, value in self.ids:
+            if s == scheme:
+                return value
+        return None
+
+
+_intern = functools.lru_cache(maxsize=200_000)(sys.intern)
+
+
+@functools.lru_cache(maxsize=100_000)
+def _given(text: str) -> tuple[str, str, frozenset[str]]:
+    tokens = name_tokens(text)
+    if not tokens:
+        return "", "", frozenset()
+    return _intern(tokens[0]), _intern(phonetic(tokens[0])), given_name_forms(tokens[0])
+
+
+@functools.lru_cache(maxsize=100_000)
+def _family(text: str) -> tuple[str, frozenset[str], str]:
+    tokens = name_tokens(text)
+    if not tokens:
+        return "", frozenset(), ""
+    compact = "".join(tokens)
+    # The phonetic key of the whole name: 'Smith-Jones' and 'Smith Jones' get the same key.
+    return _intern(compact), frozenset(tokens), _intern(phonetic(compact))
+
+
+@functools.lru_cache(maxsize=100_000)
+def _postcode(text: str) -> tuple[str, str, str, str] | None:
+    return postcode_parts(text)
+
+
+def _clip(value: str | None, field: str, limit: int) -> str:
+    if value is None:
+        return ""
+    value = value.strip()
+    if len(value) > limit:
+        raise UnscorableRecord(f"{field} is longer than {limit} characters")
+    return value
+
+
+def make_person(
+    ref: int | str,
+    *,
+    given_name: str | None = None,
+    middle_names: str | None = None,
+    family_name: str | None = None,
+    other_family_names: Iterable[str] = (),
+    date_of_birth: dt.date | None = None,
+    sex: str | None = None,
+    postcode: str | None = None,
+    address: str | None = None,
+    identifiers: Mapping[Scheme | str, str] | Iterable[tuple[Scheme | str, str]] = (),
+    shielded: bool = False,
+) -> Person:
+    """A `Person` from plain values (already validated identifiers and dates).
+
+    Raises `UnscorableRecord` when there is too little to match on: no name and no trusted
+    identifier, or no date of birth, postcode or trusted identifier.
+    """
+    given, given_ph, forms = _given(_clip(given_name, "given_name", MAX_NAME))
+    family, family_tokens, family_ph = _family(_clip(family_name, "family_name", MAX_NAME))
+    middle = " ".join(name_tokens(_clip(middle_names, "middle_names", MAX_LONG)))
+    others = frozenset(
+        f for name in other_family_names if (f := _family(_clip(name, "former family name", MAX_NAME))[0])
+        and f != family
+    )
+    pairs = identifiers.items() if isinstance(identifiers, Mapping) else identifiers
+    ids = frozenset((str(Scheme(s)), v) for s, v in pairs if Scheme(s) in TRUSTED_SCHEMES and v)
+    parts = _postcode(postcode) if postcode else None
+    if date_of_birth is not None and not _EARLIEST_BIRTH <= date_of_birth <= dt.date.today():
+        raise UnscorableRecord("date_of_birth is not a plausible date of birth")
+    if not (given or family or ids):
+        raise UnscorableRecord("no name and no trusted identifier: nothing to match on")
+    if date_of_birth is None and parts is None and not ids:
+        raise UnscorableRecord("no date of birth, postcode or trusted identifier: too little to match on")
+    return Person(
+        ref=ref,
+        given=given,
+        given_phonetic=given_ph,
+        given_forms=forms,
+        middle=middle,
+        family=family,
+        family_tokens=family_tokens,
+        family_phonetic=family_ph,
+        other_family=others,
+        dob=date_of_birth,
+        sex=_SEX.get(fold(sex or ""), ""),
+        postcode=parts,
+        address=_intern(fold(_clip(address, "address", 2 * MAX_LONG))),
+        ids=ids,
+        shielded=shielded,
+    )
+
+
+_SEX = {"f": "f", "female": "f", "m": "m", "male": "m", Gender.FEMALE.value: "f", Gender.MALE.value: "m"}
+
+
+def person_from_record(ref: int | str, record: ChildRecord) -> Person:
+    """The matcher's view of a validated `ChildRecord` (current name, current address)."""
+    name = record.current_name
+    others = [n.family_name for n in record.names if n.kind is not NameKind.CURRENT and n.family_name]
+    address = next(
+        (a for a in record.addresses if a.status is AddressStatus.CURRENT),
+        record.addresses[0] if record.addresses else None,
+    )
+    lines = [address.line1, address.line2, address.line3, address.town] if address else []
+    return make_person(
+        ref,
+        given_name=name.given_name,
+        middle_names=name.middle_names,
+        family_name=name.family_name,
+        other_family_names=others,
+        date_of_birth=record.date_of_birth,
+        sex=record.gender.value,
+        postcode=address.postcode if address else None,
+        address=" ".join(line for line in lines if line),
+        identifiers=[(i.scheme, i.value) for i in record.identifiers],
+        shielded=record.shielded,
+    )
+
+
+# Columns of a user's list (the `link` and `dedupe` commands), exactly as documented.
+ROW_COLUMNS: tuple[str, ...] = (
+    "id", "given_name", "middle_names", "family_name", "date_of_birth", "sex", "postcode",
+    "address", "town", "upn", "nhs_number", "uln",
+)
+
+
+def person_from_row(ref: int | str, row: Mapping[str, str | None]) -> Person:
+    """The matcher's view of one CSV row; `UnscorableRecord` names the bad field and why.
+
+    Blank cells are missing values. A cell that is present but invalid (a date that is not a
+    date, an identifier whose check digit fails, an unknown sex) makes the row bad: guessing
+    would hide an error in the user's list.
+    """
+    def cell(name: str) -> str | None:
+        value = row.get(name)
+        return value.strip() or None if value is not None else None
+
+    dob_text = cell("date_of_birth")
+    dob = None
+    if dob_text:
+        try:
+            dob = dt.date.fromisoformat(dob_text)
+        except ValueError:
+            raise UnscorableRecord("date_of_birth is not a date in YYYY-MM-DD form") from None
+        if len(dob_text) != 10:
+            raise UnscorableRecord("date_of_birth is not a date in YYYY-MM-DD form")
+    sex = cell("sex")
+    if sex and fold(sex) not in _SEX and fold(sex) not in {"u", "unknown", "unspecified", "x"}:
+        raise UnscorableRecord("sex is not one of F, M, U (or female, male, unspecified)")
+    postcode = cell("postcode")
+    if postcode and postcode_parts(postcode) is None:
+        raise UnscorableRecord("postcode is not a UK postcode")
+    ids = []
+    for scheme in TRUSTED_SCHEMES:
+        value = cell(scheme.value)
+        if value:
+            try:
+                ids.append((scheme, validate(scheme, value).value))
+            except InvalidIdentifier as exc:
+                raise UnscorableRecord(str(exc)) from None
+    address = " ".join(v for v in (cell("address"), cell("town")) if v)
+    return make_person(
+        ref,
+        given_name=cell("given_name"),
+        middle_names=cell("middle_names"),
+        family_name=cell("family_name"),
+        date_of_birth=dob,
+        sex=sex,
+        postcode=postcode,
+        address=address,
+        identifiers=ids,
+    )

@@ -1,0 +1,266 @@
+"""Matching decisions: blocking, deterministic identifier links and conflicts, thresholds,
+people's verdicts, and shielded children never duplicated."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import pytest
+
+from index import ChildRecord
+from matching import (
+    BlockingIndex,
+    Matcher,
+    MatchModel,
+    Outcome,
+    Rule,
+    TermFrequencies,
+    Thresholds,
+    Verdict,
+    make_person,
+    person_from_record,
+)
+from matching.blocking import index_keys, query_keys
+
+D = dt.date(2015, 3, 4)
+NHS = "9434765870"
+OTHER_NHS = "4010232137"
+UPN = "B801200005001"
+
+
+def person(ref: int | str, **values: object):
+    base: dict[str, object] = {
+        "given_name": "Amelia", "family_name": "Hughes", "date_of_birth": D, "sex": "F",
+        "postcode": "MK40 1AA", "address": "12 Harpur Street Bedford",
+    }
+    base.update(values)
+    return make_person(ref, **base)  # type: ignore[arg-type]
+
+
+def matcher(*known, thresholds: Thresholds | None = None, verdicts=None, tf: bool = False) -> Matcher:
+    """A matcher over `known` with the stored default model. Term frequencies are off unless
+    asked for: over a handful of people every name would count as common."""
+    model = MatchModel.load(thresholds=thresholds)
+    index = BlockingIndex(known)
+    kwargs = {"verdicts": verdicts} if verdicts else {}
+    return Matcher(index, model, TermFrequencies.from_people(known) if tf else None, **kwargs)
+
+
+# -- blocking -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("change", [
+    {"date_of_birth": dt.date(2015, 4, 3)},           # day and month swapped
+    {"date_of_birth": dt.date(2016, 3, 4)},           # one digit wrong
+    {"date_of_birth": dt.date(2015, 3, 5)},           # a day out
+    {"date_of_birth": dt.date(2011, 7, 9)},           # wholly wrong, names and postcode right
+    {"family_name": "Hewes", "postcode": "LS1 4AP"},  # moved, and family name misspelt
+    {"given_name": "Hughes", "family_name": "Amelia"},  # names the wrong way round
+    {"given_name": "Millie", "family_name": "Patel", "other_family_names": ["Hughes"]},
+])
+def test_blocking_finds_true_matches_despite_errors(change: dict) -> None:
+    known = person(1)
+    noise = [person(100 + i, given_name=g, family_name=f, date_of_birth=D + dt.timedelta(days=i * 40))
+             for i, (g, f) in enumerate([("Oscar", "Jones"), ("Ava", "Smith"), ("Leo", "Khan")])]
+    index = BlockingIndex([known, *noise])
+    assert known in index.candidates(person(2, **change))
+
+
+def test_blocking_keeps_candidates_few_and_query_keys_include_index_keys() -> None:
+    rng = random.Random(1)
+    syllables = ["ab", "ber", "cot", "dal", "en", "far", "gil", "ham", "ing", "jon", "kel", "lor"]
+    people = [person(i, given_name=rng.choice(["Jack", "Ava", "Leo", "Mia", "Noah", "Isla", "Theo"]),
+                     family_name=rng.choice(syllables) + rng.choice(syllables),
+                     date_of_birth=dt.date(2006, 1, 1) + dt.timedelta(days=rng.randrange(6000)),
+                     postcode=f"MK{rng.randrange(1, 40)} {rng.randrange(1, 9)}A{rng.choice('BDEFGH')}")
+              for i in range(2000)]
+    index = BlockingIndex(people)
+    for p in people[:200]:
+        assert index_keys(p) <= query_keys(p)
+        assert p in index.candidates(p)
+    # Mostly a handful of candidates each, never the whole index.
+    assert index.stats.mean_candidates < 5
+
+
+def test_oversized_blocks_are_skipped_and_counted() -> None:
+    same = [person(i, postcode=None, address=None) for i in range(30)]
+    index = BlockingIndex(same, max_block=10)
+    assert index.candidates(person("x")) == []
+    assert index.stats.skipped_blocks > 0
+
+
+# -- three outcomes -------------------------------------------------------------------------
+
+
+def test_clear_match_links_with_explanation() -> None:
+    decision = matcher(person(1), person(2, given_name="Oscar", sex="M")).decide(
+        person("in", given_name="Millie", postcode="MK40 1AB"))
+    assert decision.outcome is Outcome.LINK and decision.ref == 1
+    assert decision.rule is Rule.PROBABILISTIC_LINK
+    assert decision.explanation is not None
+    assert decision.probability >= decision.thresholds.link
+    levels = {f.comparison: f.level for f in decision.explanation.fields}
+    assert levels["given_name"] == "short_form" and levels["date_of_birth"] == "exact"
+    stored = decision.as_dict()
+    assert stored["rule"] == "probabilistic:link" and stored["thresholds"]["link"] == 0.99
+    assert "Hughes" not in str(stored) and "Amelia" not in str(stored)
+
+
+def test_no_candidate_means_new() -> None:
+    decision = matcher(person(1)).decide(
+        person("in", given_name="Oscar", family_name="Okafor", date_of_birth=dt.date(2010, 1, 1),
+               postcode="LS1 4AP", address="1 Park Row Leeds"))
+    assert decision.outcome is Outcome.NEW and decision.ref is None
+
+
+def test_weak_candidate_is_new_and_middling_one_is_review() -> None:
+    known = person(1)
+    # A sibling: same family, address and postcode, different given name and date of birth.
+    sibling = person("in", given_name="Oscar", sex="M", date_of_birth=dt.date(2015, 6, 20))
+    assert matcher(known).decide(sibling).outcome is Outcome.NEW
+    # Same name, but another date of birth and address: possible, not certain.
+    possible = person("in", postcode="LS1 4AP", address="1 Park Row Leeds", sex=None,
+                      date_of_birth=dt.date(2015, 6, 20))
+    decision = matcher(known).decide(possible)
+    assert decision.outcome is Outcome.REVIEW and decision.rule is Rule.PROBABILISTIC_REVIEW
+    assert decision.thresholds.review <= decision.probability < decision.thresholds.link
+
+
+def test_thresholds_are_configurable() -> None:
+    known = person(1)
+    possible = person("in", postcode="LS1 4AP", address="1 Park Row Leeds", sex=None,
+                      date_of_birth=dt.date(2015, 6, 20))
+    strict = matcher(known, thresholds=Thresholds(link=0.999999, review=0.9999))
+    loose = matcher(known, thresholds=Thresholds(link=0.8, review=0.5))
+    assert strict.decide(possible).outcome is Outcome.NEW
+    assert loose.decide(possible).outcome is Outcome.LINK
+
+
+def test_two_close_candidates_are_ambiguous() -> None:
+    twins = [person(1), person(2, given_name="Amelie")]
+    decision = matcher(*twins).decide(person("in", given_name="Amelia-Rose"))
+    assert decision.outcome is Outcome.REVIEW
+    assert decision.rule is Rule.AMBIGUOUS
+    assert {c.ref for c in decision.candidates} == {1, 2}
+
+
+# -- deterministic identifiers and conflicts ------------------------------------------------
+
+
+def test_trusted_identifier_links_despite_weak_demographics() -> None:
+    known = person(1, identifiers={"nhs_number": NHS})
+    moved = person("in", family_name="Patel", postcode="LS1 4AP", address="1 Park Row",
+                   identifiers={"nhs_number": NHS})
+    decision = matcher(known, person(2, given_name="Oscar")).decide(moved)
+    assert decision.outcome is Outcome.LINK and decision.ref == 1
+    assert decision.rule is Rule.IDENTIFIER and decision.scheme == "nhs_number"
+
+
+def test_same_identifier_on_clearly_different_child_is_a_conflict() -> None:
+    known = person(1, identifiers={"upn": UPN})
+    # A twin given the other's UPN: same family, address, date of birth; different child.
+    twin = person("in", given_name="Oscar", sex="M", identifiers={"upn": UPN})
+    decision = matcher(known).decide(twin)
+    assert decision.outcome is Outcome.REVIEW
+    assert decision.rule is Rule.IDENTIFIER_CONFLICT_DEMOGRAPHICS and decision.scheme == "upn"
+    stranger = person("in", given_name="Oscar", family_name="Okafor", sex="M",
+                      date_of_birth=dt.date(2009, 12, 1), postcode="LS1 4AP", address="1 Park Row",
+                      identifiers={"upn": UPN})
+    assert matcher(known).decide(stranger).rule is Rule.IDENTIFIER_CONFLICT_DEMOGRAPHICS
+
+
+def test_identifier_held_by_two_children_is_a_conflict() -> None:
+    a = person(1, identifiers={"nhs_number": NHS})
+    b = person(2, given_name="Ava", date_of_birth=dt.date(2013, 1, 1), identifiers={"nhs_number": NHS})
+    decision = matcher(a, b).decide(person("in", identifiers={"nhs_number": NHS}))
+    assert decision.outcome is Outcome.REVIEW
+    assert decision.rule is Rule.IDENTIFIER_CONFLICT_SHARED
+
+
+def test_different_identifiers_count_against_a_link() -> None:
+    known = person(1, identifiers={"nhs_number": NHS})
+    same_looking = person("in", identifiers={"nhs_number": OTHER_NHS})
+    without = person("in2")
+    m = matcher(known)
+    assert m.decide(same_looking).weight < m.decide(without).weight
+
+
+# -- people's decisions stand ----------------------------------------------------------------
+
+
+def test_verdicts_override_scores() -> None:
+    known = person(1)
+    incoming = person("in")
+    verdicts = {("in", 1): Verdict.DIFFERENT}
+    different = matcher(known, verdicts=lambda a, b: verdicts.get((a.ref, b.ref)))
+    assert different.decide(incoming).outcome is Outcome.NEW
+    weak = person("in", postcode="LS1 4AP", address="1 Park Row Leeds", sex=None,
+                  date_of_birth=dt.date(2015, 6, 20))
+    assert matcher(known).decide(weak).outcome is Outcome.REVIEW
+    same = matcher(known, verdicts=lambda a, b: Verdict.SAME if (a.ref, b.ref) == ("in", 1) else None)
+    decision = same.decide(weak)
+    assert decision.outcome is Outcome.LINK and decision.rule is Rule.HUMAN_SAME
+    # A verdict survives a change of thresholds: re-scoring does not undo it.
+    stricter = matcher(known, thresholds=Thresholds(link=0.999999999, review=0.9999),
+                       verdicts=lambda a, b: Verdict.SAME if (a.ref, b.ref) == ("in", 1) else None)
+    assert stricter.decide(weak).outcome is Outcome.LINK
+
+
+# -- shielded children ----------------------------------------------------------------------
+
+
+def _record(**changes: object) -> ChildRecord:
+    data: dict[str, object] = {
+        "owning_la": "823", "date_of_birth": D, "gender": "female",
+        "names": [{"given_name": "Amelia", "family_name": "Hughes"}],
+        "addresses": [{"line1": "12 Harpur Street", "town": "Bedford", "postcode": "MK40 1AA"}],
+    }
+    data.update(changes)
+    return ChildRecord.model_validate(data)
+
+
+def test_contactpoint_case_national_feed_never_duplicates_a_shielded_child() -> None:
+    """ContactPoint: a national feed failed to match a shielded child's record (new address
+    withheld, name spelt differently) and created a visible, unshielded duplicate. Here the
+    feed's record must go to review and be treated as shielded until the LA decides."""
+    shielded = person_from_record(1, _record(shielded=True))
+    others = [person_from_record(i, _record(names=[{"given_name": g, "family_name": f}],
+                                            date_of_birth=D + dt.timedelta(days=17 * i)))
+              for i, (g, f) in enumerate([("Oscar", "Jones"), ("Ava", "Smith")], start=2)]
+    feed = person_from_record("nhs-feed-1", _record(
+        names=[{"given_name": "Amy", "family_name": "Patel"}],
+        date_of_birth=dt.date(2015, 8, 4),
+        addresses=[{"line1": "4 Elm Close", "town": "Luton", "postcode": "LU1 1AA"}],
+        identifiers=[{"scheme": "nhs_number", "value": NHS}],
+    ))
+    unshielded = person_from_record(1, _record())
+    plain = matcher(unshielded, *others).decide(feed)
+    decision = matcher(shielded, *others).decide(feed)
+    # Unshielded, nothing finds the old record and the feed would create a new child...
+    assert plain.outcome is Outcome.NEW
+    # ...but a possible shielded match is held for review, as shielded, never a new child.
+    assert decision.outcome is Outcome.REVIEW
+    assert decision.rule is Rule.SHIELDED and decision.ref == 1
+    assert decision.shielded
+    assert decision.probability < decision.thresholds.review
+
+
+def test_link_to_a_shielded_child_keeps_the_record_shielded() -> None:
+    shielded = person(1, shielded=True)
+    decision = matcher(shielded).decide(person("in"))
+    assert decision.outcome is Outcome.LINK and decision.ref == 1 and decision.shielded
+
+
+def test_possible_shielded_match_beats_a_confident_link_elsewhere() -> None:
+    visible = person(1, given_name="Amelia", identifiers={"upn": UPN})
+    shielded = person(2, given_name="Amelie", shielded=True)
+    decision = matcher(visible, shielded).decide(person("in", identifiers={"upn": UPN}))
+    assert decision.outcome is Outcome.REVIEW and decision.shielded
+    assert decision.rule in (Rule.SHIELDED, Rule.AMBIGUOUS)
+
+
+def test_twin_with_a_different_given_name_is_never_linked_automatically() -> None:
+    twin = person(1, given_name="Oscar", sex="M")
+    decision = matcher(twin).decide(person("in", given_name="Ruby", sex="M"))
+    assert decision.outcome is Outcome.REVIEW and decision.rule is Rule.CONTRADICTION
