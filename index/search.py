@@ -25,6 +25,12 @@ class SearchQueryError(ValueError):
     """A search that is not allowed: too broad, or malformed. The message says which."""
 
 
+class SearchUnavailable(RuntimeError):
+    """The search service cannot answer now (e.g. Elasticsearch is down or answered only in
+    part): the caller answers 503 or queues the update and retries, never shows a partial or
+    empty result in its place."""
+
+
 @dataclass(frozen=True)
 class SearchQuery:
     """Either an exact identifier, or a family name with a date of birth and/or a postcode.
