@@ -1,12 +1,43 @@
 """CSV service feeds from the LA, health and other services.
 
-The documented header: a feed's first line must be exactly these column names (any order is
-accepted; a column not listed is rejected by name). One row is one involvement of one child.
-Dates are YYYY-MM-DD; booleans `true`/`false`; `service_type` and `consent_basis` take the values
-of `index.vocabulary.ServiceType` and `ConsentBasis`; `sex` is F, M or U.
+The documented header: a feed's first line names its columns, from the list below, in any
+order. A column not listed is rejected by name (the whole file: it may carry data we must not
+hold); the required columns must be there; other listed columns may be left out.
+One row is one involvement of one child. Dates are YYYY-MM-DD; booleans `true`/`false`;
+`service_type` and `consent_basis` take the values of `index.vocabulary.ServiceType` and
+`ConsentBasis`; `sex` is F, M or U.
 """
 
 from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from index.identifiers import InvalidIdentifier, Scheme
+from index.identifiers import validate as validate_identifier
+from index.records import (
+    ChildAddressIn,
+    ChildRecord,
+    IdentifierIn,
+    InvolvementIn,
+    NameIn,
+    ProvenanceRef,
+)
+from index.vocabulary import ConsentBasis, Gender, ServiceType, SourceKind
+from ingest.pupil import (
+    BOOLEANS,
+    PupilContext,
+    Reject,
+    School,
+    address_fields,
+    check_age,
+    parse_date,
+)
+from ingest.report import FeedError, FeedParse, Outcome, ParseReport, RecordError, SourceRecord
 
 SERVICE_FEED_COLUMNS: tuple[str, ...] = (
     "record_id",           # the sender's own reference for the row (not personal data)
@@ -39,3 +70,196 @@ SERVICE_FEED_COLUMNS: tuple[str, ...] = (
 SERVICE_FEED_REQUIRED: frozenset[str] = frozenset(
     {"family_name", "date_of_birth", "service_type", "organisation_name"}
 )
+
+# A service feed's LA is the LA that submits it (the file has no LA column), so the
+# caller passes it. A service feed may carry care leavers and young people with learning
+# difficulties, who stay in the index to 25 (DESIGN.md: retention), hence the wider age band.
+
+SERVICE_FEED_MAX_AGE = 25
+SERVICE_FEED_SEX: Mapping[str, Gender] = {"F": Gender.FEMALE, "M": Gender.MALE, "U": Gender.UNSPECIFIED}
+# Identifier columns -> scheme; a value that fails its check rejects the row.
+SERVICE_FEED_IDENTIFIERS: Mapping[str, Scheme] = {
+    "upn": Scheme.UPN,
+    "nhs_number": Scheme.NHS_NUMBER,
+    "uln": Scheme.ULN,
+    "la_reference": Scheme.LA_REFERENCE,
+}
+# Address columns -> the address parts understood by ingest.pupil.address_fields.
+SERVICE_FEED_ADDRESS: Mapping[str, str] = {
+    "address_line1": "line1",
+    "address_line2": "line2",
+    "town": "post_town",
+    "postcode": "postcode",
+}
+_MAX_COLUMN_NAME = 40
+
+
+def read_header(file: str, header: list[str]) -> list[str]:
+    """The header's column names, or FeedError naming what is wrong with them."""
+    names = [name.strip() for name in header]
+    if not any(names):
+        raise FeedError(file, "has an empty header line")
+    unknown = [n[:_MAX_COLUMN_NAME] or "(blank)" for n in names if n not in SERVICE_FEED_COLUMNS]
+    if unknown:
+        raise FeedError(file, f"has columns not in the documented header: {', '.join(unknown)}")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise FeedError(file, f"repeats columns: {', '.join(repeated)}")
+    missing = sorted(SERVICE_FEED_REQUIRED - set(names))
+    if missing:
+        raise FeedError(file, f"lacks required columns: {', '.join(missing)}")
+    return names
+
+
+def _choice(enum_type: type, value: str, field: str) -> object:
+    try:
+        return enum_type(value.strip().lower())
+    except ValueError:
+        allowed = ", ".join(member.value for member in enum_type)
+        raise Reject(field, f"is not one of: {allowed}") from None
+
+
+def build_row(
+    row: Mapping[str, str],
+    record_ref: str,
+    context: PupilContext,
+    seen_refs: dict[str, str],
+) -> Outcome:
+    """Validate one service-feed row: one child and one involvement."""
+    upn: str | None = None
+    warnings: list[str] = []
+    try:
+        for column in sorted(SERVICE_FEED_REQUIRED):
+            if not row.get(column):
+                raise Reject(column, "is missing")
+        sender_ref = row.get("record_id") or None
+        if sender_ref and sender_ref in seen_refs:
+            first = seen_refs[sender_ref]
+            raise Reject("record_id", f"appears more than once in this file (first at {first})")
+        identifiers = []
+        for column, scheme in SERVICE_FEED_IDENTIFIERS.items():
+            if row.get(column):
+                try:
+                    checked = validate_identifier(scheme, row[column])
+                except InvalidIdentifier as exc:
+                    raise Reject(column, exc.reason) from None
+                if scheme is Scheme.UPN:
+                    upn = checked.value
+                warnings.extend(f"{column}: {w}" for w in checked.warnings)
+                identifiers.append(IdentifierIn(scheme=scheme, value=checked.value))
+        born = parse_date(row["date_of_birth"], "date_of_birth")
+        assert born is not None  # required above
+        check_age(born, context)
+        sex = (row.get("sex") or "U").strip().upper()
+        if sex not in SERVICE_FEED_SEX:
+            raise Reject("sex", "must be F, M or U")
+        address = address_fields(
+            {part: row[column] for column, part in SERVICE_FEED_ADDRESS.items() if row.get(column)},
+            "postcode", warnings, "",
+        )
+        lead = (row.get("lead_professional") or "false").strip().lower()
+        if lead not in BOOLEANS:
+            raise Reject("lead_professional", "must be true or false")
+        involvement = InvolvementIn(
+            service_type=_choice(ServiceType, row["service_type"], "service_type"),
+            organisation_name=row["organisation_name"],
+            organisation_code=(row.get("organisation_code") or "").upper() or None,
+            practitioner_name=row.get("practitioner_name") or None,
+            contact_phone=row.get("contact_phone") or None,
+            contact_email=row.get("contact_email") or None,
+            start_date=parse_date(row.get("start_date"), "start_date"),
+            end_date=parse_date(row.get("end_date"), "end_date"),
+            lead_professional=BOOLEANS[lead],
+            consent_basis=(
+                _choice(ConsentBasis, row["consent_basis"], "consent_basis")
+                if row.get("consent_basis") else ConsentBasis.NOT_REQUIRED
+            ),
+        )
+        child = ChildRecord(
+            owning_la=context.school.la,
+            date_of_birth=born,
+            gender=SERVICE_FEED_SEX[sex],
+            names=(
+                NameIn(
+                    given_name=row.get("given_name") or None,
+                    middle_names=row.get("middle_names") or None,
+                    family_name=row["family_name"],
+                ),
+            ),
+            addresses=(ChildAddressIn(**address),) if address else (),
+            identifiers=tuple(identifiers),
+            involvements=(involvement,),
+            provenance=ProvenanceRef(record_ref=record_ref),
+        )
+    except Reject as exc:
+        return RecordError(context.file, record_ref, exc.field, exc.reason, upn)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False, include_context=False)[0]
+        field = ".".join(str(p) for p in first["loc"]) or "record"
+        return RecordError(context.file, record_ref, field, first["msg"], upn)
+    if sender_ref:
+        seen_refs[sender_ref] = record_ref
+    return SourceRecord(
+        record_ref=record_ref,
+        child=child,
+        sender_ref=sender_ref,
+        warnings=tuple(f"{record_ref}: {w}" for w in warnings),
+    )
+
+
+def _rows(path: Path, report: ParseReport, owning_la: str, today: dt.date) -> Iterator[Outcome]:
+    file = path.name
+    context = PupilContext(file, School(owning_la, owning_la), today, SERVICE_FEED_MAX_AGE)
+    seen_refs: dict[str, str] = {}
+    line = 0
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle, strict=True)
+            header = next(reader, None)
+            if header is None:
+                raise FeedError(file, "is empty")
+            columns = read_header(file, header)
+            report.header.update({"owning_la": owning_la, "columns": ",".join(columns)})
+            while True:
+                line = reader.line_num + 1
+                row = next(reader, None)
+                if row is None:
+                    break
+                if not any(cell.strip() for cell in row):
+                    continue  # blank lines carry nothing
+                if len(row) != len(columns):
+                    yield RecordError(
+                        file, f"line {line}", "row",
+                        f"has {len(row)} fields, the header has {len(columns)}",
+                    )
+                    continue
+                values = {c: v.strip() for c, v in zip(columns, row, strict=True)}
+                outcome = build_row(values, f"line {line}", context, seen_refs)
+                for warning in getattr(outcome, "warnings", ()):
+                    report.warn(warning)
+                yield outcome
+    except UnicodeDecodeError:
+        raise FeedError(
+            file, f"has the wrong encoding: it is not UTF-8 text (at or after line {max(line, 1)})",
+            truncated=line > 1,
+        ) from None
+    except csv.Error:
+        raise FeedError(
+            file, f"is not valid CSV at line {max(line, 1)} (bad quoting, a NUL or an over-long field)",
+            truncated=line > 1,
+        ) from None
+    if report.records_seen == 0:
+        report.warn(f"{file}: holds no rows")
+
+
+def parse_service_feed(
+    path: Path | str, *, owning_la: str, today: dt.date | None = None
+) -> FeedParse:
+    """Stream a CSV service feed sent by (or for) LA `owning_la`."""
+    path = Path(path)
+    if not (len(owning_la) == 3 and owning_la.isdigit()):
+        raise ValueError("owning_la must be a 3-digit LA number")
+    return FeedParse(
+        path, SourceKind.SERVICE_FEED,
+        lambda report: _rows(path, report, owning_la, today or dt.date.today()),
+    )

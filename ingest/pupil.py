@@ -1,0 +1,400 @@
+"""From the minimised fields of one census or CTF pupil to a validated `ChildRecord`.
+
+The census and CTF tables map their element paths onto the same field names (below), so both
+formats share this one builder. A pupil is rejected (a `RecordError` naming the field and the
+reason) when something the index relies on is wrong: the UPN, the names, the date of birth,
+the child's age on the reference date, the pupil's postcode, the school dates. A bad optional
+value about someone else (a contact's phone, an old school in the history) is left out with a
+warning instead, so that one typo does not keep a child out of the index.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from index.identifiers import InvalidIdentifier, Scheme
+from index.identifiers import validate as validate_identifier
+from index.records import (
+    CarerIn,
+    ChildRecord,
+    Email,
+    InvolvementIn,
+    Phone,
+    normalise_postcode,
+)
+from index.vocabulary import Gender, NameKind, Relationship, ServiceType
+from ingest.report import RecordError, SourceRecord
+
+# CBDS relationship-to-pupil codes (D00033) -> the index's relationships. Unknown codes become
+# OTHER with a warning: a contact is never a reason to reject a pupil.
+RELATIONSHIP_CODES: Mapping[str, Relationship] = {
+    "PAR": Relationship.PARENT,
+    "CAR": Relationship.CARER,
+    "STP": Relationship.STEP_PARENT,
+    "FOS": Relationship.FOSTER_PARENT,
+    "FAM": Relationship.OTHER_FAMILY,
+    "REL": Relationship.RELATIVE,
+    "CHM": Relationship.CHILDMINDER,
+    "DOC": Relationship.DOCTOR,
+    "SWR": Relationship.SOCIAL_WORKER,
+    "OTH": Relationship.OTHER,
+}
+
+SEX_CODES: Mapping[str, Gender] = {"M": Gender.MALE, "F": Gender.FEMALE}
+BOOLEANS: Mapping[str, bool] = {"true": True, "1": True, "false": False, "0": False}
+
+# Address element sets shared by both formats: BS7666 (inside BS7666Address or directly under
+# Address), free address lines (AddressLines or, in the census, LineAddressFormat), postcode.
+_BS7666 = {
+    "SAON": "saon",
+    "PAON": "paon",
+    "Street": "street",
+    "Locality": "locality",
+    "Town": "town",
+    "PostTown": "post_town",
+    "UniquePropertyReferenceNumber": "uprn",
+    "UPRN": "uprn",
+}
+_LINES = {f"AddressLine{n}": f"line{n}" for n in range(1, 6)}
+
+
+def address_paths(prefix: str, target: str = "address.") -> dict[str, str]:
+    """The kept paths of an address element at `prefix` (e.g. "HomeInformation/Address")."""
+    paths = {f"{prefix}/PostCode": f"{target}postcode"}
+    for element, field in _BS7666.items():
+        paths[f"{prefix}/BS7666Address/{element}"] = target + field
+        paths[f"{prefix}/{element}"] = target + field
+    for wrapper in ("AddressLines", "LineAddressFormat"):
+        for element, field in _LINES.items():
+            paths[f"{prefix}/{wrapper}/{element}"] = target + field
+    return paths
+
+
+MAX_LINE = 100
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(T[0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$")
+_PHONE: TypeAdapter[str] = TypeAdapter(Phone)
+_EMAIL: TypeAdapter[str] = TypeAdapter(Email)
+
+
+@dataclass(frozen=True)
+class School:
+    """The school a file comes from: its LA (the owning LA), LAEstab and name if given."""
+
+    la: str
+    laestab: str
+    name: str | None = None
+
+    @property
+    def display_name(self) -> str:
+        return self.name or f"School {self.laestab}"
+
+
+@dataclass(frozen=True)
+class PupilContext:
+    file: str
+    school: School
+    reference_date: dt.date
+    max_age: int = 19
+
+
+class Reject(Exception):
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+
+def parse_date(text: str | None, field: str) -> dt.date | None:
+    if not text:
+        return None
+    if not _DATE.match(text):
+        raise Reject(field, "is not a date (YYYY-MM-DD)")
+    try:
+        return dt.date.fromisoformat(text[:10])
+    except ValueError:
+        raise Reject(field, "is not a real calendar date") from None
+
+
+def age_on(born: dt.date, on: dt.date) -> int:
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def check_age(born: dt.date, context: PupilContext) -> None:
+    if born > context.reference_date:
+        raise Reject("date_of_birth", "is after the file's reference date")
+    if age_on(born, context.reference_date) > context.max_age:
+        raise Reject("date_of_birth", f"the child would be over {context.max_age} on the reference date")
+
+
+def _lines(parts: Mapping[str, str]) -> list[str]:
+    """Address lines from BS7666 parts or free lines; a numbered PAON joins its street."""
+    paon, street = parts.get("paon"), parts.get("street")
+    if paon and street and paon[0].isdigit():
+        numbered: list[str | None] = [f"{paon} {street}"]
+    else:
+        numbered = [paon, street]
+    town, post_town = parts.get("town"), parts.get("post_town")
+    extra_town = town if town and post_town and town.casefold() != post_town.casefold() else None
+    candidates = [
+        parts.get("saon"), *numbered, parts.get("locality"), extra_town,
+        *(parts.get(f"line{n}") for n in range(1, 6)),
+    ]
+    lines = [c for c in candidates if c]
+    if len(lines) > 3:
+        lines = [*lines[:2], ", ".join(lines[2:])]
+    return [line[:MAX_LINE] for line in lines]
+
+
+def address_fields(
+    parts: Mapping[str, str], field: str, warnings: list[str], prefix: str
+) -> dict[str, Any] | None:
+    """AddressIn keyword arguments from address parts; a bad postcode raises Reject(field)."""
+    if not parts:
+        return None
+    out: dict[str, Any] = {f"line{i}": line for i, line in enumerate(_lines(parts), start=1)}
+    town = parts.get("post_town") or parts.get("town")
+    if town:
+        out["town"] = town[:MAX_LINE]
+    if parts.get("postcode"):
+        try:
+            out["postcode"] = normalise_postcode(parts["postcode"])
+        except ValueError:
+            raise Reject(field, "is not a UK postcode") from None
+    uprn = parts.get("uprn")
+    if uprn:
+        if uprn.isdigit() and len(uprn) <= 12:
+            out["uprn"] = uprn
+        else:
+            warnings.append(f"{prefix}uprn is not a UPRN, left out")
+    return out or None
+
+
+def _optional_identifier(
+    scheme: Scheme, value: str | None, warnings: list[str]
+) -> dict[str, str] | None:
+    if not value:
+        return None
+    try:
+        checked = validate_identifier(scheme, value)
+    except InvalidIdentifier as exc:
+        warnings.append(f"{scheme.value}: {exc.reason}, left out")
+        return None
+    return {"scheme": scheme, "value": checked.value}
+
+
+def _name(kind: NameKind, given: str | None, family: str | None) -> dict[str, Any] | None:
+    if not (given or family):
+        return None
+    return {"kind": kind, "given_name": given, "family_name": family}
+
+
+def _valid(adapter: TypeAdapter[str], value: str) -> bool:
+    try:
+        adapter.validate_python(value)
+    except ValidationError:
+        return False
+    return True
+
+
+def build_carer(contact: Mapping[str, Any], number: int, warnings: list[str]) -> CarerIn | None:
+    """One CTF contact as a carer. Contacts are never merged: each Contact element is one carer."""
+    label = f"contact {number}: "
+    values: dict[str, Any] = {
+        "given_name": contact.get("forename"),
+        "family_name": contact.get("surname"),
+    }
+    order = contact.get("order")
+    if order:
+        if order.isdigit() and 1 <= int(order) <= 99:
+            values["contact_order"] = int(order)
+        else:
+            warnings.append(f"{label}order is not a number from 1 to 99, left out")
+    code = (contact.get("relationship") or "").upper()
+    relationship = RELATIONSHIP_CODES.get(code)
+    if relationship is None:
+        relationship = Relationship.OTHER
+        if code:
+            warnings.append(f"{label}relationship code not recognised, recorded as other")
+    values["relationship_to_child"] = relationship
+    responsibility = contact.get("responsibility")
+    if responsibility:
+        values["parental_responsibility"] = BOOLEANS.get(responsibility.lower())
+    if BOOLEANS.get((contact.get("address_as_pupil") or "").lower()):
+        values["address_as_child"] = True
+    else:
+        try:
+            address = address_fields(contact.get("address", {}), "postcode", warnings, label)
+        except Reject:
+            warnings.append(f"{label}postcode is not a UK postcode, left out")
+            address = address_fields(
+                {k: v for k, v in contact.get("address", {}).items() if k != "postcode"},
+                "postcode", warnings, label,
+            )
+        values.update(address or {})
+    phones = [p for p in contact.get("phones", []) if _valid(_PHONE, p)]
+    if len(phones) < len(contact.get("phones", [])[:2]):
+        warnings.append(f"{label}a phone number is not a phone number, left out")
+    if phones:
+        values["phone"] = phones[0]
+    if len(phones) > 1:
+        values["alternative_phone"] = phones[1]
+    email = contact.get("email")
+    if email:
+        if _valid(_EMAIL, email):
+            values["email"] = email
+        else:
+            warnings.append(f"{label}email is not an email address, left out")
+    try:
+        return CarerIn(**{k: v for k, v in values.items() if v is not None})
+    except ValidationError as exc:
+        warnings.append(f"{label}left out ({_describe(exc)})")
+        return None
+
+
+def _describe(exc: ValidationError) -> str:
+    """Field and message of the first error; pydantic's `input` (the value) is never used."""
+    first = exc.errors(include_url=False, include_input=False, include_context=False)[0]
+    where = ".".join(str(p) for p in first["loc"]) or "record"
+    return f"{where}: {first['msg']}"
+
+
+def school_history(
+    schools: list[Mapping[str, str]], current: School, warnings: list[str]
+) -> tuple[list[InvolvementIn], tuple[dt.date | None, dt.date | None]]:
+    """Ended school involvements from a CTF SchoolHistory, and the current school's own dates."""
+    ended: list[InvolvementIn] = []
+    current_dates: tuple[dt.date | None, dt.date | None] = (None, None)
+    seen: set[tuple[str | None, dt.date | None, dt.date | None]] = set()
+    for number, entry in enumerate(schools, start=1):
+        label = f"school history {number}: "
+        lea, estab = entry.get("lea", ""), entry.get("estab", "")
+        code = lea + estab if re.fullmatch(r"\d{3}", lea) and re.fullmatch(r"\d{4}", estab) else None
+        try:
+            start = parse_date(entry.get("entry_date"), "entry_date")
+            end = parse_date(entry.get("leaving_date"), "leaving_date")
+        except Reject as exc:
+            warnings.append(f"{label}{exc.field} {exc.reason}, entry left out")
+            continue
+        if code == current.laestab:
+            current_dates = (start, end)
+            continue
+        if end is None:
+            warnings.append(f"{label}has no leaving date, entry left out")
+            continue
+        if not (code or entry.get("school_name")):
+            warnings.append(f"{label}names no school, entry left out")
+            continue
+        if (code, start, end) in seen:
+            continue
+        seen.add((code, start, end))
+        try:
+            ended.append(
+                InvolvementIn(
+                    service_type=ServiceType.SCHOOL,
+                    organisation_name=(entry.get("school_name") or f"School {code}")[:200],
+                    organisation_code=code,
+                    start_date=start,
+                    end_date=end,
+                )
+            )
+        except ValidationError as exc:
+            warnings.append(f"{label}entry left out ({_describe(exc)})")
+    return ended, current_dates
+
+
+def build_pupil(
+    fields: Mapping[str, Any],
+    record_ref: str,
+    context: PupilContext,
+    seen_upns: dict[str, str],
+) -> SourceRecord | RecordError:
+    """Validate one minimised pupil; accepted UPNs are remembered to refuse repeats in the file."""
+    upn: str | None = None
+    warnings: list[str] = []
+    try:
+        raw_upn = fields.get("upn")
+        if not raw_upn:
+            raise Reject("upn", "is missing")
+        try:
+            checked = validate_identifier(Scheme.UPN, raw_upn)
+        except InvalidIdentifier as exc:
+            raise Reject("upn", exc.reason) from None
+        upn = checked.value
+        if upn in seen_upns:
+            raise Reject("upn", f"appears more than once in this file (first at {seen_upns[upn]})")
+        warnings.extend(f"upn: {w}" for w in checked.warnings)
+        identifiers = [{"scheme": Scheme.UPN, "value": upn}]
+        for scheme, key in ((Scheme.FORMER_UPN, "former_upn"), (Scheme.ULN, "uln")):
+            extra = _optional_identifier(scheme, fields.get(key), warnings)
+            if extra is not None and extra["value"] != upn:
+                identifiers.append(extra)
+
+        if not fields.get("surname"):
+            raise Reject("surname", "is missing")
+        if not fields.get("forename"):
+            raise Reject("forename", "is missing")
+        born = parse_date(fields.get("dob"), "date_of_birth")
+        if born is None:
+            raise Reject("date_of_birth", "is missing")
+        check_age(born, context)
+
+        # Plain data validated once by ChildRecord (much faster than building each part).
+        names = [
+            {
+                "given_name": fields["forename"],
+                "family_name": fields["surname"],
+                "middle_names": fields.get("middle_names"),
+            },
+            _name(NameKind.PREFERRED, fields.get("preferred_forename"), fields.get("preferred_surname")),
+            _name(NameKind.FORMER, fields.get("former_forename"), fields.get("former_surname")),
+        ]
+        address = address_fields(fields.get("address", {}), "postcode", warnings, "")
+        carers = [
+            carer
+            for number, contact in enumerate(fields.get("contacts", []), start=1)
+            if (carer := build_carer(contact, number, warnings)) is not None
+        ]
+        history, (entered, left) = school_history(fields.get("schools", []), context.school, warnings)
+        entered = parse_date(fields.get("entry_date"), "entry_date") or entered
+        left = parse_date(fields.get("leaving_date"), "leaving_date") or left
+        if entered and left and left < entered:
+            raise Reject("leaving_date", "is before the entry date")
+        school = {
+            "service_type": ServiceType.SCHOOL,
+            "organisation_name": context.school.display_name[:200],
+            "organisation_code": context.school.laestab,
+            "start_date": entered,
+            "end_date": left,
+        }
+        child = ChildRecord.model_validate(
+            {
+                "owning_la": context.school.la,
+                "date_of_birth": born,
+                "gender": SEX_CODES.get((fields.get("sex") or "").upper(), Gender.UNSPECIFIED),
+                "names": [n for n in names if n is not None],
+                "addresses": [address] if address else [],
+                "identifiers": identifiers,
+                "carers": carers,
+                "involvements": [school, *history],
+                "provenance": {"record_ref": record_ref},
+            }
+        )
+    except Reject as exc:
+        return RecordError(context.file, record_ref, exc.field, exc.reason, upn)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False, include_context=False)[0]
+        field = ".".join(str(p) for p in first["loc"]) or "record"
+        return RecordError(context.file, record_ref, field, first["msg"], upn)
+    seen_upns[upn] = record_ref
+    return SourceRecord(
+        record_ref=record_ref,
+        child=child,
+        left_on=left,
+        warnings=tuple(f"{record_ref}: {w}" for w in warnings),
+    )
