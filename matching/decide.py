@@ -224,3 +224,26 @@ class Matcher:
 
 def _replace_shielded(decision: Decision) -> Decision:
     return replace(decision, shielded=True)
+
+
+def classify_pair(
+    model: MatchModel, a: Person, b: Person, tf: TermFrequencies | None = None
+) -> tuple[Outcome, Rule, Explanation]:
+    """One pair on its own (for lists, where there is no index to decide against): LINK,
+    REVIEW or NEW with the rule, by the same identifier, contradiction and threshold rules."""
+    explanation = model.explain(a, b, tf)
+    levels = {(f.comparison, f.level) for f in explanation.fields}
+    t = model.thresholds
+    if ("identifiers", "agree") in levels:
+        others = sum(f.weight for f in explanation.fields if f.comparison != "identifiers")
+        if others < t.conflict or levels & CONFLICT_LEVELS:
+            return Outcome.REVIEW, Rule.IDENTIFIER_CONFLICT_DEMOGRAPHICS, explanation
+        return Outcome.LINK, Rule.IDENTIFIER, explanation
+    # Compared as weights: probabilities near 1 are rounded in explanations.
+    if explanation.total >= weight_of(t.link):
+        if levels & NO_AUTO_LINK:
+            return Outcome.REVIEW, Rule.CONTRADICTION, explanation
+        return Outcome.LINK, Rule.PROBABILISTIC_LINK, explanation
+    if explanation.total >= weight_of(t.review):
+        return Outcome.REVIEW, Rule.PROBABILISTIC_REVIEW, explanation
+    return Outcome.NEW, Rule.PROBABILISTIC_NEW, explanation

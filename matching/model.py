@@ -97,6 +97,9 @@ def weight_of(p: float) -> float:
     return math.log2(p / (1.0 - p))
 
 
+MIN_TF_POPULATION = 1000
+
+
 class TermFrequencies:
     """How often each value of a term-frequency field occurs in the reference data."""
 
@@ -123,8 +126,10 @@ class TermFrequencies:
                 self.totals[f] += 1
 
     def frequency(self, tf_field: str, value: str) -> float | None:
+        """The value's share of the reference, or None when the reference is too small to
+        say how common a value is (every name in a list of ten looks common)."""
         total = self.totals.get(tf_field)
-        if not total:
+        if not total or total < MIN_TF_POPULATION:
             return None
         # A value not seen in the reference is as rare as the reference can show.
         return max(self.counts[tf_field].get(value, 0), 1) / total
