@@ -89,7 +89,7 @@ def _walk(
             out.setdefault(target[0], []).append(minimise(child, sub, dropped))  # type: ignore[arg-type]
             continue
         text = child.text
-        if text and (text := text.strip()):
+        if text and (text := " ".join(text.split())):  # line breaks and runs of spaces fold
             holder = out
             for part in target[:-1]:
                 holder = holder.setdefault(part, {})

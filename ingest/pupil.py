@@ -257,11 +257,15 @@ def build_carer(contact: Mapping[str, Any], number: int, warnings: list[str]) ->
         return None
 
 
-def _describe(exc: ValidationError) -> str:
-    """Field and message of the first error; pydantic's `input` (the value) is never used."""
+def validation_problem(exc: ValidationError, default_field: str = "record") -> tuple[str, str]:
+    """Field and reason of the first error; pydantic's `input` (the value) is never used."""
     first = exc.errors(include_url=False, include_input=False, include_context=False)[0]
-    where = ".".join(str(p) for p in first["loc"]) or "record"
-    return f"{where}: {first['msg']}"
+    field = ".".join(str(p) for p in first["loc"]) or default_field
+    return field, first["msg"].removeprefix("Value error, ")
+
+
+def _describe(exc: ValidationError) -> str:
+    return ": ".join(validation_problem(exc))
 
 
 def school_history(
@@ -388,9 +392,7 @@ def build_pupil(
     except Reject as exc:
         return RecordError(context.file, record_ref, exc.field, exc.reason, upn)
     except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False, include_context=False)[0]
-        field = ".".join(str(p) for p in first["loc"]) or "record"
-        return RecordError(context.file, record_ref, field, first["msg"], upn)
+        return RecordError(context.file, record_ref, *validation_problem(exc), upn)
     seen_upns[upn] = record_ref
     return SourceRecord(
         record_ref=record_ref,

@@ -10,10 +10,12 @@ One row is one involvement of one child. Dates are YYYY-MM-DD; booleans `true`/`
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 from pydantic import ValidationError
 
@@ -36,6 +38,7 @@ from ingest.pupil import (
     address_fields,
     check_age,
     parse_date,
+    validation_problem,
 )
 from ingest.report import FeedError, FeedParse, Outcome, ParseReport, RecordError, SourceRecord
 
@@ -119,6 +122,13 @@ def _choice(enum_type: type, value: str, field: str) -> object:
         raise Reject(field, f"is not one of: {allowed}") from None
 
 
+def _involvement(**values: object) -> InvolvementIn:
+    try:
+        return InvolvementIn(**values)
+    except ValidationError as exc:
+        raise Reject(*validation_problem(exc, "involvement")) from None
+
+
 def build_row(
     row: Mapping[str, str],
     record_ref: str,
@@ -160,7 +170,7 @@ def build_row(
         lead = (row.get("lead_professional") or "false").strip().lower()
         if lead not in BOOLEANS:
             raise Reject("lead_professional", "must be true or false")
-        involvement = InvolvementIn(
+        involvement = _involvement(
             service_type=_choice(ServiceType, row["service_type"], "service_type"),
             organisation_name=row["organisation_name"],
             organisation_code=(row.get("organisation_code") or "").upper() or None,
@@ -194,9 +204,7 @@ def build_row(
     except Reject as exc:
         return RecordError(context.file, record_ref, exc.field, exc.reason, upn)
     except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False, include_context=False)[0]
-        field = ".".join(str(p) for p in first["loc"]) or "record"
-        return RecordError(context.file, record_ref, field, first["msg"], upn)
+        return RecordError(context.file, record_ref, *validation_problem(exc), upn)
     if sender_ref:
         seen_refs[sender_ref] = record_ref
     return SourceRecord(
@@ -207,14 +215,20 @@ def build_row(
     )
 
 
+def _utf8_lines(handle: BinaryIO) -> Iterator[str]:
+    """Lines decoded one at a time, so rows before a badly encoded line are still read."""
+    for number, raw in enumerate(handle):
+        yield (raw.removeprefix(codecs.BOM_UTF8) if number == 0 else raw).decode("utf-8")
+
+
 def _rows(path: Path, report: ParseReport, owning_la: str, today: dt.date) -> Iterator[Outcome]:
     file = path.name
     context = PupilContext(file, School(owning_la, owning_la), today, SERVICE_FEED_MAX_AGE)
     seen_refs: dict[str, str] = {}
     line = 0
     try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.reader(handle, strict=True)
+        with path.open("rb") as handle:
+            reader = csv.reader(_utf8_lines(handle), strict=True)
             header = next(reader, None)
             if header is None:
                 raise FeedError(file, "is empty")
@@ -233,7 +247,8 @@ def _rows(path: Path, report: ParseReport, owning_la: str, today: dt.date) -> It
                         f"has {len(row)} fields, the header has {len(columns)}",
                     )
                     continue
-                values = {c: v.strip() for c, v in zip(columns, row, strict=True)}
+                # Whitespace (including line breaks inside quoted cells) folds to one space.
+                values = {c: " ".join(v.split()) for c, v in zip(columns, row, strict=True)}
                 outcome = build_row(values, f"line {line}", context, seen_refs)
                 for warning in getattr(outcome, "warnings", ()):
                     report.warn(warning)
