@@ -9,15 +9,20 @@ import typer
 from index import StoreError, StoreSettings
 from index.store import make_engine, upgrade
 from ops.bench.search import command as bench_search_command
+from ops.demo import command as demo_command
 from ops.lists import dedupe_command, link_command
 from ops.synth import command as synth_command
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+# Tracebacks never show local variables: they may hold personal data.
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_show_locals=False
+)
 db_app = typer.Typer(no_args_is_help=True, help="The store: schema migrations.")
 app.add_typer(db_app, name="db")
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: print figures with the machine they ran on.")
 app.add_typer(bench_app, name="bench")
 app.command("synth")(synth_command)
+app.command("demo")(demo_command)
 app.command("link")(link_command)
 app.command("dedupe")(dedupe_command)
 bench_app.command("search")(bench_search_command)

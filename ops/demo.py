@@ -19,6 +19,7 @@ from sqlalchemy import Engine, select
 from index import ChildRecord, SearchQuery, add_children, open_store, transaction
 from index import models as m
 from index.embedded import EmbeddedSearch
+from index.records import ProvenanceRef
 from index.store import child_summaries, count_rows, create_submission
 from index.vocabulary import SourceKind
 from ops import noise
@@ -57,7 +58,7 @@ def load_area(engine: Engine, *, children: int, la: str, seed: int) -> tuple[boo
 def _with_provenance(children: int, la: str, seed: int, submission: int) -> Iterator[ChildRecord]:
     for true_id, record in iter_true_children(children, la, seed):
         yield record.model_copy(
-            update={"provenance": {"submission_id": submission, "record_ref": f"child {true_id}"}}
+            update={"provenance": ProvenanceRef(submission_id=submission, record_ref=f"child {true_id}")}
         )
 
 
@@ -70,7 +71,7 @@ def examples(engine: Engine, child_ids: list[int], seed: int) -> list[Example]:
         postcodes = dict(session.execute(
             select(m.ChildAddress.child_id, m.ChildAddress.postcode)
             .where(m.ChildAddress.child_id.in_(picks))
-        ).tuples())
+        ).tuples().all())
     found = [summaries[i] for i in picks if i in summaries]
     out: list[Example] = []
     for summary, (title, build) in zip(found, _EXAMPLE_KINDS, strict=False):
