@@ -18,6 +18,8 @@ PURPOSES: dict[str, str] = {
     "provenance": "which submission and which record within it a value came from",
     "search": "derived search keys (hashes of the values above)",
     "bookkeeping": "when a row was written",
+    "access": "who may use the index and how they signed in",
+    "audit": "the append-only record of every access",
 }
 
 _PROVENANCE = {"submission_id": "provenance", "record_ref": "provenance"}
@@ -68,6 +70,38 @@ ALLOWED_COLUMNS: dict[str, dict[str, str]] = {
         "set_at": "involvement", "cleared_at": "involvement", **_PROVENANCE,
     },
     "search_keys": {"key": "search", "child_id": "key"},
+    "practitioners": {
+        "id": "key", "user_id": "access", "organisation": "access",
+        "organisation_code": "access", "la": "access", "role": "access",
+        "vetting_checked_on": "access", "vetting_expires_on": "access",
+        "training_completed_on": "access", "training_expires_on": "access",
+        "suspended": "access", "updated_at": "bookkeeping",
+    },
+    "totp_credentials": {
+        "user_id": "key", "secret_encrypted": "access", "confirmed_at": "access",
+        "last_step": "access", "created_at": "bookkeeping",
+    },
+    "enrolment_tokens": {
+        "id": "key", "user_id": "access", "token_hash": "access", "issued_by": "access",
+        "issued_at": "access", "expires_at": "access", "used_at": "access",
+    },
+    "access_lockouts": {
+        "user_id": "key", "failures": "access", "last_failure_at": "access",
+        "locked_until": "access",
+    },
+    "access_sessions": {
+        "id": "key", "token_hash": "access", "user_id": "access", "role": "access",
+        "la": "access", "organisation_code": "access", "capabilities": "access",
+        "created_at": "access", "last_seen_at": "access", "expires_at": "access",
+        "revoked_at": "access",
+    },
+    "audit_events": {
+        "seq": "key", "at": "audit", "actor": "audit", "actor_role": "audit",
+        "actor_la": "audit", "action": "audit", "subject_user": "audit", "reason": "audit",
+        "criteria": "audit", "outcome": "audit", "prev_hash": "audit", "entry_hash": "audit",
+    },
+    "audit_event_children": {"seq": "key", "child_id": "key"},
+    "audit_head": {"id": "key", "seq": "audit", "entry_hash": "audit"},
 }
 
 # Input models (index.records) and the fields they may carry.

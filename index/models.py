@@ -269,3 +269,129 @@ class SearchKey(Base):
     )
 
     __table_args__ = ({"sqlite_with_rowid": False},)
+
+
+# --- Access: who may use the index, how they signed in, and what they did (access package).
+# Roles and audit actions are validated by `access` (index never imports access), so they are
+# plain short strings here.
+
+
+class Practitioner(Base):
+    """The practitioner register: one row per directory user allowed to use the index."""
+
+    __tablename__ = "practitioners"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), unique=True)  # directory uid
+    organisation: Mapped[str] = mapped_column(String(200))
+    organisation_code: Mapped[str | None] = mapped_column(String(16))
+    la: Mapped[str] = mapped_column(String(3))
+    role: Mapped[str] = mapped_column(String(32))
+    vetting_checked_on: Mapped[dt.date] = mapped_column(Date)
+    vetting_expires_on: Mapped[dt.date] = mapped_column(Date)
+    training_completed_on: Mapped[dt.date | None] = mapped_column(Date)
+    training_expires_on: Mapped[dt.date | None] = mapped_column(Date)
+    suspended: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class TotpCredential(Base):
+    """A user's second factor: the TOTP secret, encrypted, and the last time-step accepted."""
+
+    __tablename__ = "totp_credentials"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    secret_encrypted: Mapped[str] = mapped_column(String(255))
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_step: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class EnrolmentToken(Base):
+    """A one-time TOTP enrolment token issued by an administrator (only its hash is kept)."""
+
+    __tablename__ = "enrolment_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    issued_by: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AccessLockout(Base):
+    """Failed sign-in attempts per user name, and until when the user is locked out."""
+
+    __tablename__ = "access_lockouts"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AccessSession(Base):
+    """A server-side sign-in session; the client holds the token, the table only its hash."""
+
+    __tablename__ = "access_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    role: Mapped[str] = mapped_column(String(32))
+    la: Mapped[str | None] = mapped_column(String(3))
+    organisation_code: Mapped[str | None] = mapped_column(String(16))
+    capabilities: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEvent(Base):
+    """One entry of the append-only, hash-chained audit trail.
+
+    `entry_hash` is SHA-256 over `prev_hash` and the entry's canonical content; `prev_hash` is
+    unique, so two entries can never claim the same predecessor (the chain cannot fork).
+    """
+
+    __tablename__ = "audit_events"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    actor: Mapped[str] = mapped_column(String(64), index=True)
+    actor_role: Mapped[str | None] = mapped_column(String(32))
+    actor_la: Mapped[str | None] = mapped_column(String(3))
+    action: Mapped[str] = mapped_column(String(32))
+    # The user an administrative action was about (enrolment, unlock, register change).
+    subject_user: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(String(32))
+    # JSON of allow-listed search fields only (access.audit.CRITERIA_FIELDS).
+    criteria: Mapped[str | None] = mapped_column(String(2000))
+    outcome: Mapped[str] = mapped_column(String(32))
+    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditEventChild(Base):
+    """Which children an audit entry concerns. No foreign key: the trail outlives purged records."""
+
+    __tablename__ = "audit_event_children"
+
+    seq: Mapped[int] = mapped_column(ForeignKey("audit_events.seq", ondelete="RESTRICT"), primary_key=True)
+    child_id: Mapped[int] = mapped_column(Integer, primary_key=True, index=True)
+
+
+class AuditHead(Base):
+    """The chain's last sequence number and hash: one row, locked by every append (so appends
+    serialise on both backends) and checked by verification (so a cut-off tail is detected)."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer)
+    entry_hash: Mapped[str] = mapped_column(String(64))

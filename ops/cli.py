@@ -8,6 +8,7 @@ import typer
 
 from index import StoreError, StoreSettings
 from index.store import make_engine, upgrade
+from ops.audit import audit_app
 from ops.bench.search import command as bench_search_command
 from ops.demo import command as demo_command
 from ops.lists import dedupe_command, link_command
@@ -21,6 +22,7 @@ db_app = typer.Typer(no_args_is_help=True, help="The store: schema migrations.")
 app.add_typer(db_app, name="db")
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: print figures with the machine they ran on.")
 app.add_typer(bench_app, name="bench")
+app.add_typer(audit_app, name="audit")
 app.command("synth")(synth_command)
 app.command("demo")(demo_command)
 app.command("link")(link_command)

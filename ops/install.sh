@@ -8,7 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(python3 python3-venv)
+# python-ldap builds against libldap; slapd and ldap-utils run the demo directory and its tests.
+packages=(python3 python3-venv python3-dev gcc libldap2-dev libsasl2-dev slapd ldap-utils)
 extras=""
 if [[ "${1:-}" == "--test" ]]; then
     packages+=(postgresql)
@@ -24,6 +25,8 @@ if (( ${#missing[@]} )); then
     sudo=""
     [[ "$(id -u)" -eq 0 ]] || sudo="sudo"
     echo "installing Debian packages: ${missing[*]}"
+    # slapd: no system directory of its own; the project runs throwaway ones (ops/slapd.py).
+    echo "slapd slapd/no_configuration boolean true" | $sudo debconf-set-selections
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     # The Debian package starts a cluster of its own; the project runs throwaway servers instead.

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, text
 
 from index.store import make_engine, upgrade
 from ops.postgres import throwaway_postgres
+from ops.slapd import DemoDirectory, demo_directory
 
 
 @pytest.fixture(scope="session")
@@ -59,3 +60,20 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
     upgrade(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def ldap_server() -> Iterator[DemoDirectory]:
+    """A real, throwaway slapd with the demo users of every role (ops.slapd), for the session."""
+    with demo_directory() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def elasticsearch_url() -> Iterator[str]:
+    """A real, throwaway Elasticsearch 8 node (ops.elasticsearch), started once per session and
+    shared with the search contract's Elasticsearch backend factory."""
+    from ops.elasticsearch import shared_node_url, stop_shared_node
+
+    yield shared_node_url()
+    stop_shared_node()

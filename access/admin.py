@@ -1,0 +1,69 @@
+"""Administrative actions on access: permission-checked, audited, in the caller's transaction.
+
+The API calls these with the signed-in principal; each checks the role table (with its LA
+scope) and writes its audit entry in the same transaction as the change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.orm import Session
+
+from access import audit, lockout, sessions, totp
+from access.register import RegisterEntry, get_entry, save_entry
+from access.roles import Forbidden, Permission, Principal
+from access.settings import AccessSettings
+
+
+class NotRegistered(LookupError):
+    """The user acted upon is not on the practitioner register."""
+
+
+def _target(session: Session, user_id: str) -> RegisterEntry:
+    entry = get_entry(session, user_id)
+    if entry is None:
+        raise NotRegistered("that user is not on the practitioner register")
+    return entry
+
+
+def _record(session: Session, actor: Principal, action: str, subject: str, now: dt.datetime,
+            outcome: str = "ok") -> None:
+    audit.append(session, audit.Event(
+        actor=actor.user_id, actor_role=actor.role.value, actor_la=actor.la, action=action,
+        subject_user=subject, reason="administration", outcome=outcome, at=now,
+    ))
+
+
+def issue_enrolment(session: Session, actor: Principal, user_id: str, *, now: dt.datetime,
+                    settings: AccessSettings) -> str:
+    """A one-time enrolment token for a registered user of the administrator's own LA."""
+    entry = _target(session, user_id)
+    actor.require(Permission.ISSUE_ENROLMENT, la=entry.la)
+    token = totp.issue_token(session, entry.user_id, issued_by=actor.user_id, now=now, settings=settings)
+    _record(session, actor, "enrolment_issued", entry.user_id, now)
+    return token
+
+
+def unlock(session: Session, actor: Principal, user_id: str, *, now: dt.datetime) -> bool:
+    """Lift a lockout early; whether the user was locked or had failures."""
+    entry = _target(session, user_id)
+    actor.require(Permission.UNLOCK, la=entry.la)
+    cleared = lockout.clear(session, entry.user_id.casefold())
+    _record(session, actor, "unlock", entry.user_id, now, "ok" if cleared else "not_found")
+    return cleared
+
+
+def save_register_entry(session: Session, actor: Principal, entry: RegisterEntry, *,
+                        now: dt.datetime) -> None:
+    """Add or change a register entry. A suspension or change of role or LA ends the user's
+    live sessions at once (the per-request register check would refuse them anyway)."""
+    actor.require(Permission.MANAGE_REGISTER, la=entry.la)
+    before = get_entry(session, entry.user_id)
+    moving = before is not None and before.la != entry.la
+    if moving and not actor.can(Permission.MANAGE_REGISTER, la=before.la):
+        raise Forbidden("may not move a practitioner from another LA's register")
+    save_entry(session, entry)
+    if before is not None and (entry.suspended or (before.role, before.la) != (entry.role, entry.la)):
+        sessions.revoke_user(session, entry.user_id, now=now)
+    _record(session, actor, "register_change", entry.user_id, now)

@@ -1,0 +1,320 @@
+"""The audit trail: append-only, hash-chained, verifiable and queryable.
+
+Each entry's hash is SHA-256 over the previous entry's hash and the entry's canonical content
+(sequence number, time, actor, action, reason, allow-listed criteria, outcome, child ids), so
+editing, deleting or reordering any entry breaks the chain at that entry. `append` runs in the
+caller's transaction (the same one as the action it records) and serialises on the one-row
+`audit_head` table: an UPDATE takes its row lock on PostgreSQL and the write lock on SQLite
+before the head is read, so two appends can never pick the same predecessor. The database also
+refuses two entries with the same `prev_hash`, and triggers refuse UPDATE/DELETE of entries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, insert, select, true, update
+from sqlalchemy.orm import Session
+
+from index import models as m
+
+GENESIS_HASH = "0" * 64
+HEAD_ID = 1
+
+# What can be recorded: the declarative vocabularies of the trail.
+ACTIONS: dict[str, str] = {
+    "sign_in": "signed in (both factors, register and role checked)",
+    "sign_in_refused": "a sign-in attempt that was refused",
+    "sign_out": "signed out",
+    "totp_enrolled": "enrolled or confirmed a second factor",
+    "enrolment_refused": "an enrolment attempt that was refused",
+    "enrolment_issued": "an administrator issued an enrolment token",
+    "unlock": "an administrator unlocked a user",
+    "register_change": "the practitioner register was changed",
+    "session_revoked": "sessions were revoked",
+    "search": "searched for a child",
+    "view_record": "viewed a child's record",
+    "record_involvement": "recorded or changed an involvement or indicator",
+    "shield": "shielded or unshielded a record",
+    "shield_override": "viewed a shielded record's hidden details under the child-protection capability",
+    "review_decision": "decided a possible-match review item, merge or split",
+    "upload_submission": "uploaded a school or service submission",
+    "read_audit": "read the audit trail",
+    "configure": "changed configuration",
+}
+
+REASONS: dict[str, str] = {
+    "safeguarding": "a concern about the child's safety or welfare",
+    "coordinate_services": "finding who else works with the child to coordinate support",
+    "new_involvement": "starting work with the child",
+    "referral": "making or receiving a referral",
+    "data_accuracy": "maintaining the accuracy of the index (LA data team)",
+    "audit_review": "reviewing use of the index",
+    "submission": "submitting data for a school",
+    "administration": "administering access to the index",
+}
+
+# "ok", or why not: general outcomes, then the specific refusals of sign-in and enrolment.
+OUTCOMES = frozenset({
+    "ok", "refused", "forbidden", "not_found", "failed",
+    "invalid_username", "bad_credentials", "locked", "directory_error", "no_role", "role_mismatch",
+    "totp_malformed", "totp_wrong", "totp_replayed", "totp_not_enrolled", "totp_already_confirmed",
+    "not_registered", "suspended", "vetting_expired", "training_not_completed", "training_expired",
+    "enrolment_unknown", "enrolment_used", "enrolment_expired", "enrolment_wrong_user",
+})
+
+# Search criteria that may be kept: the search fields of index.search.SearchQuery, nothing else.
+CRITERIA_FIELDS = frozenset({
+    "identifier_scheme", "identifier", "family_name", "given_name", "date_of_birth",
+    "postcode", "gender", "owning_la",
+})
+_MAX_VALUE_LENGTH = 100
+
+
+class AuditError(ValueError):
+    """An entry that cannot be recorded as given (unknown action, reason or outcome)."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """What happened, as the caller describes it; `append` adds sequence, time and hashes."""
+
+    actor: str
+    action: str
+    outcome: str = "ok"
+    reason: str | None = None
+    child_ids: Iterable[int] = ()
+    criteria: Mapping[str, Any] | None = None
+    actor_role: str | None = None
+    actor_la: str | None = None
+    subject_user: str | None = None
+    at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """An entry as stored."""
+
+    seq: int
+    at: dt.datetime
+    actor: str
+    actor_role: str | None
+    actor_la: str | None
+    action: str
+    reason: str | None
+    criteria: dict[str, Any] | None
+    outcome: str
+    subject_user: str | None = None
+    child_ids: tuple[int, ...] = field(default=())
+
+
+def filter_criteria(criteria: Mapping[str, Any] | None) -> str | None:
+    """Canonical JSON of the allow-listed search fields in `criteria`; anything else is dropped.
+
+    Only scalar values are kept (dates as ISO strings), each cut to 100 characters.
+    """
+    if not criteria:
+        return None
+    kept: dict[str, Any] = {}
+    for key, value in criteria.items():
+        if key not in CRITERIA_FIELDS or value is None:
+            continue
+        if isinstance(value, dt.date):
+            value = value.isoformat()
+        elif hasattr(value, "value") and isinstance(value.value, str):  # an enum
+            value = value.value
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            continue
+        kept[key] = value[:_MAX_VALUE_LENGTH] if isinstance(value, str) else value
+    return _canonical(kept) if kept else None
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _utc(at: dt.datetime) -> dt.datetime:
+    # SQLite hands back naive datetimes; everything in the trail is UTC.
+    return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)
+
+
+def _content(seq: int, at: dt.datetime, actor: str, actor_role: str | None, actor_la: str | None,
+             action: str, subject_user: str | None, reason: str | None, criteria: str | None,
+             outcome: str, child_ids: Iterable[int]) -> str:
+    return _canonical({
+        "seq": seq, "at": _utc(at).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "actor": actor,
+        "actor_role": actor_role, "actor_la": actor_la, "action": action,
+        "subject_user": subject_user, "reason": reason,
+        "criteria": criteria, "outcome": outcome, "child_ids": sorted(set(child_ids)),
+    })
+
+
+def entry_hash(prev_hash: str, content: str) -> str:
+    return hashlib.sha256(f"{prev_hash}\n{content}".encode()).hexdigest()
+
+
+def _check(event: Event) -> None:
+    if event.action not in ACTIONS:
+        raise AuditError(f"unknown audit action {event.action!r}")
+    if event.reason is not None and event.reason not in REASONS:
+        raise AuditError(f"unknown reason code {event.reason!r}; known: {', '.join(REASONS)}")
+    if event.outcome not in OUTCOMES:
+        raise AuditError(f"unknown audit outcome {event.outcome!r}")
+    if not event.actor or len(event.actor) > 64:
+        raise AuditError("audit actor must be 1 to 64 characters")
+
+
+def _lock_head(session: Session) -> tuple[int, str]:
+    """Take the chain's write lock and read its head (creating the genesis row if missing)."""
+    head = m.AuditHead
+    locked = session.execute(
+        update(head).where(head.id == HEAD_ID).values(seq=head.seq)
+        .execution_options(synchronize_session=False)
+    )
+    if locked.rowcount == 0:  # a store made with create_all rather than the migration
+        session.execute(insert(head).values(id=HEAD_ID, seq=0, entry_hash=GENESIS_HASH))
+    row = session.execute(select(head.seq, head.entry_hash).where(head.id == HEAD_ID)).one()
+    return row.seq, row.entry_hash
+
+
+def append(session: Session, event: Event) -> tuple[int, str]:
+    """Add `event` to the trail in the caller's transaction; its (sequence number, hash)."""
+    _check(event)
+    at = _utc(event.at or dt.datetime.now(dt.UTC))
+    child_ids = sorted(set(event.child_ids))
+    criteria = filter_criteria(event.criteria)
+    last_seq, prev_hash = _lock_head(session)
+    seq = last_seq + 1
+    content = _content(seq, at, event.actor, event.actor_role, event.actor_la, event.action,
+                       event.subject_user, event.reason, criteria, event.outcome, child_ids)
+    digest = entry_hash(prev_hash, content)
+    session.execute(insert(m.AuditEvent).values(
+        seq=seq, at=at, actor=event.actor, actor_role=event.actor_role, actor_la=event.actor_la,
+        action=event.action, subject_user=event.subject_user, reason=event.reason,
+        criteria=criteria, outcome=event.outcome,
+        prev_hash=prev_hash, entry_hash=digest,
+    ))
+    if child_ids:
+        session.execute(insert(m.AuditEventChild), [{"seq": seq, "child_id": c} for c in child_ids])
+    session.execute(
+        update(m.AuditHead).where(m.AuditHead.id == HEAD_ID).values(seq=seq, entry_hash=digest)
+        .execution_options(synchronize_session=False)
+    )
+    return seq, digest
+
+
+@dataclass(frozen=True)
+class Verification:
+    ok: bool
+    entries: int  # entries checked
+    head_hash: str  # the last good hash: record it elsewhere to anchor the chain
+    broken_seq: int | None = None
+    problem: str | None = None
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"OK: {self.entries} audit entries, chain head {self.head_hash}"
+        return f"BROKEN at entry {self.broken_seq}: {self.problem}"
+
+
+def _rows(session: Session, batch: int = 2000) -> Iterator[tuple[m.AuditEvent, tuple[int, ...]]]:
+    last = 0
+    while True:
+        events = session.scalars(
+            select(m.AuditEvent).where(m.AuditEvent.seq > last).order_by(m.AuditEvent.seq).limit(batch)
+        ).all()
+        if not events:
+            return
+        children: dict[int, list[int]] = {}
+        for seq, child_id in session.execute(
+            select(m.AuditEventChild.seq, m.AuditEventChild.child_id)
+            .where(m.AuditEventChild.seq.between(events[0].seq, events[-1].seq))
+        ):
+            children.setdefault(seq, []).append(child_id)
+        for event in events:
+            yield event, tuple(sorted(children.get(event.seq, ())))
+        last = events[-1].seq
+        session.expunge_all()
+
+
+def verify(session: Session) -> Verification:
+    """Walk the chain from the start; the first entry that is missing, out of place or altered."""
+    expected_seq = 1
+    prev_hash = GENESIS_HASH
+    count = 0
+    for event, child_ids in _rows(session):
+        if event.seq != expected_seq:
+            return Verification(False, count, prev_hash, expected_seq,
+                                f"entry {expected_seq} is missing (deleted?); next present is {event.seq}")
+        if event.prev_hash != prev_hash:
+            return Verification(False, count, prev_hash, event.seq,
+                                "entry does not follow the one before it (reordered or replaced)")
+        content = _content(event.seq, event.at, event.actor, event.actor_role, event.actor_la,
+                           event.action, event.subject_user, event.reason, event.criteria,
+                           event.outcome, child_ids)
+        if entry_hash(prev_hash, content) != event.entry_hash:
+            return Verification(False, count, prev_hash, event.seq,
+                                "entry content does not match its hash (edited)")
+        prev_hash = event.entry_hash
+        expected_seq += 1
+        count += 1
+    head = session.execute(select(m.AuditHead.seq, m.AuditHead.entry_hash)
+                           .where(m.AuditHead.id == HEAD_ID)).one_or_none()
+    if head is not None and (head.seq, head.entry_hash) != (count, prev_hash):
+        if head.seq > count:
+            return Verification(False, count, prev_hash, count + 1,
+                                f"entries {count + 1} to {head.seq} are missing (cut off the end)")
+        return Verification(False, count, prev_hash, head.seq,
+                            "the chain head does not match the last entry")
+    return Verification(True, count, prev_hash)
+
+
+def _entries(session: Session, where: Any) -> list[Entry]:
+    events = session.scalars(select(m.AuditEvent).where(where).order_by(m.AuditEvent.seq)).all()
+    if not events:
+        return []
+    children: dict[int, list[int]] = {}
+    for seq, child_id in session.execute(
+        select(m.AuditEventChild.seq, m.AuditEventChild.child_id)
+        .where(m.AuditEventChild.seq.in_([e.seq for e in events]))
+    ):
+        children.setdefault(seq, []).append(child_id)
+    return [
+        Entry(seq=e.seq, at=_utc(e.at), actor=e.actor, actor_role=e.actor_role,
+              actor_la=e.actor_la, action=e.action, reason=e.reason,
+              criteria=json.loads(e.criteria) if e.criteria else None, outcome=e.outcome,
+              subject_user=e.subject_user,
+              child_ids=tuple(sorted(children.get(e.seq, ()))))
+        for e in events
+    ]
+
+
+def _period(start: dt.datetime | None, end: dt.datetime | None) -> list[Any]:
+    conditions = []
+    if start is not None:
+        conditions.append(m.AuditEvent.at >= _utc(start))
+    if end is not None:
+        conditions.append(m.AuditEvent.at < _utc(end))
+    return conditions
+
+
+def who_looked_at(session: Session, child_id: int, *, start: dt.datetime | None = None,
+                  end: dt.datetime | None = None) -> list[Entry]:
+    """Every entry concerning this child (views, searches that found it, changes), oldest first."""
+    seqs = select(m.AuditEventChild.seq).where(m.AuditEventChild.child_id == child_id)
+    return _entries(session, m.AuditEvent.seq.in_(seqs) & _and(_period(start, end)))
+
+
+def what_user_looked_at(session: Session, actor: str, *, start: dt.datetime | None = None,
+                        end: dt.datetime | None = None) -> list[Entry]:
+    """Every entry by this user in [start, end), oldest first."""
+    return _entries(session, (m.AuditEvent.actor == actor) & _and(_period(start, end)))
+
+
+def _and(conditions: list[Any]) -> Any:
+    return and_(true(), *conditions)
