@@ -165,10 +165,7 @@ class FeedParse:
                 )
             report.failure = exc.reason
             exc.report = report
-            log.warning(
-                "feed %s stopped: %s (%d accepted, %d rejected before it)",
-                report.file, exc.reason, report.accepted, report.rejected_count,
-            )
+            log.warning("feed %s stopped: %s", report.file, exc.reason)
             raise
         report.complete = True
         log.info(

@@ -57,11 +57,23 @@ def _error_name(code: int) -> str:
     return str(code)
 
 
-def syntax_error(file: str, exc: etree.XMLSyntaxError) -> FeedError:
+def _last_line(path: Path) -> int:
+    """The number of the file's last line (read only when a parse has failed)."""
+    count, last = 0, b""
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            count += block.count(b"\n")
+            last = block
+    return count + (0 if last.endswith(b"\n") else 1)
+
+
+def syntax_error(path: Path, exc: etree.XMLSyntaxError) -> FeedError:
+    file = path.name
     line = exc.lineno or 0
-    if exc.code in _TRUNCATED or (exc.code == etree.ErrorTypes.ERR_INTERNAL_ERROR and line <= 1):
-        if line <= 1 and exc.code == etree.ErrorTypes.ERR_INTERNAL_ERROR:
-            return FeedError(file, "is empty or is not XML")
+    if exc.code == etree.ErrorTypes.ERR_INTERNAL_ERROR and line <= 1:
+        return FeedError(file, "is empty or is not XML")
+    # A file cut short fails on its last line, whichever token the cut fell in.
+    if exc.code in _TRUNCATED or (line > 1 and line >= _last_line(path)):
         return FeedError(
             file,
             f"is truncated: it ends at line {line} before the document is complete",
@@ -134,7 +146,7 @@ def root_name(path: Path) -> str:
             _refuse_doctype(path.name, element)
             return etree.QName(element).localname
     except etree.XMLSyntaxError as exc:
-        raise syntax_error(path.name, exc) from None
+        raise syntax_error(path, exc) from None
     raise FeedError(path.name, "is empty or is not XML")
 
 
@@ -149,7 +161,7 @@ def stream(path: Path, tags: Iterable[str]) -> Iterator[etree._Element]:
                 first = False
             yield element
     except etree.XMLSyntaxError as exc:
-        raise syntax_error(path.name, exc) from None
+        raise syntax_error(path, exc) from None
     except OSError as exc:
         raise FeedError(path.name, f"cannot be read ({type(exc).__name__})") from None
 
