@@ -9,6 +9,7 @@ import typer
 from index import StoreError, StoreSettings
 from index.store import make_engine, upgrade
 from ops.audit import audit_app
+from ops.bench.ingest import command as bench_ingest_command
 from ops.bench.search import command as bench_search_command
 from ops.demo import command as demo_command
 from ops.lists import dedupe_command, link_command
@@ -28,6 +29,7 @@ app.command("demo")(demo_command)
 app.command("link")(link_command)
 app.command("dedupe")(dedupe_command)
 bench_app.command("search")(bench_search_command)
+bench_app.command("ingest")(bench_ingest_command)
 
 DatabaseOption = Annotated[
     str | None,
