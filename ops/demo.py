@@ -34,6 +34,7 @@ class Example:
 
     title: str
     query: SearchQuery
+    child_id: int  # the child the example was made from
 
 
 def load_area(engine: Engine, *, children: int, la: str, seed: int) -> tuple[bool, list[int]]:
@@ -71,13 +72,13 @@ def examples(engine: Engine, child_ids: list[int], seed: int) -> list[Example]:
         postcodes = dict(session.execute(
             select(m.ChildAddress.child_id, m.ChildAddress.postcode)
             .where(m.ChildAddress.child_id.in_(picks))
-        ).tuples().all())
+        ).all())
     found = [summaries[i] for i in picks if i in summaries]
     out: list[Example] = []
     for summary, (title, build) in zip(found, _EXAMPLE_KINDS, strict=False):
         base = SearchQuery(family_name=summary.family_name, given_name=summary.given_name,
                            date_of_birth=summary.date_of_birth)
-        out.append(Example(title, build(base, postcodes.get(summary.child_id), rng)))
+        out.append(Example(title, build(base, postcodes.get(summary.child_id), rng), summary.child_id))
     return out
 
 
@@ -119,7 +120,9 @@ def command(
             summaries = child_summaries(session, [h.child_id for h in hits])
         for rank, hit in enumerate(hits, start=1):
             s = summaries[hit.child_id]
+            mark = "  <- the child this example was made from" if hit.child_id == example.child_id else ""
             typer.echo(f"    {rank}. {s.child_number}  {s.given_name} {s.family_name}, "
-                       f"born {s.date_of_birth}, {s.gender}, {s.town or 'no town'}  (score {hit.score:.2f})")
+                       f"born {s.date_of_birth}, {s.gender}, {s.town or 'no town'}  "
+                       f"(score {hit.score:.2f}){mark}")
         if not hits:
             typer.echo("    no match")
