@@ -168,3 +168,35 @@ def test_a_parse_runs_once() -> None:
     list(parse)
     with pytest.raises(RuntimeError):
         list(parse)
+
+
+def test_the_tree_does_not_grow_with_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Processed pupils are released: the in-memory tree stays the same size throughout.
+
+    What remains is the parser's read-ahead (libxml2 parses a block of input ahead of the
+    events it reports: some 18 pupils here), the same at the start of the file and at its end.
+    """
+    from ingest import school_xml
+    from ops.bench.ingest import write_census
+
+    path = tmp_path / "8231234_SC_2025AUT.xml"
+    write_census(path, 1600)
+    roots = []
+    real_stream = school_xml.stream
+
+    def spying_stream(*args, **kwargs):  # type: ignore[no-untyped-def]
+        for element in real_stream(*args, **kwargs):
+            roots.append(element.getroottree().getroot())
+            yield element
+
+    monkeypatch.setattr(school_xml, "stream", spying_stream)
+    sizes = []
+    for item in parse_census(path):
+        assert isinstance(item, SourceRecord)
+        sizes.append(sum(1 for _ in roots[-1].iter()))
+    assert len(sizes) == 1600
+    first, last = max(sizes[:400]), max(sizes[-400:])
+    assert last <= first + 60  # one pupil's worth of elements at most
+    assert first < 2000  # a 1,600-pupil file holds some 90,000 elements
