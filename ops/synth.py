@@ -74,9 +74,11 @@ DEFAULT_ACADEMIC_YEAR = 2025
 # foundation). Each school in the area gets its own, which bounds the size of one area.
 _PRIMARY_ESTABS = (*range(2000, 4000), *range(5200, 5400))
 _SECONDARY_ESTABS = (*range(4000, 5000), *range(5400, 5500))
-MAX_CHILDREN = CHUNK_CHILDREN * min(
+MAX_CHUNKS = min(
     len(_PRIMARY_ESTABS) // PRIMARIES_PER_CHUNK, len(_SECONDARY_ESTABS) // SECONDARIES_PER_CHUNK
 )
+MAX_CHILDREN = CHUNK_CHILDREN * MAX_CHUNKS
+MAX_CHUNK_CHILDREN = 20_000  # keeps each chunk's UPRNs inside its own range
 
 # Other LAs' numbers: UPNs issued elsewhere, and schools outside the area sending CTFs in.
 _OTHER_LAS = (
@@ -420,8 +422,9 @@ class _ChunkBuilder:
     """Builds one neighbourhood: its streets, schools, practices, families and children."""
 
     def __init__(self, la: str, seed: int, index: int, quota: int, calendar: Calendar,
-                 rates: NoiseRates) -> None:
+                 rates: NoiseRates, chunk_children: int) -> None:
         self.la, self.seed, self.index, self.quota = la, seed, index, quota
+        self.chunk_children = chunk_children
         self.calendar, self.rates = calendar, rates
         self.tables = _tables()
         self.rng = random.Random(f"childindex-synth/{seed}/{la}/{index}/truth")
@@ -503,8 +506,9 @@ class _ChunkBuilder:
 
     def _organisations(self) -> None:
         k, quota = self.index, self.quota
-        n_primary = min(PRIMARIES_PER_CHUNK, max(1, round(quota / 830)))
-        n_secondary = min(SECONDARIES_PER_CHUNK, max(1, round(quota / 2500)))
+        # At least two of each, so that a pupil can move school inside any neighbourhood.
+        n_primary = min(PRIMARIES_PER_CHUNK, max(2, round(quota / 830)))
+        n_secondary = min(SECONDARIES_PER_CHUNK, max(2, round(quota / 2500)))
         self.primaries = [
             self._school(_PRIMARY_ESTABS[k * PRIMARIES_PER_CHUNK + j], "primary",
                          self._school_name("primary")) for j in range(n_primary)]
@@ -660,7 +664,7 @@ class _ChunkBuilder:
         self.streets = self._streets()
         self._organisations()
         children: list[Child] = []
-        first_id = self.index * CHUNK_CHILDREN + 1
+        first_id = self.index * self.chunk_children + 1
         while len(children) < self.quota:
             children.extend(self._family(first_id + len(children), self.quota - len(children)))
         return Chunk(self.index, children, [*self.primaries, *self.secondaries], self.practices,
@@ -806,6 +810,9 @@ class _ChunkBuilder:
             name, code, domain = rng.choice(self.teams[service])
             practitioner, phone, email = self._practitioner(domain)
             start = max(child.dob, min(start, extract))
+            end = extra.get("end")
+            if isinstance(end, dt.date) and end < start:  # a baby's short involvement
+                extra["end"] = min(extract, start + dt.timedelta(days=rng.randint(7, 90)))
             child.services.append(Service(service, name, code, practitioner, phone, email, start,
                                           **extra))  # type: ignore[arg-type]
 
@@ -844,13 +851,17 @@ class _ChunkBuilder:
         return "parent_consent" if roll < 0.85 else "significant_harm"
 
 
-def _chunks(children: int) -> Iterator[tuple[int, int]]:
+def _chunks(children: int, size: int) -> Iterator[tuple[int, int]]:
     if children < 0:
         raise ValueError("children must not be negative")
-    if children > MAX_CHILDREN:
-        raise ValueError(f"one area holds at most {MAX_CHILDREN} children (school numbers run out)")
-    for index in range((children + CHUNK_CHILDREN - 1) // CHUNK_CHILDREN):
-        yield index, min(CHUNK_CHILDREN, children - index * CHUNK_CHILDREN)
+    if not 1 <= size <= MAX_CHUNK_CHILDREN:
+        raise ValueError(f"chunk_children must be between 1 and {MAX_CHUNK_CHILDREN}")
+    count = (children + size - 1) // size
+    if count > MAX_CHUNKS:
+        raise ValueError(f"one area holds at most {MAX_CHUNKS * size} children with chunks of "
+                         f"{size} (school numbers run out)")
+    for index in range(count):
+        yield index, min(size, children - index * size)
 
 
 def _check_la(la: str) -> str:
@@ -860,10 +871,10 @@ def _check_la(la: str) -> str:
 
 
 def build_chunk(index: int, quota: int, la: str, seed: int, *, year: int = DEFAULT_ACADEMIC_YEAR,
-                noise: NoiseRates | None = None) -> Chunk:
+                noise: NoiseRates | None = None, chunk_children: int = CHUNK_CHILDREN) -> Chunk:
     """One neighbourhood, the same whatever the size of the area it belongs to."""
     return _ChunkBuilder(_check_la(la), seed, index, quota, Calendar(year),
-                         noise or NoiseRates()).build()
+                         noise or NoiseRates(), chunk_children).build()
 
 
 # ------------------------------------------------------------------------- source records
@@ -1569,35 +1580,41 @@ class AreaSummary:
 
 def iter_true_children(children: int, la: str, seed: int, noise: NoiseRates | None = None, *,
                        year: int = DEFAULT_ACADEMIC_YEAR, validate: bool = False,
+                       chunk_children: int = CHUNK_CHILDREN,
                        ) -> Iterator[tuple[int, ChildRecord]]:
     """(true child id, the child's true ChildRecord) for every child of the area, streaming.
 
     The same children as `write_area` with the same arguments (its noise rates decide who moves,
     changes surname or school, so pass the same ones)."""
     _check_la(la)
-    for index, quota in _chunks(children):
-        chunk = build_chunk(index, quota, la, seed, year=year, noise=noise)
+    for index, quota in _chunks(children, chunk_children):
+        chunk = build_chunk(index, quota, la, seed, year=year, noise=noise,
+                            chunk_children=chunk_children)
         for child in chunk.children:
             yield child.id, true_record(child, la, validate=validate)
 
 
 def iter_source_records(children: int, la: str, seed: int, noise: NoiseRates | None = None, *,
-                        year: int = DEFAULT_ACADEMIC_YEAR) -> Iterator[SourceRecord]:
+                        year: int = DEFAULT_ACADEMIC_YEAR, chunk_children: int = CHUNK_CHILDREN,
+                        ) -> Iterator[SourceRecord]:
     """Every source record of the area with its noise flags and its true child."""
     noise = noise or NoiseRates()
-    for index, quota in _chunks(children):
-        chunk = build_chunk(index, quota, la, seed, year=year, noise=noise)
+    for index, quota in _chunks(children, chunk_children):
+        chunk = build_chunk(index, quota, la, seed, year=year, noise=noise,
+                            chunk_children=chunk_children)
         for file in source_files(chunk, noise, seed):
             yield from file.records
 
 
 def iter_noisy_records(children: int, la: str, seed: int, noise: NoiseRates | None = None, *,
                        year: int = DEFAULT_ACADEMIC_YEAR, validate: bool = False,
+                       chunk_children: int = CHUNK_CHILDREN,
                        ) -> Iterator[tuple[str, str, int, ChildRecord]]:
     """(source_file, record_ref, true_child_id, ChildRecord as the feed reports it): the same
     records `write_area` writes, without the XML."""
     _check_la(la)
-    for rec in iter_source_records(children, la, seed, noise, year=year):
+    for rec in iter_source_records(children, la, seed, noise, year=year,
+                                   chunk_children=chunk_children):
         yield rec.source_file, rec.record_ref, rec.child.id, noisy_record(rec, la, validate=validate)
 
 
@@ -1605,7 +1622,8 @@ _OUTPUTS = ("census", "ctf", "feeds", "truth.csv")
 
 
 def write_area(out: Path, children: int, la: str, seed: int, noise: NoiseRates | None = None, *,
-               year: int = DEFAULT_ACADEMIC_YEAR, replace: bool = False) -> AreaSummary:
+               year: int = DEFAULT_ACADEMIC_YEAR, replace: bool = False,
+               chunk_children: int = CHUNK_CHILDREN) -> AreaSummary:
     """Write the area's feeds and truth.csv under `out` (which must not already hold an area
     unless `replace`, which removes only what an earlier run wrote)."""
     _check_la(la)
@@ -1623,8 +1641,9 @@ def write_area(out: Path, children: int, la: str, seed: int, noise: NoiseRates |
     records = written = chunks = 0
     with (out / "truth.csv").open("w", encoding="utf-8", newline="") as truth:
         truth.write("source_file,record_ref,true_child_id\n")
-        for index, quota in _chunks(children):
-            chunk = build_chunk(index, quota, la, seed, year=year, noise=noise)
+        for index, quota in _chunks(children, chunk_children):
+            chunk = build_chunk(index, quota, la, seed, year=year, noise=noise,
+                                chunk_children=chunk_children)
             deco = _Decorator(random.Random(f"childindex-synth/{seed}/{la}/{index}/files"),
                               chunk.calendar)
             lines = []
