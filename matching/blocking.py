@@ -18,7 +18,7 @@ import functools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from index.keys import date_variants, phonetic
+from index.keys import date_variants, phonetic, swap_day_month
 from matching.person import Person
 
 # (rule name, attributes). 'dob' is expanded to its variants at query time; 'given_phonetic'
@@ -41,23 +41,21 @@ def _dates(date: dt.date) -> tuple[dt.date, ...]:
     return tuple(date_variants(date))
 
 
-def _values(person: Person, attribute: str) -> str | dt.date | int | None:
-    if attribute == "postcode_unit":
-        return person.postcode[0] if person.postcode else None
-    if attribute == "birth_year":
-        return person.dob.year if person.dob else None
-    return getattr(person, attribute) or None
-
-
 def index_keys(person: Person) -> set[int]:
-    """The hashed keys a person is filed under."""
+    """The hashed keys a person is filed under (`INDEX_RULES`, identifiers, former names)."""
     keys = {hash(("id", scheme, value)) for scheme, value in person.ids}
+    values = {
+        "dob": person.dob, "family_phonetic": person.family_phonetic or None,
+        "given_phonetic": person.given_phonetic or None,
+        "postcode_unit": person.postcode[0] if person.postcode else None,
+        "birth_year": person.dob.year if person.dob else None,
+    }
     for rule, attributes in INDEX_RULES:
-        values = tuple(_values(person, a) for a in attributes)
-        if all(v is not None for v in values):
-            keys.add(hash((rule, *values)))
-    for other in person.other_family:
-        if person.dob:
+        key = (rule, *(values[a] for a in attributes))
+        if None not in key:
+            keys.add(hash(key))
+    if person.dob:
+        for other in person.other_family:
             keys.add(hash(("dob_family", person.dob, _phonetic_of(other))))
     if person.shielded:
         keys |= _shield_keys(person, (person.dob,) if person.dob else (), (0,))
@@ -82,27 +80,41 @@ def _phonetic_of(compact: str) -> str:
     return phonetic(compact)
 
 
-def query_keys(person: Person) -> set[int]:
-    """The hashed keys to look an incoming person up under (a superset of `index_keys`)."""
+def query_keys(person: Person, loose: bool = True) -> set[int]:
+    """The hashed keys to look an incoming person up under: strict keys are the person's own
+    index keys plus exact shielded keys; `loose` adds date of birth variants, swapped names,
+    neighbouring birth years and the loose shielded keys."""
     keys = index_keys(person)
-    names = {n for n in (person.family_phonetic, person.given_phonetic) if n}
-    names |= {_phonetic_of(f) for f in person.other_family}
-    if person.dob:
-        for date in _dates(person.dob):
-            for name in names:
-                keys.add(hash(("dob_family", date, name)))
-                keys.add(hash(("dob_given", date, name)))
+    dob = person.dob
+    if dob:
+        swapped = swap_day_month(dob)
+        keys |= _shield_keys(person, (dob, swapped) if swapped else (dob,), (0,))
+    if not loose:
+        return keys
+    family, given = person.family_phonetic, person.given_phonetic
+    families = {family} | {_phonetic_of(f) for f in person.other_family}
+    families.discard("")
+    if dob:
+        for date in _dates(dob):
+            keys.update(hash(("dob_family", date, name)) for name in families)
+            if given:
+                keys.add(hash(("dob_given", date, given)))
+        keys |= _shield_keys(person, _dates(dob), (-1, 0, 1))
+        # Given and family names entered the wrong way round.
+        if given:
+            keys.add(hash(("dob_family", dob, given)))
+        if family:
+            keys.add(hash(("dob_given", dob, family)))
     if person.postcode:
-        for name in names:
-            keys.add(hash(("postcode_family", person.postcode[0], name)))
-            keys.add(hash(("postcode_given", person.postcode[0], name)))
-    if person.dob:
-        keys |= _shield_keys(person, _dates(person.dob), (-1, 0, 1))
-    if person.dob and person.family_phonetic and person.given_phonetic:
-        swapped = (person.given_phonetic, person.family_phonetic)
-        for year in (person.dob.year - 1, person.dob.year, person.dob.year + 1):
-            keys.add(hash(("names_birth_year", person.family_phonetic, person.given_phonetic, year)))
-            keys.add(hash(("names_birth_year", *swapped, year)))
+        unit = person.postcode[0]
+        if given:
+            keys.add(hash(("postcode_family", unit, given)))
+        if family:
+            keys.add(hash(("postcode_given", unit, family)))
+    if dob and family and given:
+        for year in (dob.year - 1, dob.year, dob.year + 1):
+            keys.add(hash(("names_birth_year", family, given, year)))
+            keys.add(hash(("names_birth_year", given, family, year)))
     return keys
 
 
@@ -149,10 +161,10 @@ class BlockingIndex:
                 held.append(position)
         return position
 
-    def candidate_positions(self, person: Person) -> set[int]:
+    def candidate_positions(self, person: Person, loose: bool = True) -> set[int]:
         found: set[int] = set()
         blocks = self._blocks
-        for key in query_keys(person):
+        for key in query_keys(person, loose):
             held = blocks.get(key)
             if held is None:
                 continue
@@ -166,10 +178,11 @@ class BlockingIndex:
         self.stats.candidates += len(found)
         return found
 
-    def candidates(self, person: Person) -> list[Person]:
-        """Known people sharing at least one blocking key with `person`, in filing order."""
+    def candidates(self, person: Person, loose: bool = True) -> list[Person]:
+        """Known people sharing at least one blocking key with `person`, in filing order
+        (strict keys only unless `loose`)."""
         people = self.people
-        return [people[p] for p in sorted(self.candidate_positions(person))]
+        return [people[p] for p in sorted(self.candidate_positions(person, loose))]
 
 
 def recall(pairs: Sequence[tuple[Person, object]], index: BlockingIndex) -> float:

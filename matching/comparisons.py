@@ -13,6 +13,7 @@ import datetime as dt
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 from rapidfuzz.distance import JaroWinkler
@@ -151,28 +152,35 @@ class Comparison:
         labels = [level.label for level in self.levels]
         if len(set(labels)) != len(labels):
             raise ValueError(f"comparison {self.name}: level labels repeat")
+        # Resolved once: the scoring loop runs millions of times.
+        object.__setattr__(self, "labels", (MISSING, *labels, ELSE))
+        object.__setattr__(self, "_steps", tuple(
+            (index, TESTS[level.test], level.arg, level.field)
+            for index, level in enumerate(self.levels, start=1)
+        ))
 
-    @property
-    def labels(self) -> tuple[str, ...]:
-        return (MISSING, *(level.label for level in self.levels), ELSE)
+    labels: tuple[str, ...] = dataclass_field(init=False, repr=False, compare=False)
+    _steps: tuple[tuple[int, Callable[[Any, Any, Any], bool], Any, str | None], ...] = dataclass_field(
+        init=False, repr=False, compare=False
+    )
 
     def level_of(self, a: Person, b: Person) -> int:
         """Index into `labels` of the first level that holds for this pair."""
         left, right = getattr(a, self.field), getattr(b, self.field)
         if not left or not right:
             return 0
-        for index, level in enumerate(self.levels, start=1):
-            if level.field is None:
-                x, y = left, right
-            elif level.field == "*":
-                x, y = a, b
+        for index, test, arg, field in self._steps:
+            if field is None:
+                if test(left, right, arg):
+                    return index
+            elif field == "*":
+                if test(a, b, arg):
+                    return index
             else:
-                x, y = getattr(a, level.field), getattr(b, level.field)
-                if not x or not y:
-                    continue
-            if TESTS[level.test](x, y, level.arg):
-                return index
-        return len(self.levels) + 1
+                x, y = getattr(a, field), getattr(b, field)
+                if x and y and test(x, y, arg):
+                    return index
+        return len(self._steps) + 1
 
 
 MISSING = "missing"

@@ -118,6 +118,9 @@ def _no_verdicts(_a: Person, _b: Person) -> None:
     return None
 
 
+Scored = tuple[float, tuple[int, ...], Person]  # total weight, comparison vector, candidate
+
+
 @dataclass
 class Matcher:
     """Decides for incoming people against a `BlockingIndex` of known children."""
@@ -133,6 +136,13 @@ class Matcher:
         return self.model.thresholds
 
     def decide(self, person: Person) -> Decision:
+        """Decide with the strict blocking keys first; only when that does not give a link,
+        again with every key (typo'd dates, swapped names, loose shielded keys). Most records
+        are settled by the first, cheap pass."""
+        strict = self.index.candidates(person, loose=False)
+        decision = self.decide_among(person, strict)
+        if decision.outcome is Outcome.LINK:
+            return decision
         return self.decide_among(person, self.index.candidates(person))
 
     def decide_among(self, person: Person, candidates: Iterable[Person]) -> Decision:
@@ -141,58 +151,76 @@ class Matcher:
         for candidate in candidates:
             verdict = self.verdicts(person, candidate)
             if verdict is Verdict.SAME:
-                return self._decision(Outcome.LINK, Rule.HUMAN_SAME, person, candidate, [])
+                return self._decision(Outcome.LINK, Rule.HUMAN_SAME, person,
+                                      (0.0, self.model.vector(person, candidate), candidate), [])
             if verdict is not Verdict.DIFFERENT:
                 pool.append(candidate)
-        scored = sorted(
-            ((self.model.total(person, c, self.tf), c) for c in pool), key=lambda wc: -wc[0]
-        )
-        decision = self._identifier_decision(person, pool, scored) or self._score_decision(person, scored)
+        # A trusted identifier held by exactly one candidate: only that candidate (and any
+        # shielded one) needs scoring, unless the pair turns out to be a conflict.
+        holders = [c for c in pool if not person.ids.isdisjoint(c.ids)] if person.ids else []
+        pool_to_score = pool
+        if len(holders) == 1:
+            pool_to_score = [c for c in pool if c is holders[0] or c.shielded]
+        scored = self._scored(person, pool_to_score)
+        decision = self._identifier_decision(person, scored)
+        if decision is None or decision.outcome is not Outcome.LINK:
+            if pool_to_score is not pool:
+                scored = self._scored(person, pool)
+            decision = decision or self._score_decision(person, scored)
         return self._shield(person, decision, scored)
 
-    def _identifier_decision(
-        self, person: Person, pool: list[Person], scored: list[tuple[float, Person]]
-    ) -> Decision | None:
+    def _scored(self, person: Person, pool: list[Person]) -> list[Scored]:
+        model, tf = self.model, self.tf
+        scored: list[Scored] = []
+        for c in pool:
+            vector = model.vector(person, c)
+            scored.append((model.total_of(vector, person, tf), vector, c))
+        scored.sort(key=lambda s: -s[0])
+        return scored
+
+    def _levels(self, vector: tuple[int, ...]) -> set[tuple[str, str]]:
+        return {(c.name, c.labels[level]) for c, level in zip(self.model.comparisons, vector, strict=True)}
+
+    def _identifier_decision(self, person: Person, scored: list[Scored]) -> Decision | None:
         if not person.ids:
             return None
-        holders = [c for c in pool if not person.ids.isdisjoint(c.ids)]
+        holders = [s for s in scored if not person.ids.isdisjoint(s[2].ids)]
         if not holders:
             return None
-        scheme = next(s for s, v in sorted(person.ids) if any((s, v) in c.ids for c in holders))
-        if len({c.ref for c in holders}) > 1:
+        scheme = next(sc for sc, v in sorted(person.ids) if any((sc, v) in h[2].ids for h in holders))
+        if len({h[2].ref for h in holders}) > 1:
             return self._decision(Outcome.REVIEW, Rule.IDENTIFIER_CONFLICT_SHARED, person, holders[0],
                                   scored, scheme=scheme)
         holder = holders[0]
-        others = self.model.total(person, holder, self.tf, skip=self._identifier_skip)
-        levels = {(f.comparison, f.level) for f in self.model.explain(person, holder, self.tf).fields}
-        if others - self.model.prior_weight < self.thresholds.conflict or levels & CONFLICT_LEVELS:
+        others = self.model.total_of(holder[1], person, self.tf, skip=self._identifier_skip)
+        contradicted = self._levels(holder[1]) & CONFLICT_LEVELS
+        if others - self.model.prior_weight < self.thresholds.conflict or contradicted:
             return self._decision(Outcome.REVIEW, Rule.IDENTIFIER_CONFLICT_DEMOGRAPHICS, person, holder,
                                   scored, scheme=scheme)
         return self._decision(Outcome.LINK, Rule.IDENTIFIER, person, holder, scored, scheme=scheme)
 
-    def _score_decision(self, person: Person, scored: list[tuple[float, Person]]) -> Decision:
+    def _score_decision(self, person: Person, scored: list[Scored]) -> Decision:
         if not scored:
             return self._decision(Outcome.NEW, Rule.NO_CANDIDATES, person, None, scored)
         t = self.thresholds
-        best_weight, best = scored[0]
-        if best_weight < weight_of(t.review):
+        best = scored[0]
+        if best[0] < weight_of(t.review):
             return self._decision(Outcome.NEW, Rule.PROBABILISTIC_NEW, person, best, scored)
         if len(scored) > 1:
             runner_up = scored[1][0]
-            if runner_up >= weight_of(t.review) and best_weight - runner_up < t.margin:
+            if runner_up >= weight_of(t.review) and best[0] - runner_up < t.margin:
                 return self._decision(Outcome.REVIEW, Rule.AMBIGUOUS, person, best, scored)
-        if best_weight >= weight_of(t.link):
-            decision = self._decision(Outcome.LINK, Rule.PROBABILISTIC_LINK, person, best, scored)
-            assert decision.explanation is not None
-            if {(f.comparison, f.level) for f in decision.explanation.fields} & NO_AUTO_LINK:
-                return replace(decision, outcome=Outcome.REVIEW, rule=Rule.CONTRADICTION)
-            return decision
+        if best[0] >= weight_of(t.link):
+            if self._levels(best[1]) & NO_AUTO_LINK:
+                return self._decision(Outcome.REVIEW, Rule.CONTRADICTION, person, best, scored)
+            return self._decision(Outcome.LINK, Rule.PROBABILISTIC_LINK, person, best, scored)
         return self._decision(Outcome.REVIEW, Rule.PROBABILISTIC_REVIEW, person, best, scored)
 
-    def _shield(self, person: Person, decision: Decision, scored: list[tuple[float, Person]]) -> Decision:
+    def _shield(self, person: Person, decision: Decision, scored: list[Scored]) -> Decision:
         threshold = weight_of(self.thresholds.shield_review)
-        shielded = [c for w, c in scored if c.shielded and w >= threshold]
-        linked_to_shielded = decision.outcome is Outcome.LINK and any(c.ref == decision.ref for c in shielded)
+        shielded = [s for s in scored if s[2].shielded and s[0] >= threshold]
+        linked_to_shielded = decision.outcome is Outcome.LINK and any(
+            s[2].ref == decision.ref for s in shielded)
         if not shielded or linked_to_shielded:
             if linked_to_shielded or person.shielded:
                 return _replace_shielded(decision)
@@ -202,21 +230,23 @@ class Matcher:
         return self._decision(Outcome.REVIEW, Rule.SHIELDED, person, shielded[0], scored)
 
     def _decision(
-        self, outcome: Outcome, rule: Rule, person: Person, chosen: Person | None,
-        scored: list[tuple[float, Person]], scheme: str | None = None,
+        self, outcome: Outcome, rule: Rule, person: Person, chosen: Scored | None,
+        scored: list[Scored], scheme: str | None = None,
     ) -> Decision:
-        explanation = self.model.explain(person, chosen, self.tf) if chosen is not None else None
-        shielded = person.shielded or (chosen is not None and chosen.shielded and outcome is not Outcome.NEW)
+        explanation = self.model.explanation_of(chosen[1], person, self.tf) if chosen is not None else None
+        candidate = chosen[2] if chosen is not None else None
+        shielded = person.shielded or (
+            candidate is not None and candidate.shielded and outcome is not Outcome.NEW)
         return Decision(
             outcome=outcome,
             rule=rule,
-            ref=chosen.ref if chosen is not None and outcome is not Outcome.NEW else None,
+            ref=candidate.ref if candidate is not None and outcome is not Outcome.NEW else None,
             weight=explanation.total if explanation else None,
             probability=explanation.probability if explanation else None,
             thresholds=self.thresholds,
             explanation=explanation,
             candidates=tuple(Candidate(c.ref, w, probability(w), c.shielded)
-                             for w, c in scored[:MAX_ALTERNATIVES]),
+                             for w, _v, c in scored[:MAX_ALTERNATIVES]),
             shielded=shielded,
             scheme=scheme,
         )

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from matching.comparisons import COMPARISONS, Comparison
 from matching.person import Person
@@ -50,8 +51,7 @@ class Thresholds:
             raise ValueError("thresholds must satisfy 0 < shield_review <= review <= link < 1")
 
 
-@dataclass(frozen=True)
-class FieldWeight:
+class FieldWeight(NamedTuple):
     """One bar of the waterfall: a comparison, the level the pair reached, its weight in bits
     (term-frequency adjustment included) and that adjustment on its own."""
 
@@ -69,7 +69,14 @@ class Explanation:
     probability: float
 
     def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+        """For storage: weights rounded to 4 decimal places, probability to 6."""
+        return {
+            "prior_weight": round(self.prior_weight, 4),
+            "fields": [{"comparison": f.comparison, "level": f.level, "weight": round(f.weight, 4),
+                        "tf_adjustment": round(f.tf_adjustment, 4)} for f in self.fields],
+            "total": round(self.total, 4),
+            "probability": round(self.probability, 6),
+        }
 
     def waterfall(self) -> str:
         """A plain-text waterfall, one line per field, for review screens and the CLI."""
@@ -106,6 +113,8 @@ class TermFrequencies:
     def __init__(self, counts: Mapping[str, Counter[str]] | None = None) -> None:
         self.counts: dict[str, Counter[str]] = {k: Counter(v) for k, v in (counts or {}).items()}
         self.totals = {k: sum(v.values()) for k, v in self.counts.items()}
+        # Adjustments already worked out, per model: (comparison, level, value) -> bits.
+        self.adjustments: dict[int, dict[tuple[int, int, str], float]] = {}
 
     @classmethod
     def from_people(
@@ -120,6 +129,7 @@ class TermFrequencies:
         return cls(counts)
 
     def add(self, person: Person) -> None:
+        self.adjustments.clear()
         for f, counter in self.counts.items():
             if value := getattr(person, f):
                 counter[value] += 1
@@ -166,41 +176,59 @@ class MatchModel:
     # -- scoring: one loop, used for both the fast total and the explanation ----------------
 
     def vector(self, a: Person, b: Person) -> tuple[int, ...]:
-        return tuple(c.level_of(a, b) for c in self.comparisons)
+        """The level each comparison reaches for this pair (indexes into its labels)."""
+        return tuple([c.level_of(a, b) for c in self.comparisons])
 
-    def _field_weight(self, i: int, level: int, a: Person, tf: TermFrequencies | None) -> tuple[float, float]:
-        weight = self._weights[i][level]
-        if tf is None or not self._tf[i][level]:
-            return weight, 0.0
+    def _tf_adjustment(self, i: int, level: int, a: Person, tf: TermFrequencies) -> float:
         tf_field = self.comparisons[i].tf_field
         assert tf_field is not None
-        freq = tf.frequency(tf_field, getattr(a, tf_field))
-        if freq is None:
-            return weight, 0.0
+        value = getattr(a, tf_field)
+        key = (i, level, value)
+        cache = tf.adjustments.setdefault(id(self), {})
+        if (cached := cache.get(key)) is not None:
+            return cached
+        freq = tf.frequency(tf_field, value)
         cap = self.thresholds.tf_cap
-        adjustment = max(-cap, min(cap, math.log2(self._u[i][level] / freq)))
-        return weight + adjustment, adjustment
+        adjustment = 0.0 if freq is None else max(-cap, min(cap, math.log2(self._u[i][level] / freq)))
+        cache[key] = adjustment
+        return adjustment
+
+    def total_of(self, vector: tuple[int, ...], a: Person, tf: TermFrequencies | None = None,
+                 skip: frozenset[str] = frozenset()) -> float:
+        """The total weight in bits (prior included) of a pair with this vector; `a` supplies
+        the values for term frequencies; `skip` leaves comparisons out."""
+        total = self.prior_weight
+        weights, tf_levels = self._weights, self._tf
+        for i, level in enumerate(vector):
+            if skip and self.comparisons[i].name in skip:
+                continue
+            total += weights[i][level]
+            if tf is not None and tf_levels[i][level]:
+                total += self._tf_adjustment(i, level, a, tf)
+        return total
 
     def total(self, a: Person, b: Person, tf: TermFrequencies | None = None,
               skip: frozenset[str] = frozenset()) -> float:
-        """The pair's total weight in bits (prior included); `skip` leaves comparisons out."""
-        total = self.prior_weight
-        for i, c in enumerate(self.comparisons):
-            if c.name in skip:
-                continue
-            total += self._field_weight(i, c.level_of(a, b), a, tf)[0]
-        return total
+        """The pair's total weight in bits (prior included)."""
+        return self.total_of(self.vector(a, b), a, tf, skip)
 
-    def explain(self, a: Person, b: Person, tf: TermFrequencies | None = None) -> Explanation:
+    def explanation_of(
+        self, vector: tuple[int, ...], a: Person, tf: TermFrequencies | None = None
+    ) -> Explanation:
         fields = []
         total = self.prior_weight
-        for i, c in enumerate(self.comparisons):
-            level = c.level_of(a, b)
-            weight, adjustment = self._field_weight(i, level, a, tf)
+        for i, (c, level) in enumerate(zip(self.comparisons, vector, strict=True)):
+            adjustment = 0.0
+            if tf is not None and self._tf[i][level]:
+                adjustment = self._tf_adjustment(i, level, a, tf)
+            weight = self._weights[i][level] + adjustment
             total += weight
-            fields.append(FieldWeight(c.name, c.labels[level], round(weight, 4), round(adjustment, 4)))
-        return Explanation(round(self.prior_weight, 4), tuple(fields), round(total, 4),
-                           round(probability(total), 6))
+            fields.append(FieldWeight(c.name, c.labels[level], weight, adjustment))
+        return Explanation(self.prior_weight, tuple(fields), total, probability(total))
+
+    def explain(self, a: Person, b: Person, tf: TermFrequencies | None = None) -> Explanation:
+        """The waterfall of a pair: every comparison's level and weight, and the total."""
+        return self.explanation_of(self.vector(a, b), a, tf)
 
     def level_weights(self) -> dict[str, dict[str, float]]:
         """Every level's weight in bits (before term-frequency adjustment), for reports."""

@@ -80,6 +80,22 @@ def _family(text: str) -> tuple[str, frozenset[str], str]:
 
 
 @functools.lru_cache(maxsize=100_000)
+def _middle(text: str) -> str:
+    return " ".join(name_tokens(text))
+
+
+# Addresses repeat across a child's records (every feed reports the same home).
+@functools.lru_cache(maxsize=200_000)
+def _address(text: str) -> str:
+    return _intern(fold(text))
+
+
+@functools.lru_cache(maxsize=64)
+def _sex(text: str | None) -> str:
+    return _SEX.get(fold(text or ""), "")
+
+
+@functools.lru_cache(maxsize=100_000)
 def _postcode(text: str) -> tuple[str, str, str, str] | None:
     return postcode_parts(text)
 
@@ -114,7 +130,7 @@ def make_person(
     """
     given, given_ph, forms = _given(_clip(given_name, "given_name", MAX_NAME))
     family, family_tokens, family_ph = _family(_clip(family_name, "family_name", MAX_NAME))
-    middle = " ".join(name_tokens(_clip(middle_names, "middle_names", MAX_LONG)))
+    middle = _middle(_clip(middle_names, "middle_names", MAX_LONG))
     others = frozenset(
         f for name in other_family_names if (f := _family(_clip(name, "former family name", MAX_NAME))[0])
         and f != family
@@ -139,9 +155,9 @@ def make_person(
         family_phonetic=family_ph,
         other_family=others,
         dob=date_of_birth,
-        sex=_SEX.get(fold(sex or ""), ""),
+        sex=_sex(sex),
         postcode=parts,
-        address=_intern(fold(_clip(address, "address", 2 * MAX_LONG))),
+        address=_address(_clip(address, "address", 2 * MAX_LONG)),
         ids=ids,
         shielded=shielded,
     )

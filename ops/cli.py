@@ -10,9 +10,11 @@ from index import StoreError, StoreSettings
 from index.store import make_engine, upgrade
 from ops.audit import audit_app
 from ops.bench.ingest import command as bench_ingest_command
+from ops.bench.match import command as bench_match_command
 from ops.bench.search import command as bench_search_command
 from ops.demo import command as demo_command
 from ops.lists import dedupe_command, link_command
+from ops.reindex import index_app
 from ops.synth import command as synth_command
 
 # Tracebacks never show local variables: they may hold personal data.
@@ -24,12 +26,14 @@ app.add_typer(db_app, name="db")
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: print figures with the machine they ran on.")
 app.add_typer(bench_app, name="bench")
 app.add_typer(audit_app, name="audit")
+app.add_typer(index_app, name="index")
 app.command("synth")(synth_command)
 app.command("demo")(demo_command)
 app.command("link")(link_command)
 app.command("dedupe")(dedupe_command)
 bench_app.command("search")(bench_search_command)
 bench_app.command("ingest")(bench_ingest_command)
+bench_app.command("match")(bench_match_command)
 
 DatabaseOption = Annotated[
     str | None,
