@@ -19,7 +19,7 @@ from lxml import etree
 
 from ingest.minimise import Keep, local_name, minimise
 from ingest.pupil import PupilContext, School, build_pupil
-from ingest.report import FeedError, Outcome, ParseReport
+from ingest.report import FeedError, Outcome, ParseReport, RecordError
 from ingest.xml_stream import cut, root_name, stream
 
 LA_NUMBER = re.compile(r"^\d{3}$")
@@ -107,9 +107,12 @@ def pupil_items(
             context = PupilContext(file, header.school, header.reference_date)
             _release(element, report.dropped, known_top)
         elif name in spec.pupils:
-            if parent is None or local_name(parent.tag) not in spec.pupils[name]:
-                continue  # misplaced: dropped (and counted) with whatever holds it
             position += 1
+            if parent is None or local_name(parent.tag) not in spec.pupils[name]:
+                # Misplaced: reported by position, its content dropped with what holds it.
+                where = " or ".join(sorted(spec.pupils[name]))
+                yield RecordError(file, f"pupil {position}", name, f"is not inside {where}, left out")
+                continue
             if context is None:
                 raise FeedError(file, "has a pupil before its Header (or no Header)")
             fields = minimise(element, spec.pupil, report.dropped)

@@ -200,3 +200,16 @@ def test_the_tree_does_not_grow_with_the_file(
     first, last = max(sizes[:400]), max(sizes[-400:])
     assert last <= first + 60  # one pupil's worth of elements at most
     assert first < 2000  # a 1,600-pupil file holds some 90,000 elements
+
+
+def test_a_misplaced_pupil_is_reported_by_position(tmp_path: Path) -> None:
+    text = MARKERS.read_text().replace(
+        "</PupilsOnRoll>", "</PupilsOnRoll><Stray><PupilOnRoll><Note>x</Note></PupilOnRoll></Stray>"
+    )
+    result = parse_census(_write(tmp_path, text)).collect()
+    assert [r.record_ref for r in result.records] == ["pupil 1", "pupil 2", "pupil 4"]
+    (error,) = result.errors
+    assert str(error) == (
+        "census.xml: pupil 3: PupilOnRoll: is not inside Pupils or PupilsOnRoll, left out"
+    )
+    assert result.report.dropped["Stray"] == 1
