@@ -86,7 +86,7 @@ def test_identifier_keys_and_the_former_upn() -> None:
 
 def test_scores_order_exact_short_form_and_typo() -> None:
     candidate = embedded._Candidate(1, DOB, "male", "0000000011",
-                                    names=[("current", "Alexander", None, "Thompson")])
+                                    names=[embedded._name_row("current", "Alexander", None, "Thompson")])
     def score(**fields: object) -> float:
         query = {"family_name": "Thompson", "given_name": "Alexander", "date_of_birth": DOB, **fields}
         return embedded.score(embedded._Query.of(SearchQuery(**query)), candidate)  # type: ignore[arg-type]
