@@ -145,7 +145,8 @@ def _accept(session: Session, credential: m.TotpCredential, code: str, now: dt.d
             box: SecretBox) -> str | None:
     """Accept `code` if it is valid for a time-step after the last one accepted: None, or why not."""
     code = code.replace(" ", "")
-    if len(code) != 6 or not code.isdigit():
+    # isascii too: str.isdigit() accepts other scripts' digits, which no app produces.
+    if len(code) != 6 or not (code.isascii() and code.isdigit()):
         return "totp_malformed"
     totp = pyotp.TOTP(box.open(credential.secret_encrypted))
     current = totp.timecode(now)

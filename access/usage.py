@@ -34,16 +34,16 @@ def flag_unusual_use(session: Session, start: dt.datetime, end: dt.datetime, *,
     event, link = m.AuditEvent, m.AuditEventChild
     in_period = (event.at >= start) & (event.at < end) & event.action.in_(VIEW_ACTIONS) \
         & (event.outcome == "ok")
-    viewed = dict(session.execute(
+    viewed: dict[str, int] = dict(session.execute(  # type: ignore[arg-type]
         select(event.actor, func.count(distinct(link.child_id)))
         .join(link, link.seq == event.seq).where(in_period).group_by(event.actor)
-    ).tuples().all())
-    outside = dict(session.execute(
+    ).all())
+    outside: dict[str, int] = dict(session.execute(  # type: ignore[arg-type]
         select(event.actor, func.count(distinct(link.child_id)))
         .join(link, link.seq == event.seq).join(m.Child, m.Child.id == link.child_id)
         .where(in_period, event.actor_la.is_not(None), m.Child.owning_la != event.actor_la)
         .group_by(event.actor)
-    ).tuples().all())
+    ).all())
     flags = []
     for actor in sorted(set(viewed) | set(outside)):
         count = viewed.get(actor, 0)
