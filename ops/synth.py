@@ -21,18 +21,21 @@ tested against them. None of it is ever held by the index.
 from __future__ import annotations
 
 import bisect
+import collections
 import csv
 import datetime as dt
 import enum
 import functools
 import io
+import multiprocessing
+import os
 import random
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 from xml.sax.saxutils import escape
 
 import typer
@@ -63,6 +66,7 @@ from ops.noise import (
 )
 
 _DATA = Path(__file__).with_name("data")
+T = TypeVar("T")
 
 CHUNK_CHILDREN = 5000
 PRIMARIES_PER_CHUNK = 6
@@ -144,6 +148,23 @@ _LANGUAGE = {
 }
 _SEN_TYPES = ("SLCN", "SEMH", "SPLD", "MLD", "ASD", "OTH", "PD", "HI")
 _SUBJECTS = ("ENG", "MAT", "SCI", "REA", "WRI")
+
+
+# Fast draws: a third of the cost of random.choice/randint/choices, which matters at 1M children.
+def _pick(rng: random.Random, seq: Sequence[T]) -> T:
+    return seq[int(rng.random() * len(seq))]
+
+
+def _below(rng: random.Random, n: int) -> int:
+    return int(rng.random() * n)
+
+
+def _between(rng: random.Random, low: int, high: int) -> int:
+    return low + int(rng.random() * (high - low + 1))
+
+
+def _weighted(rng: random.Random, values: Sequence[T], cum_weights: Sequence[float]) -> T:
+    return values[bisect.bisect(cum_weights, rng.random() * cum_weights[-1])]
 
 
 # --------------------------------------------------------------------------------- tables
@@ -410,7 +431,7 @@ class Chunk:
 def _title(sex: str, rng: random.Random) -> str:
     if sex == "M":
         return "Mr" if rng.random() < 0.97 else "Dr"
-    return rng.choices(("Mrs", "Ms", "Miss", "Dr"), cum_weights=(50, 80, 97, 100))[0]
+    return _weighted(rng, ("Mrs", "Ms", "Miss", "Dr"), (50, 80, 97, 100))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -446,25 +467,25 @@ class _ChunkBuilder:
         streets = []
         localities = (None, None, None, None, f"{self.place['town']} Park", "Upper End", "Westfield")
         while len(streets) < count:
-            name = f"{rng.choice(self.tables.streets)} {rng.choice(STREET_TYPES)}"
+            name = f"{_pick(rng, self.tables.streets)} {_pick(rng, STREET_TYPES)}"
             if name in names:
                 continue
             names.add(name)
-            sector = rng.randrange(1, 10)
-            codes = [f"{district} {sector}{rng.choice(POSTCODE_UNIT_LETTERS)}"
-                     f"{rng.choice(POSTCODE_UNIT_LETTERS)}" for _ in range(rng.randint(1, 3))]
-            streets.append((name, codes, rng.choice(localities)))
+            sector = _between(rng, 1, 9)
+            codes = [f"{district} {sector}{_pick(rng, POSTCODE_UNIT_LETTERS)}"
+                     f"{_pick(rng, POSTCODE_UNIT_LETTERS)}" for _ in range(_between(rng, 1, 3))]
+            streets.append((name, codes, _pick(rng, localities)))
         return streets
 
     def _address(self, rng: random.Random, used: set[tuple[str, str, str | None]], *,
                  moved: bool = False) -> Address:
         while True:
-            street, codes, locality = rng.choice(self.streets)
+            street, codes, locality = _pick(rng, self.streets)
             if rng.random() < 0.15:
-                saon = f"Flat {rng.randint(1, 24)}"
-                paon = f"{rng.choice(self.tables.streets)} {rng.choice(('Court', 'House', 'Lodge'))}"
+                saon = f"Flat {_between(rng, 1, 24)}"
+                paon = f"{_pick(rng, self.tables.streets)} {_pick(rng, ('Court', 'House', 'Lodge'))}"
             else:
-                saon, paon = None, str(rng.randint(1, 180))
+                saon, paon = None, str(_between(rng, 1, 180))
             if (street, paon, saon) not in used:
                 break
         # New homes after a move are numbered apart, so a move never renumbers anyone else's.
@@ -476,7 +497,7 @@ class _ChunkBuilder:
             self.dwellings += 1
             uprn = str(10_000_000_000 + self.index * 100_000 + self.dwellings)
         return Address(saon, paon, street, locality, self.place["town"], self.place["post_town"],
-                       rng.choice(codes), uprn)
+                       _pick(rng, codes), uprn)
 
     # -- organisations ---------------------------------------------------------------------
     def _school(self, estab: int, phase: str, name: str, la: str | None = None,
@@ -487,22 +508,22 @@ class _ChunkBuilder:
             sex_tag="Gender" if rng.random() < 0.15 else "Sex",
             wrapper=rng.random() >= 0.15,
             address_style="bs7666" if rng.random() < 0.4 else "lines",
-            software=rng.choice(SCHOOL_SOFTWARE),
-            ctf_version=rng.choices(("25.0", "24.0", "23.0"), cum_weights=(80, 93, 100))[0],
-            urn=100_000 + rng.randrange(50_000),
+            software=_pick(rng, SCHOOL_SOFTWARE),
+            ctf_version=_weighted(rng, ("25.0", "24.0", "23.0"), (80, 93, 100)),
+            urn=100_000 + _below(rng, 50_000),
         )
 
     def _school_name(self, phase: str) -> str:
         rng, town = self.rng, self.place["town"]
-        stem = rng.choice(self.tables.streets)
+        stem = _pick(rng, self.tables.streets)
         if phase == "primary":
-            return rng.choice((
-                f"{stem} Primary School", f"{stem} Lower School", f"St {rng.choice(SAINTS)} "
-                "Church of England Primary School", f"St {rng.choice(SAINTS)} Catholic Primary "
+            return _pick(rng, (
+                f"{stem} Primary School", f"{stem} Lower School", f"St {_pick(rng, SAINTS)} "
+                "Church of England Primary School", f"St {_pick(rng, SAINTS)} Catholic Primary "
                 "School & Nursery", f"{town} {stem} Infant & Junior School", f"{stem} Academy",
             ))
-        return rng.choice((f"{town} {stem} Academy", f"{stem} Upper School", f"{stem} High School",
-                           f"St {rng.choice(SAINTS)} Catholic School", f"{stem} School & Sixth Form"))
+        return _pick(rng, (f"{town} {stem} Academy", f"{stem} Upper School", f"{stem} High School",
+                           f"St {_pick(rng, SAINTS)} Catholic School", f"{stem} School & Sixth Form"))
 
     def _organisations(self) -> None:
         k, quota = self.index, self.quota
@@ -519,23 +540,23 @@ class _ChunkBuilder:
         n_practices = min(PRACTICES_PER_CHUNK, max(1, round(quota / 1700)))
         self.practices = []
         for j in range(n_practices):
-            stem = self.rng.choice(self.tables.streets)
-            name = self.rng.choice((f"{stem} Surgery", f"{stem} Medical Centre",
+            stem = _pick(self.rng, self.tables.streets)
+            name = _pick(self.rng, (f"{stem} Surgery", f"{stem} Medical Centre",
                                     f"The {stem} Practice", f"{self.place['town']} Health Centre",
-                                    f"Dr {self.rng.choice(('Shah', 'Okafor', 'Reid', 'Evans'))} & Partners"))
+                                    f"Dr {_pick(self.rng, ('Shah', 'Okafor', 'Reid', 'Evans'))} & Partners"))
             self.practices.append(Practice(f"{letter}{81000 + k * PRACTICES_PER_CHUNK + j:05d}",
                                            name, self._landline()))
         self.teams = self._teams()
 
     def _landline(self) -> str:
-        return f"01632 960{self.rng.randrange(1000):03d}"
+        return f"01632 960{_below(self.rng, 1000):03d}"
 
     def _mobile(self, rng: random.Random) -> str:
-        return f"07700 900{rng.randrange(1000):03d}"
+        return f"07700 900{_below(rng, 1000):03d}"
 
     def _practitioner(self, domain: str) -> tuple[str, str, str]:
         rng = self.rng
-        sex = rng.choice("FM")
+        sex = _pick(rng, "FM")
         given = self.tables.adult_names[("british", sex)].pick(rng)
         family = self.tables.surnames["british"].pick(rng)
         email = f"{_ascii_slug(given)}.{_ascii_slug(family)}@{domain}"
@@ -580,8 +601,8 @@ class _ChunkBuilder:
         rng = self.rng
         if rng.random() < 0.25:
             return None
-        domain = rng.choice(("example.com", "example.org", "example.net"))
-        return f"{_ascii_slug(given)}.{_ascii_slug(family)}{rng.randrange(100)}@{domain}"
+        domain = _pick(rng, ("example.com", "example.org", "example.net"))
+        return f"{_ascii_slug(given)}.{_ascii_slug(family)}{_below(rng, 100)}@{domain}"
 
     def _carer(self, order: int, group: str, sex: str, family: str, relationship: str,
                responsibility: bool, address: Address | None) -> Carer:
@@ -598,8 +619,8 @@ class _ChunkBuilder:
     def _household(self, group: str, surname: str) -> tuple[list[Carer], str]:
         """The carers of a family's children and the children's surname."""
         rng = self.rng
-        kind = rng.choices(("couple", "single_mother", "stepfamily", "single_father", "kinship",
-                            "foster"), cum_weights=(60, 82, 90, 93, 96.5, 100))[0]
+        kind = _weighted(rng, ("couple", "single_mother", "stepfamily", "single_father",
+                               "kinship", "foster"), (60, 82, 90, 93, 96.5, 100))
         carers: list[Carer] = []
         own_address = self._address(rng, self.used) if kind in ("single_mother", "foster") else None
         if kind == "couple":
@@ -621,7 +642,9 @@ class _ChunkBuilder:
         elif kind == "single_father":
             carers.append(self._carer(1, group, "M", surname, "PAR", True, None))
         elif kind == "kinship":
-            carers.append(self._carer(1, group, "F", surname, rng.choice(("REL", "FAM")), True, None))
+            # Grandparents and aunts; CAR where a court order (special guardianship) names them.
+            carers.append(self._carer(1, group, "F", surname, _pick(rng, ("REL", "FAM", "CAR")),
+                                      True, None))
             if rng.random() < 0.5:
                 carers.append(self._carer(2, group, "M", surname, "REL", False, None))
         else:
@@ -634,8 +657,8 @@ class _ChunkBuilder:
             carers.append(self._carer(len(carers) + 1, group, "F", self._surname(group), "CHM",
                                       False, self._address(rng, self.used)))
         if rng.random() < 0.1:
-            carers.append(self._carer(len(carers) + 1, group, rng.choice("FM"), self._surname(group),
-                                      rng.choice(("FAM", "REL", "OTH")), False,
+            carers.append(self._carer(len(carers) + 1, group, _pick(rng, "FM"), self._surname(group),
+                                      _pick(rng, ("FAM", "REL", "OTH")), False,
                                       self._address(rng, self.used)))
         return carers, surname
 
@@ -645,14 +668,14 @@ class _ChunkBuilder:
 
     def _dobs(self) -> list[dt.date]:
         rng, spring = self.rng, self.calendar.spring_census
-        wanted = rng.choices((1, 2, 3, 4, 5), cum_weights=(42, 79, 93, 98, 100))[0]
-        dob = spring - dt.timedelta(days=rng.randrange(19 * 365 + 4))
+        wanted = _weighted(rng, (1, 2, 3, 4, 5), (42, 79, 93, 98, 100))
+        dob = spring - dt.timedelta(days=_below(rng, 19 * 365 + 4))
         dobs = [dob]
         while len(dobs) < wanted:
             if rng.random() < 0.03:
                 dobs.append(dob)  # twins: same date of birth, same home, same surname
                 continue
-            dob = dob + dt.timedelta(days=rng.randint(330, 6 * 365))
+            dob = dob + dt.timedelta(days=_between(rng, 330, 6 * 365))
             if dob > spring:
                 break
             dobs.append(dob)
@@ -679,14 +702,14 @@ class _ChunkBuilder:
                 f"{self._surname(group)} {surname}"
         address = self._address(rng, self.used)
         carers, surname = self._household(group, surname)
-        practice = rng.choice(self.practices) if rng.random() >= 0.03 else None
+        practice = _pick(rng, self.practices) if rng.random() >= 0.03 else None
         family = Family(group, address, None, None, carers, practice,
                         any(c.relationship == "FOS" for c in carers))
-        primary, secondary = rng.choice(self.primaries), rng.choice(self.secondaries)
+        primary, secondary = _pick(rng, self.primaries), _pick(rng, self.secondaries)
         children = []
         names: set[str] = set()
         for dob in self._dobs()[:room]:
-            sex = rng.choice("FM")
+            sex = _pick(rng, "FM")
             given = self._given(group, sex, adult=False, avoid=names)
             names.add(given)
             middle = None
@@ -715,16 +738,16 @@ class _ChunkBuilder:
         elif not 0 <= ncy <= 11:
             at_school = False
         if rng.random() < 0.15:  # not every sibling goes to the family's usual school
-            primary, secondary = rng.choice(self.primaries), rng.choice(self.secondaries)
+            primary, secondary = _pick(rng, self.primaries), _pick(rng, self.secondaries)
         if ncy <= 6:
             school, start_year = primary, cal.year - max(ncy, 0)
         else:
             school, start_year = secondary, cal.year - (ncy - 7)
             child.previous_school = primary
-        entry = dt.date(start_year, 9, rng.randint(2, 8))
+        entry = dt.date(start_year, 9, _between(rng, 2, 8))
         if rng.random() < 0.1 and start_year < cal.year:  # joined mid-phase
-            entry = dt.date(rng.randint(start_year, cal.year - 1), rng.choice((1, 4, 6, 11)),
-                            rng.randint(1, 28))
+            entry = dt.date(_between(rng, start_year, cal.year - 1), _pick(rng, (1, 4, 6, 11)),
+                            _between(rng, 1, 28))
         if at_school:
             child.autumn_school = child.spring_school = school
             child.entry_date = entry
@@ -741,7 +764,7 @@ class _ChunkBuilder:
         if moves:
             family.old_address = family.address
             family.address = self._address(changes, self.used, moved=True)
-            family.move_date = cal.autumn_census + dt.timedelta(days=changes.randint(7, window - 7))
+            family.move_date = cal.autumn_census + dt.timedelta(days=_between(changes, 7, window - 7))
         if renamed and children:
             new = self.tables.surnames[family.group].pick(changes)
             if new == children[0].surname or changes.random() < 0.3:
@@ -749,7 +772,7 @@ class _ChunkBuilder:
             for child in children:
                 child.former_surname, child.surname = child.surname, new
             mothers = [c for c in family.carers if c.sex == "F" and c.address is None
-                       and c.relationship in ("PAR", "REL", "FAM")]
+                       and c.relationship in ("PAR", "REL", "FAM", "CAR")]
             if mothers and "-" not in new:
                 mothers[0].family = new
         for child in children:
@@ -759,22 +782,22 @@ class _ChunkBuilder:
                 continue
             others = [s for s in (self.primaries if child.spring_school.phase == "primary"
                                   else self.secondaries) if s is not child.spring_school]
-            left = cal.autumn_census + dt.timedelta(days=changes.randint(14, window - 14))
+            left = cal.autumn_census + dt.timedelta(days=_between(changes, 14, window - 14))
             child.leaving_date = left
-            child.new_entry_date = left + dt.timedelta(days=changes.randint(1, 10))
+            child.new_entry_date = left + dt.timedelta(days=_between(changes, 1, 10))
             if others and kind < 0.75:
-                child.spring_school = changes.choice(others)
+                child.spring_school = _pick(changes, others)
             else:  # came in from a school outside the area, which sent the CTF
                 other_la = child.upn[1:4] if child.upn and child.upn[1:4] != self.la else \
-                    changes.choice([la for la in _OTHER_LAS if la != self.la])
+                    _pick(changes, [la for la in _OTHER_LAS if la != self.la])
                 phase = child.spring_school.phase
-                outside = self._school(changes.randrange(2000, 5000), phase,
-                                       f"{changes.choice(self.tables.streets)} "
+                outside = self._school(_between(changes, 2000, 4999), phase,
+                                       f"{_pick(changes, self.tables.streets)} "
                                        f"{'Primary School' if phase == 'primary' else 'Academy'}",
                                        la=other_la, rng=changes)
                 child.transfer_from = outside
                 child.autumn_school = None
-                child.spring_school = changes.choice([child.spring_school, *others])
+                child.spring_school = _pick(changes, [child.spring_school, *others])
 
     def _upn(self, la: str, estab: int, year: int) -> str:
         key = (la, estab, year % 100)
@@ -786,7 +809,7 @@ class _ChunkBuilder:
         rng, cal, seed = self.rng, self.calendar, self.seed
         child.nhs = make_nhs_number(child.id, seed) if rng.random() >= 0.01 else None
         first_school = child.previous_school or child.autumn_school
-        elsewhere, other_la = rng.random() < 0.1, rng.choice(_OTHER_LAS)
+        elsewhere, other_la = rng.random() < 0.1, _pick(rng, _OTHER_LAS)
         if first_school is not None:
             first_year = cal.year - max(child.ncy, 0)
             if elsewhere and other_la != self.la:
@@ -804,30 +827,30 @@ class _ChunkBuilder:
         age = (cal.spring_census - child.dob).days / 365.25
         family = child.family
         if family.practice:
-            child.gp_start = min(extract, child.dob + dt.timedelta(days=rng.randint(10, 60)))
+            child.gp_start = min(extract, child.dob + dt.timedelta(days=_between(rng, 10, 60)))
 
         def add(service: str, start: dt.date, **extra: object) -> None:
-            name, code, domain = rng.choice(self.teams[service])
+            name, code, domain = _pick(rng, self.teams[service])
             practitioner, phone, email = self._practitioner(domain)
             start = max(child.dob, min(start, extract))
             end = extra.get("end")
             if isinstance(end, dt.date) and end < start:  # a baby's short involvement
-                extra["end"] = min(extract, start + dt.timedelta(days=rng.randint(7, 90)))
+                extra["end"] = min(extract, start + dt.timedelta(days=_between(rng, 7, 90)))
             child.services.append(Service(service, name, code, practitioner, phone, email, start,
                                           **extra))  # type: ignore[arg-type]
 
         def since(years: float) -> dt.date:
-            return extract - dt.timedelta(days=rng.randrange(max(1, int(years * 365))))
+            return extract - dt.timedelta(days=_below(rng, max(1, int(years * 365))))
 
         if age < 5:
-            add("health_visitor", child.dob + dt.timedelta(days=rng.randint(10, 14)))
+            add("health_visitor", child.dob + dt.timedelta(days=_between(rng, 10, 14)))
         looked_after = family.looked_after
         if looked_after or rng.random() < 0.035:
             end = None
             if not looked_after and rng.random() < 0.3:
-                end = extract - dt.timedelta(days=rng.randrange(1, 120))
+                end = extract - dt.timedelta(days=_between(rng, 1, 119))
             add("social_care", since(min(age, 3) + 0.2) if end is None else end -
-                dt.timedelta(days=rng.randint(60, 700)), end=end, lead=rng.random() < 0.6)
+                dt.timedelta(days=_between(rng, 60, 700)), end=end, lead=rng.random() < 0.6)
             if child.la_ref is None:
                 child.la_ref = make_la_reference(self.la, child.id, self.seed)
         if 10 <= age < 18 and rng.random() < 0.012:
@@ -994,17 +1017,21 @@ def source_files(chunk: Chunk, noise: NoiseRates, seed: int) -> list[SourceFile]
     cal = chunk.calendar
     apply = _Noise(noise, rng, cal.extract_date).apply
     files: list[SourceFile] = []
+    rolls: dict[tuple[str, int], list[Child]] = collections.defaultdict(list)
+    left: dict[int, list[Child]] = collections.defaultdict(list)
+    for child in chunk.children:
+        if child.autumn_school:
+            rolls[("AUT", id(child.autumn_school))].append(child)
+            if child.spring_school is not child.autumn_school:
+                left[id(child.autumn_school)].append(child)
+        if child.spring_school:
+            rolls[("SPR", id(child.spring_school))].append(child)
     for term, autumn in (("AUT", True), ("SPR", False)):
         year = cal.autumn_census.year if autumn else cal.spring_census.year
         for school in chunk.schools:
             path = f"census/{school.laestab}_SC_{year}{term}.xml"
-            if autumn:
-                on_roll = [c for c in chunk.children if c.autumn_school is school]
-                leavers: list[Child] = []
-            else:
-                on_roll = [c for c in chunk.children if c.spring_school is school]
-                leavers = [c for c in chunk.children if c.autumn_school is school
-                           and c.spring_school is not school]
+            on_roll = rolls[(term, id(school))]
+            leavers = [] if autumn else left[id(school)]
             # MIS exports list pupils by year group, then surname.
             on_roll.sort(key=lambda c: (-c.ncy, c.surname, c.given, c.id))
             records = []
@@ -1092,18 +1119,18 @@ class _Decorator:
         self.rng, self.cal = rng, calendar
 
     def _date(self, start: dt.date, days: int) -> str:
-        return (start + dt.timedelta(days=self.rng.randrange(max(1, days)))).isoformat()
+        return (start + dt.timedelta(days=_below(self.rng, max(1, days)))).isoformat()
 
     def characteristics(self, child: Child) -> str:
         rng, group = self.rng, child.family.group
         language = _LANGUAGE[group] if rng.random() < 0.7 else "ENG"
         return (
-            f"<PupilCharacteristics><Ethnicity>{rng.choice(_ETHNICITY[group])}</Ethnicity>"
-            f"<EthnicitySource>{rng.choice('PCO')}</EthnicitySource>"
+            f"<PupilCharacteristics><Ethnicity>{_pick(rng, _ETHNICITY[group])}</Ethnicity>"
+            f"<EthnicitySource>{_pick(rng, 'PCO')}</EthnicitySource>"
             f"<Languages><Type>F</Type><Language>{language}</Language></Languages>"
             f"<FSMeligible>{_bool(rng.random() < 0.24)}</FSMeligible>"
             f"<ServiceChild>{_bool(rng.random() < 0.01)}</ServiceChild>"
-            f"<Religion>{rng.choice(('NOR', 'CHR', 'MUS', 'SIK', 'HIN', 'REF'))}</Religion>"
+            f"<Religion>{_pick(rng, ('NOR', 'CHR', 'MUS', 'SIK', 'HIN', 'REF'))}</Religion>"
             "</PupilCharacteristics>"
         )
 
@@ -1114,7 +1141,7 @@ class _Decorator:
             return "<SpecialEducationalNeeds><SENprovision>N</SENprovision></SpecialEducationalNeeds>"
         provision = "E" if roll < 0.87 else "K"
         return (f"<SpecialEducationalNeeds><SENprovision>{provision}</SENprovision><SENneeds>"
-                f"<SENneed><SENtypeRank>1</SENtypeRank><SENtype>{rng.choice(_SEN_TYPES)}</SENtype>"
+                f"<SENneed><SENtypeRank>1</SENtypeRank><SENtype>{_pick(rng, _SEN_TYPES)}</SENtype>"
                 "</SENneed></SENneeds></SpecialEducationalNeeds>")
 
     def exclusions(self, force: bool) -> str:
@@ -1123,27 +1150,27 @@ class _Decorator:
             return "<Exclusions/>"
         return (f"<Exclusions><Exclusion><ExclusionStartDate>"
                 f"{self._date(dt.date(self.cal.year - 1, 9, 5), 300)}</ExclusionStartDate>"
-                f"<ExclusionCategory>{rng.choice(('FIXD', 'LNCH', 'PERM'))}</ExclusionCategory>"
-                f"<ExclusionReason>{rng.choice(('PA', 'VP', 'DA', 'BU', 'DM'))}</ExclusionReason>"
-                f"<ExclusionSessions>{rng.randint(1, 10)}</ExclusionSessions></Exclusion></Exclusions>")
+                f"<ExclusionCategory>{_pick(rng, ('FIXD', 'LNCH', 'PERM'))}</ExclusionCategory>"
+                f"<ExclusionReason>{_pick(rng, ('PA', 'VP', 'DA', 'BU', 'DM'))}</ExclusionReason>"
+                f"<ExclusionSessions>{_between(rng, 1, 10)}</ExclusionSessions></Exclusion></Exclusions>")
 
     def census_attendance(self, term: str) -> str:
         rng = self.rng
-        possible = rng.randint(60, 140)
-        authorised = rng.randint(0, possible // 10)
-        unauthorised = rng.randint(0, possible // 12) if rng.random() < 0.4 else 0
+        possible = _between(rng, 60, 140)
+        authorised = _between(rng, 0, possible // 10)
+        unauthorised = _between(rng, 0, possible // 12) if rng.random() < 0.4 else 0
         return (f"<Attendance><TermlyAttendance><AttendanceYear>{self.cal.year}</AttendanceYear>"
                 f"<Term>{term}</Term><SessionsPossible>{possible}</SessionsPossible>"
                 f"<SessionsAuthorised>{authorised}</SessionsAuthorised>"
                 f"<SessionsUnauthorised>{unauthorised}</SessionsUnauthorised>"
-                f"<AttendanceReason><AttendanceReasonCode>{rng.choice('IMEGOU')}</AttendanceReasonCode>"
+                f"<AttendanceReason><AttendanceReasonCode>{_pick(rng, 'IMEGOU')}</AttendanceReasonCode>"
                 f"<AttendanceSessions>{authorised + unauthorised}</AttendanceSessions>"
                 "</AttendanceReason></TermlyAttendance></Attendance>")
 
     def unknown(self, rate: float) -> str:
         if self.rng.random() >= rate:
             return ""
-        return self.rng.choice((
+        return _pick(self.rng, (
             "<SupplierExtension><Field>HouseGroup</Field><Value>Blue</Value></SupplierExtension>",
             "<LocalFlags><Flag>TRIP-CONSENT</Flag></LocalFlags>",
             "<PupilPremiumNotes>see file</PupilPremiumNotes>",
@@ -1155,22 +1182,22 @@ class _Decorator:
         return (f"<School><LEA>{school.la}</LEA><Estab>{school.estab:04d}</Estab>"
                 f"<SchoolName>{_e(school.name)}</SchoolName><Phase>"
                 f"{'PS' if school.phase == 'primary' else 'SS'}</Phase>"
-                f"<Governance>{rng.choice(('CO', 'VA', 'VC', 'FO', 'AC'))}</Governance>"
+                f"<Governance>{_pick(rng, ('CO', 'VA', 'VC', 'FO', 'AC'))}</Governance>"
                 f"<LowestNCyear>{lowest}</LowestNCyear><HighestNCyear>{highest}</HighestNCyear>"
                 f"<IntakeType>COMP</IntakeType><PupilCount>{pupils}</PupilCount>"
-                f"<FSMtaken>{rng.randint(0, max(1, pupils // 4))}</FSMtaken>"
+                f"<FSMtaken>{_between(rng, 0, max(1, pupils // 4))}</FSMtaken>"
                 f"<TeachingStaff>{max(1, pupils // 20)}</TeachingStaff>"
-                f"<ClassSizes><Class><Size>{rng.randint(18, 32)}</Size></Class></ClassSizes></School>")
+                f"<ClassSizes><Class><Size>{_between(rng, 18, 32)}</Size></Class></ClassSizes></School>")
 
     def ctf_basic_extras(self, child: Child) -> str:
         rng, group = self.rng, child.family.group
         return (f"<NCyearActual>{_fmt_ncy(child.ncy)}</NCyearActual>"
-                f"<Ethnicity>{rng.choice(_ETHNICITY[group])}</Ethnicity>"
-                f"<EthnicitySource>{rng.choice('PC')}</EthnicitySource>"
+                f"<Ethnicity>{_pick(rng, _ETHNICITY[group])}</Ethnicity>"
+                f"<EthnicitySource>{_pick(rng, 'PC')}</EthnicitySource>"
                 f"<Languages><Type><LanguageType>F</LanguageType><Language>"
                 f"{_LANGUAGE[group] if rng.random() < 0.7 else 'ENG'}</Language></Type></Languages>"
                 f"<MedicalFlag>{_bool(rng.random() < 0.08)}</MedicalFlag>"
-                f"<Disabilities><Disability>{rng.choice(('NONE', 'NONE', 'NONE', 'HEAR', 'VIS', 'MOB'))}"
+                f"<Disabilities><Disability>{_pick(rng, ('NONE', 'NONE', 'NONE', 'HEAR', 'VIS', 'MOB'))}"
                 "</Disability></Disabilities><EnrolStatus>C</EnrolStatus>")
 
     def ctf_histories(self, child: Child) -> str:
@@ -1184,12 +1211,12 @@ class _Decorator:
         if rng.random() < 0.15:
             sen = (f"<SEN><StartDate>{self._date(child.dob + dt.timedelta(days=1800), 700)}</StartDate>"
                    f"<SENprovision>K</SENprovision></SEN><SENneeds><SENneed><SENtypeRank>1</SENtypeRank>"
-                   f"<SENtype>{rng.choice(_SEN_TYPES)}</SENtype></SENneed></SENneeds>")
+                   f"<SENtype>{_pick(rng, _SEN_TYPES)}</SENtype></SENneed></SENneeds>")
         return (f"<FSMhistory><FSMreviewDate>{self.cal.year}-09-01</FSMreviewDate>"
                 f"<LastFSM>{self.cal.year - 1}-07-20</LastFSM>{fsm}</FSMhistory>"
                 "<NAWdetails><SENprovision>N</SENprovision></NAWdetails>"
                 f"<LookedAfter><InCare>{_bool(in_care)}</InCare>"
-                f"{'<CareAuthority>' + str(rng.randint(800, 938)) + '</CareAuthority>' if in_care else ''}"
+                f"{'<CareAuthority>' + str(_between(rng, 800, 938)) + '</CareAuthority>' if in_care else ''}"
                 f"</LookedAfter><SENhistory>{sen}</SENhistory>")
 
     def ctf_attainment(self, child: Child) -> str:
@@ -1197,20 +1224,20 @@ class _Decorator:
         assessments = []
         for stage, min_ncy in (("EYFSP", 1), ("KS1", 3), ("KS2", 7)):
             if child.ncy >= min_ncy:
-                subject = rng.choice(_SUBJECTS)
-                result = rng.choice(("EXS", "WTS", "GDS", "HNM", "AS")) if stage != "KS2" \
-                    else str(rng.randint(85, 120))
+                subject = _pick(rng, _SUBJECTS)
+                result = _pick(rng, ("EXS", "WTS", "GDS", "HNM", "AS")) if stage != "KS2" \
+                    else str(_between(rng, 85, 120))
                 assessments.append(
                     f"<KeyStage><Stage>{stage}</Stage><StageAssessment><Locale>0</Locale>"
                     f"<Year>{self.cal.year - (child.ncy - min_ncy) - 1}</Year><Subject>{subject}"
                     f"</Subject><Method>TT</Method><Component>{subject}</Component>"
                     f"<ResultStatus>A</ResultStatus><ResultQualifier>NV</ResultQualifier>"
                     f"<Result>{result}</Result></StageAssessment></KeyStage>")
-        possible = rng.randint(300, 380)
+        possible = _between(rng, 300, 380)
         return (f"<Attendance><YearData><Year>{self.cal.year - 1}</Year><DaysPossible>{possible}"
-                f"</DaysPossible><DaysAttended>{possible - rng.randint(0, 40)}</DaysAttended>"
-                f"<AuthorisedAbsences>{rng.randint(0, 20)}</AuthorisedAbsences>"
-                f"<UnauthorisedAbsences>{rng.randint(0, 10)}</UnauthorisedAbsences></YearData>"
+                f"</DaysPossible><DaysAttended>{possible - _between(rng, 0, 40)}</DaysAttended>"
+                f"<AuthorisedAbsences>{_between(rng, 0, 20)}</AuthorisedAbsences>"
+                f"<UnauthorisedAbsences>{_between(rng, 0, 10)}</UnauthorisedAbsences></YearData>"
                 f"</Attendance><StageAssessments>{''.join(assessments)}</StageAssessments>")
 
 
@@ -1247,10 +1274,10 @@ def render_census(file: SourceFile, deco: _Decorator, calendar: Calendar) -> str
         f"<Collection>SC</Collection><Term>{term}</Term><Year>{census_day.year}</Year>"
         f"<ReferenceDate>{census_day.isoformat()}</ReferenceDate></CollectionDetails><Source>"
         f"<SourceLevel>S</SourceLevel><LEA>{school.la}</LEA><Estab>{school.estab:04d}</Estab>"
-        f"<SoftwareCode>{_e(school.software)}</SoftwareCode><Release>7.{deco.rng.randint(150, 230)}"
-        f"</Release><SerialNo>{deco.rng.randint(1, 9)}</SerialNo><DateTime>"
-        f"{(census_day + dt.timedelta(days=deco.rng.randint(1, 9))).isoformat()}T"
-        f"{deco.rng.randint(8, 17):02d}:{deco.rng.randrange(60):02d}:00</DateTime></Source>"
+        f"<SoftwareCode>{_e(school.software)}</SoftwareCode><Release>7.{_between(deco.rng, 150, 230)}"
+        f"</Release><SerialNo>{_between(deco.rng, 1, 9)}</SerialNo><DateTime>"
+        f"{(census_day + dt.timedelta(days=_between(deco.rng, 1, 9))).isoformat()}T"
+        f"{_between(deco.rng, 8, 17):02d}:{_below(deco.rng, 60):02d}:00</DateTime></Source>"
         "<Content><CBDSLevels><CBDSLevel>School</CBDSLevel><CBDSLevel>Pupil</CBDSLevel>"
         "</CBDSLevels></Content></Header>\n",
         deco.school_block(school, len(on_roll)), "\n<Pupils>",
@@ -1325,8 +1352,8 @@ def render_ctf(file: SourceFile, deco: _Decorator, calendar: Calendar) -> str:
     bs7666 = source.address_style == "bs7666"
     leaving = min((r.leaving_date for r in file.records if r.leaving_date),
                   default=calendar.autumn_census)
-    stamp = f"{(leaving + dt.timedelta(days=1)).isoformat()}T{deco.rng.randint(8, 17):02d}:" \
-            f"{deco.rng.randrange(60):02d}:00"
+    stamp = f"{(leaving + dt.timedelta(days=1)).isoformat()}T{_between(deco.rng, 8, 17):02d}:" \
+            f"{_below(deco.rng, 60):02d}:00"
     out = [
         '<?xml version="1.0" encoding="UTF-8"?>\n<CTfile><Header><DocumentName>Common Transfer '
         f"File</DocumentName><CTFversion>{source.ctf_version}</CTFversion><DateTime>{stamp}"
@@ -1621,15 +1648,60 @@ def iter_noisy_records(children: int, la: str, seed: int, noise: NoiseRates | No
 _OUTPUTS = ("census", "ctf", "feeds", "truth.csv")
 
 
+@dataclass(frozen=True)
+class _ChunkJob:
+    out: Path
+    index: int
+    quota: int
+    la: str
+    seed: int
+    year: int
+    noise: NoiseRates
+    chunk_children: int
+
+
+@dataclass(frozen=True)
+class _ChunkDone:
+    truth: str
+    counts: dict[str, int]
+    records: int
+    written: int
+
+
+def _write_chunk(job: _ChunkJob) -> _ChunkDone:
+    """Write one chunk's files; its truth rows come back to be written in chunk order."""
+    chunk = build_chunk(job.index, job.quota, job.la, job.seed, year=job.year, noise=job.noise,
+                        chunk_children=job.chunk_children)
+    deco = _Decorator(random.Random(f"childindex-synth/{job.seed}/{job.la}/{job.index}/files"),
+                      chunk.calendar)
+    counts = {"census": 0, "ctf": 0, "feed": 0}
+    lines: list[str] = []
+    records = written = 0
+    for file in source_files(chunk, job.noise, job.seed):
+        data = render(file, chunk, deco).encode("utf-8")
+        (job.out / file.path).write_bytes(data)
+        written += len(data)
+        counts[file.kind] += 1
+        records += len(file.records)
+        lines.extend(f"{r.source_file},{r.record_ref},{r.child.id}\n" for r in file.records)
+    return _ChunkDone("".join(lines), counts, records, written)
+
+
 def write_area(out: Path, children: int, la: str, seed: int, noise: NoiseRates | None = None, *,
                year: int = DEFAULT_ACADEMIC_YEAR, replace: bool = False,
-               chunk_children: int = CHUNK_CHILDREN) -> AreaSummary:
+               chunk_children: int = CHUNK_CHILDREN, workers: int = 1) -> AreaSummary:
     """Write the area's feeds and truth.csv under `out` (which must not already hold an area
-    unless `replace`, which removes only what an earlier run wrote)."""
+    unless `replace`, which removes only what an earlier run wrote).
+
+    `workers` > 1 writes chunks in that many processes; the output is the same byte for byte,
+    since every chunk depends only on its own seed and truth rows are written in chunk order.
+    """
     _check_la(la)
     noise = noise or NoiseRates()
     started = time.perf_counter()
     out = Path(out)
+    jobs = [_ChunkJob(out, index, quota, la, seed, year, noise, chunk_children)
+            for index, quota in _chunks(children, chunk_children)]
     existing = [out / name for name in _OUTPUTS if (out / name).exists()]
     if existing and not replace:
         raise FileExistsError(f"{out} already holds a synthetic area (use replace)")
@@ -1638,27 +1710,29 @@ def write_area(out: Path, children: int, la: str, seed: int, noise: NoiseRates |
     for sub in ("census", "ctf", "feeds"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     counts = {"census": 0, "ctf": 0, "feed": 0}
-    records = written = chunks = 0
+    records = written = 0
     with (out / "truth.csv").open("w", encoding="utf-8", newline="") as truth:
         truth.write("source_file,record_ref,true_child_id\n")
-        for index, quota in _chunks(children, chunk_children):
-            chunk = build_chunk(index, quota, la, seed, year=year, noise=noise,
-                                chunk_children=chunk_children)
-            deco = _Decorator(random.Random(f"childindex-synth/{seed}/{la}/{index}/files"),
-                              chunk.calendar)
-            lines = []
-            for file in source_files(chunk, noise, seed):
-                text = render(file, chunk, deco)
-                data = text.encode("utf-8")
-                (out / file.path).write_bytes(data)
-                written += len(data)
-                counts[file.kind] += 1
-                records += len(file.records)
-                lines.extend(f"{r.source_file},{r.record_ref},{r.child.id}\n" for r in file.records)
-            truth.write("".join(lines))
-            chunks += 1
-    return AreaSummary(children, chunks, counts["census"], counts["ctf"], counts["feed"], records,
-                       written, time.perf_counter() - started)
+        if workers > 1 and len(jobs) > 1:
+            with multiprocessing.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
+                results = pool.imap(_write_chunk, jobs)
+                done = list(_consume(results, truth))
+        else:
+            done = list(_consume(map(_write_chunk, jobs), truth))
+    for result in done:
+        for kind, count in result.counts.items():
+            counts[kind] += count
+        records += result.records
+        written += result.written
+    return AreaSummary(children, len(jobs), counts["census"], counts["ctf"], counts["feed"],
+                       records, written, time.perf_counter() - started)
+
+
+def _consume(results: Iterator[_ChunkDone], truth: io.TextIOBase) -> Iterator[_ChunkDone]:
+    for result in results:
+        truth.write(result.truth)
+        # Keep the counts, drop the (large) truth text: memory stays bounded.
+        yield _ChunkDone("", result.counts, result.records, result.written)
 
 
 _DEFAULTS = NoiseRates()
@@ -1677,6 +1751,9 @@ def command(
         DEFAULT_ACADEMIC_YEAR,
     replace: Annotated[bool, typer.Option("--replace", help="Replace an area already in --out.")]
         = False,
+    workers: Annotated[int, typer.Option("--workers", min=1,
+                                         help="Processes writing chunks (output is identical).")]
+        = min(2, os.cpu_count() or 1),
     typo_rate: Annotated[float, _rate("--typo-rate", "Records with a typo in a name.")]
         = _DEFAULTS.typo_rate,
     short_form_rate: Annotated[float, _rate("--short-form-rate", "Records with a short given name.")]
@@ -1714,7 +1791,8 @@ def command(
                     err=True, fg=typer.colors.RED)
         raise typer.Exit(code=2)
     try:
-        summary = write_area(out, children, la, seed, noise, year=year, replace=replace)
+        summary = write_area(out, children, la, seed, noise, year=year, replace=replace,
+                             workers=workers)
     except (ValueError, FileExistsError) as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         raise typer.Exit(code=2) from None

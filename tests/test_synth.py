@@ -97,6 +97,13 @@ def test_same_arguments_give_byte_identical_areas(area: Path, tmp_path: Path) ->
     assert _files(again) == _files(area)
 
 
+def test_parallel_writing_gives_the_same_bytes(tmp_path: Path) -> None:
+    write_area(tmp_path / "one", 700, LA, SEED, chunk_children=300)
+    summary = write_area(tmp_path / "two", 700, LA, SEED, chunk_children=300, workers=2)
+    assert _files(tmp_path / "two") == _files(tmp_path / "one")
+    assert summary.chunks == 3 and summary.records == len(_truth(tmp_path / "one"))
+
+
 def test_another_seed_gives_another_area(area: Path, tmp_path: Path) -> None:
     other = tmp_path / "other"
     write_area(other, CHILDREN, LA, SEED + 1, chunk_children=CHUNK)
@@ -263,6 +270,14 @@ def test_contacts_use_cbds_relationship_codes(area: Path) -> None:
             assert address.findtext("AddressAsPupil") == "true" or address.findtext("PostCode")
     assert set(seen) <= set(RELATIONSHIP_CODES)
     assert seen["PAR"] > seen["STP"] > 0
+
+
+def test_every_contact_relationship_occurs() -> None:
+    seen = collections.Counter()
+    for index in range(3):
+        for child in build_chunk(index, 3000, LA, SEED).children:
+            seen.update(carer.relationship for carer in child.family.carers)
+    assert {"PAR", "CAR", "STP", "FOS", "FAM", "REL", "CHM", "SWR", "OTH"} <= set(seen)
 
 
 # ---------------------------------------------------------------------------- identifiers
