@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from index.identifiers import InvalidIdentifier, Scheme
+from index.identifiers import UPN_ALPHABET, InvalidIdentifier, Scheme
 from index.identifiers import validate as validate_identifier
 from index.records import (
     CarerIn,
@@ -312,13 +312,22 @@ def school_history(
     return ended, current_dates
 
 
+def upn_key(upn: str) -> int:
+    """A canonical UPN as one integer: the per-file duplicate check holds one per pupil, and an
+    int costs about half what the string does (this is the only state that grows with a file)."""
+    last = upn[12]
+    tail = int(last) if last.isdigit() else 10 + UPN_ALPHABET.index(last)
+    return (UPN_ALPHABET.index(upn[0]) * 10**11 + int(upn[1:12])) * 33 + tail
+
+
 def build_pupil(
     fields: Mapping[str, Any],
-    record_ref: str,
+    position: int,
     context: PupilContext,
-    seen_upns: dict[str, str],
+    seen_upns: dict[int, int],
 ) -> SourceRecord | RecordError:
     """Validate one minimised pupil; accepted UPNs are remembered to refuse repeats in the file."""
+    record_ref = f"pupil {position}"
     upn: str | None = None
     warnings: list[str] = []
     try:
@@ -330,8 +339,10 @@ def build_pupil(
         except InvalidIdentifier as exc:
             raise Reject("upn", exc.reason) from None
         upn = checked.value
-        if upn in seen_upns:
-            raise Reject("upn", f"appears more than once in this file (first at {seen_upns[upn]})")
+        upn_number = upn_key(upn)
+        if upn_number in seen_upns:
+            first = seen_upns[upn_number]
+            raise Reject("upn", f"appears more than once in this file (first at pupil {first})")
         warnings.extend(f"upn: {w}" for w in checked.warnings)
         identifiers = [{"scheme": Scheme.UPN, "value": upn}]
         for scheme, key in ((Scheme.FORMER_UPN, "former_upn"), (Scheme.ULN, "uln")):
@@ -393,7 +404,7 @@ def build_pupil(
         return RecordError(context.file, record_ref, exc.field, exc.reason, upn)
     except ValidationError as exc:
         return RecordError(context.file, record_ref, *validation_problem(exc), upn)
-    seen_upns[upn] = record_ref
+    seen_upns[upn_number] = position
     return SourceRecord(
         record_ref=record_ref,
         child=child,

@@ -88,7 +88,7 @@ def pupil_items(
         raise FeedError(file, f"has root element {root[:40]}, not {spec.root} ({spec.label})")
     header: HeaderFacts | None = None
     context: PupilContext | None = None
-    seen_upns: dict[str, str] = {}
+    seen_upns: dict[int, int] = {}
     position = 0
     known_top = {"Header", *spec.pupils, *(p for parents in spec.pupils.values() for p in parents)}
     tags = ["Header", *spec.pupils, *spec.cut_early]
@@ -116,7 +116,7 @@ def pupil_items(
             if context is None:
                 raise FeedError(file, "has a pupil before its Header (or no Header)")
             fields = minimise(element, spec.pupil, report.dropped)
-            outcome = build_pupil(fields, f"pupil {position}", context, seen_upns)
+            outcome = build_pupil(fields, position, context, seen_upns)
             for warning in getattr(outcome, "warnings", ()):
                 report.warn(warning)
             _release(element, report.dropped, known_top)

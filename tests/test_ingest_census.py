@@ -213,3 +213,12 @@ def test_a_misplaced_pupil_is_reported_by_position(tmp_path: Path) -> None:
         "census.xml: pupil 3: PupilOnRoll: is not inside Pupils or PupilsOnRoll, left out"
     )
     assert result.report.dropped["Stray"] == 1
+
+
+def test_upn_key_is_one_to_one() -> None:
+    from ingest.pupil import upn_key
+
+    upns = ["F823123414001", "A823123414001", "F823123414009", "F82312341400A", "F82312341400Z",
+            "Z999999999999", "A000000000000", "B801200005001", "B80120000500B"]
+    assert len({upn_key(u) for u in upns}) == len(upns)
+    assert max(upn_key(u) for u in upns) < 2**63
