@@ -20,6 +20,9 @@ PURPOSES: dict[str, str] = {
     "bookkeeping": "when a row was written",
     "access": "who may use the index and how they signed in",
     "audit": "the append-only record of every access",
+    "matching": "identity matching decisions: the review queue, merges and splits, with the "
+                "matcher's explanation (levels and weights, no values), who decided, when and a "
+                "coded reason",
 }
 
 _PROVENANCE = {"submission_id": "provenance", "record_ref": "provenance"}
@@ -102,6 +105,29 @@ ALLOWED_COLUMNS: dict[str, dict[str, str]] = {
     },
     "audit_event_children": {"seq": "key", "child_id": "key"},
     "audit_head": {"id": "key", "seq": "audit", "entry_hash": "audit"},
+    "match_reviews": {
+        "id": "key", "child_id": "key", "candidate_id": "key", "owning_la": "matching",
+        "rule": "matching", "priority": "matching", "weight": "matching",
+        "probability": "matching", "explanation": "matching", "held_shielded": "matching",
+        "status": "matching", "opened_at": "matching", "decided_at": "matching",
+        "decided_by": "matching", "decision_reason": "matching", "merge_id": "key",
+    },
+    "child_merges": {
+        "id": "key", "kept_child_id": "key", "merged_child_id": "key", "review_id": "key",
+        # The merged child's own row, kept so that a split restores it.
+        "merged_child_number": "identifier", "merged_owning_la": "child",
+        "merged_date_of_birth": "child", "merged_gender": "child", "merged_status": "child",
+        "merged_status_since": "child", "merged_shielded": "child",
+        "merged_created_at": "bookkeeping", "merged_submission_id": "provenance",
+        "merged_record_ref": "provenance", "kept_shielded": "child",
+        "merged_at": "matching", "merged_by": "matching", "merge_reason": "matching",
+        "split_at": "matching", "split_by": "matching", "split_reason": "matching",
+    },
+    "child_merge_rows": {
+        "id": "key", "merge_id": "key", "table_name": "matching", "row_id": "key",
+        "name_kind": "child", "removed": "matching", "scheme": "identifier",
+        "value": "identifier", "submission_id": "provenance", "record_ref": "provenance",
+    },
 }
 
 # Input models (index.records) and the fields they may carry.

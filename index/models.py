@@ -17,6 +17,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -35,8 +36,10 @@ from index.vocabulary import (
     ConsentBasis,
     Gender,
     IndicatorKind,
+    MatchReason,
     NameKind,
     Relationship,
+    ReviewStatus,
     ServiceType,
     SourceKind,
 )
@@ -395,3 +398,96 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(Integer)
     entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+# -- Identity matching: the LA data team's review queue, merges and splits --------------------
+# Child references here are plain integers, not foreign keys: this is history, and a merged
+# child's row is gone until a split restores it under the same id.
+
+
+class MatchReview(Base):
+    """A possible match (or identifier conflict) between two children for the LA data team:
+    the child an incoming record was held as, and the existing child it may be. Holds the
+    matcher's explanation (comparison levels and weights, never the compared values) and, once
+    decided, who decided, when and why (a coded reason)."""
+
+    __tablename__ = "match_reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    child_id: Mapped[int] = mapped_column(Integer, index=True)
+    candidate_id: Mapped[int] = mapped_column(Integer, index=True)
+    owning_la: Mapped[str] = mapped_column(String(3), index=True)  # whose team reviews it
+    rule: Mapped[str] = mapped_column(String(64))  # matching.Rule that sent it to review
+    priority: Mapped[int] = mapped_column(Integer)  # higher first
+    weight: Mapped[float | None] = mapped_column(Float)  # total match weight, bits
+    probability: Mapped[float | None] = mapped_column(Float)
+    # JSON: per-comparison level and weight, prior, total, thresholds (matching.Decision).
+    explanation: Mapped[str | None] = mapped_column(String(4000))
+    # The child was shielded by this review (a possible shielded match) until a decision.
+    held_shielded: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[ReviewStatus] = mapped_column(
+        coded(ReviewStatus, "review_status"), default=ReviewStatus.OPEN
+    )
+    opened_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(64))  # user id
+    decision_reason: Mapped[MatchReason | None] = mapped_column(coded(MatchReason, "match_reason"))
+    merge_id: Mapped[int | None] = mapped_column(Integer)  # the merge a SAME decision made
+
+    __table_args__ = (Index("ix_match_reviews_status_priority", "status", "priority"),)
+
+
+class ChildMerge(Base):
+    """One merge of a child into another, with everything needed to undo it: the merged child's
+    own columns as they were (its name, address and identifier rows move to the kept child and
+    are listed in `child_merge_rows`), who merged and why, and who split it again and why."""
+
+    __tablename__ = "child_merges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kept_child_id: Mapped[int] = mapped_column(Integer, index=True)
+    merged_child_id: Mapped[int] = mapped_column(Integer, index=True)
+    review_id: Mapped[int | None] = mapped_column(Integer)
+    # The merged child's row as it was, restored exactly by a split.
+    merged_child_number: Mapped[str] = mapped_column(String(10))
+    merged_owning_la: Mapped[str] = mapped_column(String(3))
+    merged_date_of_birth: Mapped[dt.date] = mapped_column(Date)
+    merged_gender: Mapped[Gender] = mapped_column(coded(Gender, "merged_gender"))
+    merged_status: Mapped[ChildStatus] = mapped_column(coded(ChildStatus, "merged_child_status"))
+    merged_status_since: Mapped[dt.date | None] = mapped_column(Date)
+    merged_shielded: Mapped[bool] = mapped_column(Boolean)
+    merged_created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    merged_submission_id: Mapped[int | None] = mapped_column(Integer)
+    merged_record_ref: Mapped[str | None] = mapped_column(String(64))
+    # The kept child's shielded flag before the merge (a merge shields it if either was).
+    kept_shielded: Mapped[bool] = mapped_column(Boolean)
+    merged_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    merged_by: Mapped[str] = mapped_column(String(64))
+    merge_reason: Mapped[MatchReason] = mapped_column(coded(MatchReason, "merge_reason"))
+    split_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    split_by: Mapped[str | None] = mapped_column(String(64))
+    split_reason: Mapped[MatchReason | None] = mapped_column(coded(MatchReason, "split_reason"))
+
+    rows: Mapped[list[ChildMergeRow]] = relationship(back_populates="merge", cascade="all, delete-orphan")
+
+
+class ChildMergeRow(Base):
+    """A row that a merge moved from the merged child to the kept child. An identifier the kept
+    child already held is not moved but removed, and kept here (scheme, value, provenance) so
+    that a split puts it back; a current name that moved becomes an alternative name, and its
+    kind before the merge is kept here."""
+
+    __tablename__ = "child_merge_rows"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    merge_id: Mapped[int] = mapped_column(ForeignKey("child_merges.id", ondelete="CASCADE"), index=True)
+    table_name: Mapped[str] = mapped_column(String(32))
+    row_id: Mapped[int] = mapped_column(Integer)
+    name_kind: Mapped[NameKind | None] = mapped_column(coded(NameKind, "merged_name_kind"))
+    removed: Mapped[bool] = mapped_column(Boolean, default=False)
+    scheme: Mapped[Scheme | None] = mapped_column(coded(Scheme, "merged_identifier_scheme"))
+    value: Mapped[str | None] = mapped_column(String(32))
+    submission_id: Mapped[int | None] = mapped_column(Integer)
+    record_ref: Mapped[str | None] = mapped_column(String(64))
+
+    merge: Mapped[ChildMerge] = relationship(back_populates="rows")

@@ -87,3 +87,24 @@ class SourceKind(enum.StrEnum):
     PRACTITIONER = "practitioner"
     LA_DATA_TEAM = "la_data_team"
     SYNTHETIC = "synthetic"
+
+
+class ReviewStatus(enum.StrEnum):
+    """Where a possible match stands: waiting, or what the LA data team decided."""
+
+    OPEN = "open"
+    SAME = "same"  # the same child: merged
+    DIFFERENT = "different"  # different children: never proposed again
+    WITHDRAWN = "withdrawn"  # overtaken (e.g. one of the two children merged elsewhere)
+
+
+class MatchReason(enum.StrEnum):
+    """Why the LA data team decided as it did: coded, never free text (no case notes)."""
+
+    IDENTIFIERS_CONFIRMED = "identifiers_confirmed"
+    DETAILS_CONFIRMED_WITH_SOURCE = "details_confirmed_with_source"
+    DETAILS_MATCH = "details_match"
+    TWINS_OR_SIBLINGS = "twins_or_siblings"
+    DIFFERENT_PEOPLE = "different_people"
+    IDENTIFIER_ERROR = "identifier_error"
+    WRONG_MERGE = "wrong_merge"

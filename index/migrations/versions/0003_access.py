@@ -1,7 +1,7 @@
 """access: practitioner register, TOTP, lockout, sessions, audit trail
 
 Revision ID: 0003
-Revises: 0001 (0002 once the matching migration lands)
+Revises: 0002
 Create Date: 2026-11-23 09:09:16.548184
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0003'
-down_revision = '0001'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 
