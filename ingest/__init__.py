@@ -1,8 +1,20 @@
-"""Feeds: census and CTF XML, CSV service feeds; minimise, validate (stage: later).
+"""Feeds: census and CTF XML, CSV service feeds; minimise, validate (staging: later work).
 
-Public surface: the names below. Parsers stream: iterate a `FeedParse` for `SourceRecord` /
-`RecordError` in file order; its `report` (a `ParseReport`) fills in as it goes; a file-level
-problem raises `FeedError` carrying the report so far.
+Public surface: the names below. `parse_feed(path)` (or `parse_census` / `parse_ctf` /
+`parse_service_feed`) returns a `FeedParse`: iterate it for a `SourceRecord` or a `RecordError`
+per pupil/row, in file order, in bounded memory; its `report` (a `ParseReport`: header facts,
+counts, rejections, counts of dropped elements, warnings) fills in as it goes. A file-level
+problem raises `FeedError` carrying that report; when it comes part-way (`truncated`), what was
+yielded before it is good and may be kept. `FeedParse.collect()` gathers all of it for small
+files and tests.
+
+What each format keeps is declared as data (`CENSUS_PUPIL`, `CTF_PUPIL`: element path ->
+field); everything else is dropped while parsing and only counted.
+
+Decisions: a CTF with no pupils is a `FeedError` (a transfer file exists to carry pupils); a
+census with none is accepted with a warning. A bad optional value (a contact's phone, a former
+UPN, a school-history entry) is left out with a warning; a bad UPN, name, date of birth, age,
+postcode or school date rejects the pupil. Contacts are never merged.
 """
 
 from ingest.census import CENSUS_PUPIL, parse_census
