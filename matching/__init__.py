@@ -3,13 +3,15 @@
 Public surface: the names below. `Person` is the matcher's normalised view of a record;
 `COMPARISONS` declares every field's agreement levels as data; `MatchModel` holds the
 Fellegi-Sunter parameters and scores pairs with an explanation; `Matcher` decides link,
-review or new; `estimate_model` learns m and u from data.
+review or new; `estimate_model` learns m and u from data; `link_lists` / `dedupe_pairs` serve
+users' own lists; `matching.review` is the LA data team's queue, merges and splits.
 """
 
 from matching.blocking import BlockingIndex
 from matching.comparisons import COMPARISONS, Comparison, Level
 from matching.decide import Candidate, Decision, Matcher, Outcome, Rule, Verdict
 from matching.estimate import estimate_model, estimate_u, expectation_maximisation
+from matching.linkage import ScoredPair, clusters, dedupe_pairs, link_lists
 from matching.model import (
     DEFAULT_MODEL,
     Explanation,
@@ -27,6 +29,20 @@ from matching.person import (
     person_from_record,
     person_from_row,
 )
+from matching.review import (
+    ChildSummary,
+    ReviewError,
+    ReviewItem,
+    decide_review,
+    merge_children,
+    open_review,
+    person_from_child,
+    rescore_open_reviews,
+    review_item,
+    review_queue,
+    split_merge,
+    verdict_lookup,
+)
 
 __all__ = [
     "COMPARISONS",
@@ -35,6 +51,7 @@ __all__ = [
     "TRUSTED_SCHEMES",
     "BlockingIndex",
     "Candidate",
+    "ChildSummary",
     "Comparison",
     "Decision",
     "Explanation",
@@ -44,15 +61,30 @@ __all__ = [
     "Matcher",
     "Outcome",
     "Person",
+    "ReviewError",
+    "ReviewItem",
     "Rule",
+    "ScoredPair",
     "TermFrequencies",
     "Thresholds",
     "UnscorableRecord",
     "Verdict",
+    "clusters",
+    "decide_review",
+    "dedupe_pairs",
     "estimate_model",
     "estimate_u",
     "expectation_maximisation",
+    "link_lists",
     "make_person",
+    "merge_children",
+    "open_review",
+    "person_from_child",
     "person_from_record",
     "person_from_row",
+    "rescore_open_reviews",
+    "review_item",
+    "review_queue",
+    "split_merge",
+    "verdict_lookup",
 ]

@@ -15,6 +15,7 @@ from ops.bench.search import command as bench_search_command
 from ops.demo import command as demo_command
 from ops.lists import dedupe_command, link_command
 from ops.reindex import index_app
+from ops.review import review_app
 from ops.synth import command as synth_command
 
 # Tracebacks never show local variables: they may hold personal data.
@@ -27,6 +28,7 @@ bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: print figures wi
 app.add_typer(bench_app, name="bench")
 app.add_typer(audit_app, name="audit")
 app.add_typer(index_app, name="index")
+app.add_typer(review_app, name="review")
 app.command("synth")(synth_command)
 app.command("demo")(demo_command)
 app.command("link")(link_command)

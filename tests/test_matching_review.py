@@ -257,3 +257,40 @@ def test_merge_refusals_and_withdrawn_reviews(pair) -> None:
     with transaction(engine) as session:
         assert session.get(m.MatchReview, review_id).status is ReviewStatus.WITHDRAWN
         assert review_queue(session) == []
+
+
+def test_review_commands(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from index.store import make_engine, upgrade
+    from ops.cli import app
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    s1, s2 = submission(engine, "census"), submission(engine, "health")
+    (a,) = add(engine, record(s1, "pupil 1", shielded=True))
+    (b,) = add(engine, record(s2, "line 7", gender="male",
+                              names=[{"given_name": "Amy", "family_name": "Patel"}]))
+    with transaction(engine) as session:
+        review_id = open_review(session, child_id=b, candidate_id=a, decision=decision_for(engine, b))
+    runner = CliRunner()
+    listed = runner.invoke(app, ["review", "list", "--db", url])
+    assert listed.exit_code == 0 and f"{review_id:>6}" in listed.output
+    shown = runner.invoke(app, ["review", "show", str(review_id), "--db", url])
+    assert shown.exit_code == 0 and "identifiers" in shown.output and "total" in shown.output
+    bad = runner.invoke(app, ["review", "decide", str(review_id), "same", "--by", "u1",
+                              "--reason", "because", "--db", url])
+    assert bad.exit_code != 0  # reasons are coded
+    same = runner.invoke(app, ["review", "decide", str(review_id), "same", "--by", "u1",
+                               "--reason", "identifiers_confirmed", "--db", url])
+    assert same.exit_code == 0, same.output
+    merge_id = int(same.output.split("merge ")[1].split(";")[0])
+    again = runner.invoke(app, ["review", "decide", str(review_id), "different", "--by", "u1",
+                                "--reason", "different_people", "--db", url])
+    assert again.exit_code == 2 and "already decided" in again.output
+    split = runner.invoke(app, ["review", "split", str(merge_id), "--by", "u2", "--db", url])
+    assert split.exit_code == 0 and f"child {b} restored" in split.output
+    log = runner.invoke(app, ["review", "history", str(b), "--db", url])
+    assert "same" in log.output and "different" in log.output and "u2" in log.output
+    engine.dispose()
