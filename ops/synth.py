@@ -28,6 +28,7 @@ import enum
 import functools
 import io
 import multiprocessing
+import operator
 import os
 import random
 import shutil
@@ -243,8 +244,11 @@ def make_upn(la: str, estab: int, year: int, serial: int) -> str:
     return upn_check_letter(body) + body
 
 
+_WEIGHTS = (10, 9, 8, 7, 6, 5, 4, 3, 2)
+
+
 def _mod11_weighted(digits: str) -> int:
-    return sum(int(d) * (10 - i) for i, d in enumerate(digits)) % 11
+    return sum(map(operator.mul, map(int, digits), _WEIGHTS)) % 11
 
 
 def make_nhs_number(child_id: int, seed: int) -> str:
@@ -1484,12 +1488,19 @@ _NESTED: dict[str, type[BaseModel]] = {
     "names": NameIn, "addresses": ChildAddressIn, "identifiers": IdentifierIn,
     "carers": CarerIn, "involvements": InvolvementIn,
 }
-_ENUMS: dict[type[BaseModel], tuple[tuple[str, type[enum.Enum]], ...]] = {
-    NameIn: (("kind", NameKind),), IdentifierIn: (("scheme", Scheme),),
-    CarerIn: (("relationship_to_child", Relationship),),
-    InvolvementIn: (("service_type", ServiceType), ("consent_basis", ConsentBasis)),
-    ChildRecord: (("gender", Gender),),
+def _members(kind: type[enum.Enum]) -> dict[object, enum.Enum]:
+    return {member.value: member for member in kind}
+
+
+# Fields held as enum members, by model: value -> member lookups are cheaper than Enum(value).
+_ENUMS: dict[type[BaseModel], tuple[tuple[str, dict[object, enum.Enum]], ...]] = {
+    NameIn: (("kind", _members(NameKind)),), IdentifierIn: (("scheme", _members(Scheme)),),
+    CarerIn: (("relationship_to_child", _members(Relationship)),),
+    InvolvementIn: (("service_type", _members(ServiceType)),
+                    ("consent_basis", _members(ConsentBasis))),
+    ChildRecord: (("gender", _members(Gender)),),
 }
+_set = object.__setattr__
 
 
 @functools.cache
@@ -1502,16 +1513,16 @@ def _template(model: type[BaseModel]) -> dict[str, object]:
 def _construct(model: type[BaseModel], data: dict[str, object]) -> BaseModel:
     """What `model_construct` does, without its per-field Python loop (several times faster):
     the values are valid by construction, which tests check against `model_validate`."""
-    for key, kind in _ENUMS.get(model, ()):
+    for key, members in _ENUMS.get(model, ()):
         if key in data:
-            data[key] = kind(data[key])
+            data[key] = members[data[key]]
     values = _template(model).copy()
     values.update(data)
     record = model.__new__(model)
-    object.__setattr__(record, "__dict__", values)
-    object.__setattr__(record, "__pydantic_fields_set__", set(data))
-    object.__setattr__(record, "__pydantic_extra__", None)
-    object.__setattr__(record, "__pydantic_private__", None)
+    _set(record, "__dict__", values)
+    _set(record, "__pydantic_fields_set__", set(data))
+    _set(record, "__pydantic_extra__", None)
+    _set(record, "__pydantic_private__", None)
     return record
 
 
