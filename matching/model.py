@@ -27,7 +27,7 @@ DEFAULT_MODEL = Path(__file__).with_name("data") / "default_model.json"
 # m has a higher floor: no level is impossible for a true match (real data has errors that
 # training data may not), so no single disagreement may veto a link on its own.
 _FLOOR = 1e-6
-_M_FLOOR = 1e-3
+_M_FLOOR = 5e-3
 
 
 @dataclass(frozen=True)
