@@ -16,6 +16,16 @@ who the children are.
 The census and CTF files deliberately carry the sections ingest must drop (ethnicity, FSM,
 SEN, attendance, exclusions, assessments...), filled with fake values, so that ingest can be
 tested against them. None of it is ever held by the index.
+
+Layout of an area directory:
+
+    census/<LAEstab>_SC_<year><AUT|SPR>.xml   one per school per term (Message)
+    ctf/<from LAEstab>_CTF_<to LAEstab>_001.xml   pupils who changed school (CTfile)
+    feeds/<service_type>_<chunk>.csv          ingest.service_feed.SERVICE_FEED_COLUMNS
+    truth.csv                                 source_file,record_ref,true_child_id
+
+Phone numbers come from Ofcom's drama ranges and e-mail domains are example.*, so nothing
+written here can reach a real person.
 """
 
 from __future__ import annotations
