@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import random
 import statistics
 import time
@@ -302,6 +303,7 @@ def run(children: int, queries: int, seed: int, db: Path | None,
     truths = read_truths(engine, sample)
     today = dt.date.today()
     probes = [noisy_probe(t, rng, today) for t in truths]
+    load = os.getloadavg()
     run_probes(backend, probes[:WARM_UP])
     noisy = run_probes(backend, probes[WARM_UP:])
     baseline = run_probes(
@@ -312,7 +314,8 @@ def run(children: int, queries: int, seed: int, db: Path | None,
     lines = [
         f"## Embedded search, {build.children:,} children (SQLite, in-process, one thread)",
         "",
-        f"machine: {describe_machine()}",
+        f"machine: {describe_machine()}; load average {load[0]:.1f} before the queries, "
+        f"{os.getloadavg()[0]:.1f} after (other work on the machine inflates latency)",
         f"store: {path} {build.size_mb:,.0f} MB, {build.key_rows:,} search keys "
         f"({build.key_rows / max(build.children, 1):.1f} per child; children with names, addresses and "
         "identifiers only); "
