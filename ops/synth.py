@@ -24,8 +24,8 @@ Layout of an area directory:
     feeds/<service_type>_<chunk>.csv          ingest.service_feed.SERVICE_FEED_COLUMNS
     truth.csv                                 source_file,record_ref,true_child_id
 
-Phone numbers come from Ofcom's drama ranges and e-mail domains are example.*, so nothing
-written here can reach a real person.
+Phone numbers come from Ofcom's drama ranges and e-mail domains are under the reserved
+example.com, example.org and example.net, so nothing written here can reach a real person.
 """
 
 from __future__ import annotations
@@ -582,17 +582,17 @@ class _ChunkBuilder:
         slug = _ascii_slug(la_name)[:20] or "la"
         trust = "R" + "ABCDEFGHJKLMNPQRTVWXY"[int(la) % 21] + str(int(la) % 10)
         return {
-            "health_visitor": [(f"{town} Health Visiting Team", trust, "community.example.nhs.uk")],
-            "social_care": [(f"{la_name} Children's Social Care", la, f"{slug}.example.gov.uk"),
+            "health_visitor": [(f"{town} Health Visiting Team", trust, "community.nhs.example.org")],
+            "social_care": [(f"{la_name} Children's Social Care", la, f"{slug}.gov.example.org"),
                             (f"{la_name} Children's Services - {town} Locality Team", la,
-                             f"{slug}.example.gov.uk")],
-            "youth_offending": [(f"{la_name} Youth Justice Service", None, f"{slug}.example.gov.uk")],
+                             f"{slug}.gov.example.org")],
+            "youth_offending": [(f"{la_name} Youth Justice Service", None, f"{slug}.gov.example.org")],
             "connexions": [(f"Connexions {la_name}", None, "connexions.example.org"),
-                           (f"{la_name} Careers & Participation Team", None, f"{slug}.example.gov.uk")],
-            "camhs": [(f"{la_name} CAMHS", trust[:2] + "X", "camhs.example.nhs.uk")],
-            "sexual_health": [("iCaSH Sexual Health Service", "RYV", "sexualhealth.example.nhs.uk")],
+                           (f"{la_name} Careers & Participation Team", None, f"{slug}.gov.example.org")],
+            "camhs": [(f"{la_name} CAMHS", trust[:2] + "X", "camhs.nhs.example.org")],
+            "sexual_health": [("iCaSH Sexual Health Service", "RYV", "sexualhealth.nhs.example.org")],
             "substance_misuse": [("Young People's Drug & Alcohol Service", "NLX", "ypdas.example.org")],
-            "other": [(f"{town} Early Help Hub", None, f"{slug}.example.gov.uk"),
+            "other": [(f"{town} Early Help Hub", None, f"{slug}.gov.example.org"),
                       (f"{la_name} Young Carers Service", None, "youngcarers.example.org")],
         }
 
