@@ -481,3 +481,13 @@ def test_records_are_dated_no_later_than_the_feed_extract() -> None:
     for rec in iter_source_records(800, LA, SEED, NoiseRates(swap_dob_rate=0.3, dob_typo_rate=0.3)):
         assert rec.dob <= CALENDAR.extract_date
         assert rec.dob >= dt.date(1990, 1, 1)
+
+
+def test_contact_details_cannot_reach_anyone_real(area: Path) -> None:
+    text = "".join(path.read_text(encoding="utf-8") for path in area.rglob("*")
+                   if path.is_file() and path.name != "truth.csv")
+    emails = set(re.findall(r"[\w.+-]+@([\w.-]+)", text))
+    phones = set(re.findall(r"\b0\d{3,4} \d{6}\b", text))
+    assert emails and phones
+    assert all(re.fullmatch(r"(.+\.)?example\.(com|org|net)", domain) for domain in emails)
+    assert all(p.startswith(("07700 900", "01632 960")) for p in phones)  # Ofcom drama ranges
