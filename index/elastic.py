@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -74,13 +75,17 @@ class ElasticSettings(BaseSettings):
     retry_on_timeout: bool = True
     # Names in the cluster: indices <prefix>-<la>-v<N>, aliases <prefix>-search, <prefix>-la-<la>.
     index_prefix: str = "childindex"
-    # Clusters of LAs that host their own index, as configured in `cluster.remote.<name>`.
+    # LAs hosting their own index, searched through cross-cluster search: each entry is a
+    # remote cluster name as configured in `cluster.remote.<name>` (its `<prefix>-search` alias
+    # is searched) or `name:index-or-alias`.
     remote_clusters: Annotated[list[str], NoDecode] = []
     shards: int = 1
     replicas: int = 1
     # When indexed children become searchable: "wait_for" the next refresh (default), "true"
     # at once (tests), "false" whenever (bulk loads that refresh at the end).
     refresh: Literal["true", "false", "wait_for"] = "wait_for"
+    # After a rebuild's alias swap, how long the old indices stay for searches already running.
+    swap_grace_seconds: float = 5.0
     bulk_chunk: int = 2000
     bulk_threads: int = 2
 
@@ -126,9 +131,15 @@ def _unavailable(exc: Exception, doing: str) -> SearchUnavailable:
     return SearchUnavailable(f"Elasticsearch unavailable while {doing}: {type(exc).__name__}{status}")
 
 
+# Errors that mean part of the index cannot answer: never search the rest instead.
+_UNAVAILABLE_ERRORS = frozenset({"index_closed_exception", "cluster_block_exception",
+                                 "no_shard_available_action_exception", "connect_transport_exception",
+                                 "node_disconnected_exception", "node_not_connected_exception"})
+
+
 def _is_unavailable(exc: Exception) -> bool:
     if isinstance(exc, elasticsearch.ApiError):
-        return exc.status_code in _UNAVAILABLE_STATUS
+        return exc.status_code in _UNAVAILABLE_STATUS or exc.error in _UNAVAILABLE_ERRORS
     return isinstance(exc, elasticsearch.TransportError)
 
 
@@ -229,7 +240,8 @@ class ElasticSearch:
     def _search_target(self, owning_la: str | None) -> str:
         if owning_la is not None:
             return self.la_alias(owning_la)
-        remote = [f"{cluster}:{self.search_alias}" for cluster in self.settings.remote_clusters]
+        remote = [entry if ":" in entry else f"{entry}:{self.search_alias}"
+                  for entry in self.settings.remote_clusters]
         return ",".join([self.search_alias, *remote])
 
     # -- documents from the store -----------------------------------------------------------
@@ -454,7 +466,11 @@ class ElasticSearch:
                 self._client.cluster.health(index=",".join(new), wait_for_status="yellow",
                                             timeout="60s")
             old = sorted(self.index_name(la, v) for la, vs in versions.items() for v in vs)
-            swap: list[dict[str, Any]] = [{"remove_index": {"index": i}} for i in old]
+            swap: list[dict[str, Any]] = [
+                {"remove": {"index": i, "aliases": [self.search_alias, self.la_alias(la)],
+                            "must_exist": False}}
+                for la, vs in versions.items() for v in vs for i in [self.index_name(la, v)]
+            ]
             for index in new:
                 la = self._la_of(index)
                 assert la is not None
@@ -462,6 +478,11 @@ class ElasticSearch:
                 swap.append({"add": {"index": index, "alias": self.la_alias(la), "is_write_index": True}})
             if swap:
                 self._client.indices.update_aliases(actions=swap)
+            if old:
+                # Searches that resolved the aliases just before the swap still read the old
+                # indices: give them time to finish before the indices go.
+                time.sleep(self.settings.swap_grace_seconds)
+                self._client.indices.delete(index=",".join(old), ignore_unavailable=True)
         except (elasticsearch.TransportError, elasticsearch.ApiError) as exc:
             if _is_unavailable(exc):
                 raise _unavailable(exc, "rebuilding") from None
@@ -546,7 +567,9 @@ class ElasticSearch:
             if _is_unavailable(exc):
                 raise _unavailable(exc, "searching") from None
             raise
-        if response.get("timed_out") or response.get("_shards", {}).get("failed"):
+        # A shard, or a remote LA cluster, that did not answer would leave its children out.
+        if (response.get("timed_out") or response.get("_shards", {}).get("failed")
+                or response.get("_clusters", {}).get("skipped")):
             raise SearchUnavailable("Elasticsearch answered from part of the index only")
         return [int(hit["_id"]) for hit in response["hits"]["hits"]]
 

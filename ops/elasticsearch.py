@@ -270,7 +270,8 @@ def throwaway_backend(engine: Engine, **settings: Any) -> ElasticSearch:
     own (a fresh name prefix), refreshing at once: what tests need."""
     options: dict[str, Any] = {
         "hosts": [shared_node_url()], "index_prefix": f"t{uuid.uuid4().hex[:12]}",
-        "replicas": 0, "refresh": "true", "request_timeout": 30.0, **settings,
+        "replicas": 0, "refresh": "true", "request_timeout": 30.0, "swap_grace_seconds": 0.5,
+        **settings,
     }
     return ElasticSearch(engine, ElasticSettings(**options))
 
