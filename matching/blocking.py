@@ -7,6 +7,9 @@ digit wrong, a day either side: `index.keys.date_variants`) and its given and fa
 tried the other way round. So a true match is missed only when *every* rule's fields are wrong
 at once, while blocks stay a handful of people each even in an index of a million.
 
+Queries come in two passes (`Matcher.decide`): *strict* keys first (the person's own keys and
+exact shielded keys: a few dictionary look-ups), and only when that gives no link, every key.
+
 Keys are kept as 64-bit hashes (collisions only add a candidate, which scoring then rejects).
 Used by the list commands, the benchmark and tests; the store uses the search backend instead.
 """
@@ -44,21 +47,25 @@ def _dates(date: dt.date) -> tuple[dt.date, ...]:
 def index_keys(person: Person) -> set[int]:
     """The hashed keys a person is filed under (`INDEX_RULES`, identifiers, former names)."""
     keys = {hash(("id", scheme, value)) for scheme, value in person.ids}
-    values = {
-        "dob": person.dob, "family_phonetic": person.family_phonetic or None,
-        "given_phonetic": person.given_phonetic or None,
-        "postcode_unit": person.postcode[0] if person.postcode else None,
-        "birth_year": person.dob.year if person.dob else None,
-    }
-    for rule, attributes in INDEX_RULES:
-        key = (rule, *(values[a] for a in attributes))
-        if None not in key:
-            keys.add(hash(key))
-    if person.dob:
+    dob, family, given = person.dob, person.family_phonetic, person.given_phonetic
+    unit = person.postcode[0] if person.postcode else None
+    # Written out rather than looped over INDEX_RULES: this runs for every record.
+    if dob:
+        if family:
+            keys.add(hash(("dob_family", dob, family)))
+            if given:
+                keys.add(hash(("names_birth_year", family, given, dob.year)))
+        if given:
+            keys.add(hash(("dob_given", dob, given)))
         for other in person.other_family:
-            keys.add(hash(("dob_family", person.dob, _phonetic_of(other))))
+            keys.add(hash(("dob_family", dob, _phonetic_of(other))))
+    if unit:
+        if family:
+            keys.add(hash(("postcode_family", unit, family)))
+        if given:
+            keys.add(hash(("postcode_given", unit, given)))
     if person.shielded:
-        keys |= _shield_keys(person, (person.dob,) if person.dob else (), (0,))
+        keys |= _shield_keys(person, (dob,) if dob else (), (0,))
     return keys
 
 

@@ -154,21 +154,28 @@ class Comparison:
             raise ValueError(f"comparison {self.name}: level labels repeat")
         # Resolved once: the scoring loop runs millions of times.
         object.__setattr__(self, "labels", (MISSING, *labels, ELSE))
-        object.__setattr__(self, "_steps", tuple(
+        steps = tuple(
             (index, TESTS[level.test], level.arg, level.field)
             for index, level in enumerate(self.levels, start=1)
-        ))
+        )
+        # Most compared pairs are true matches agreeing exactly: test that without a call.
+        exact_first = bool(steps) and steps[0][1] is _exact and steps[0][3] is None
+        object.__setattr__(self, "_exact_first", exact_first)
+        object.__setattr__(self, "_steps", steps[1:] if exact_first else steps)
 
     labels: tuple[str, ...] = dataclass_field(init=False, repr=False, compare=False)
     _steps: tuple[tuple[int, Callable[[Any, Any, Any], bool], Any, str | None], ...] = dataclass_field(
         init=False, repr=False, compare=False
     )
+    _exact_first: bool = dataclass_field(init=False, repr=False, compare=False)
 
     def level_of(self, a: Person, b: Person) -> int:
         """Index into `labels` of the first level that holds for this pair."""
         left, right = getattr(a, self.field), getattr(b, self.field)
         if not left or not right:
             return 0
+        if self._exact_first and left == right:
+            return 1
         for index, test, arg, field in self._steps:
             if field is None:
                 if test(left, right, arg):
@@ -180,7 +187,7 @@ class Comparison:
                 x, y = getattr(a, field), getattr(b, field)
                 if x and y and test(x, y, arg):
                     return index
-        return len(self._steps) + 1
+        return len(self.levels) + 1
 
 
 MISSING = "missing"

@@ -184,8 +184,10 @@ class MatchModel:
         assert tf_field is not None
         value = getattr(a, tf_field)
         key = (i, level, value)
-        cache = tf.adjustments.setdefault(id(self), {})
-        if (cached := cache.get(key)) is not None:
+        cache = tf.adjustments.get(id(self))
+        if cache is None:
+            cache = tf.adjustments[id(self)] = {}
+        elif (cached := cache.get(key)) is not None:
             return cached
         freq = tf.frequency(tf_field, value)
         cap = self.thresholds.tf_cap

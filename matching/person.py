@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import sys
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -59,6 +60,17 @@ class Person:
 
 
 _intern = functools.lru_cache(maxsize=200_000)(sys.intern)
+
+# Trusted schemes by enum member or value string -> the value string (enum look-ups are slow).
+_TRUSTED: dict[Scheme | str, str] = {
+    **{s: s.value for s in TRUSTED_SCHEMES}, **{s.value: s.value for s in TRUSTED_SCHEMES}
+}
+
+
+@functools.lru_cache(maxsize=2)
+def _today(_hour: int) -> dt.date:
+    # Asked for once an hour, not once a record: a long run still sees the date change.
+    return dt.date.today()
 
 
 @functools.lru_cache(maxsize=100_000)
@@ -136,9 +148,9 @@ def make_person(
         and f != family
     )
     pairs = identifiers.items() if isinstance(identifiers, Mapping) else identifiers
-    ids = frozenset((str(Scheme(s)), v) for s, v in pairs if Scheme(s) in TRUSTED_SCHEMES and v)
+    ids = frozenset((_TRUSTED[s], v) for s, v in pairs if s in _TRUSTED and v)
     parts = _postcode(postcode) if postcode else None
-    if date_of_birth is not None and not _EARLIEST_BIRTH <= date_of_birth <= dt.date.today():
+    if date_of_birth is not None and not _EARLIEST_BIRTH <= date_of_birth <= _today(int(time.time() // 3600)):
         raise UnscorableRecord("date_of_birth is not a plausible date of birth")
     if not (given or family or ids):
         raise UnscorableRecord("no name and no trusted identifier: nothing to match on")

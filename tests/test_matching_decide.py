@@ -21,7 +21,7 @@ from matching import (
     make_person,
     person_from_record,
 )
-from matching.blocking import index_keys, query_keys
+from matching.blocking import INDEX_RULES, index_keys, query_keys
 
 # A hand-set model, so that these tests do not change when the stored model is re-estimated.
 HAND_MODEL: dict[str, object] = {
@@ -131,6 +131,28 @@ def test_blocking_keeps_candidates_few_and_query_keys_include_index_keys() -> No
         assert p in index.candidates(p)
     # Mostly a handful of candidates each, never the whole index.
     assert index.stats.mean_candidates < 5
+
+
+def test_index_keys_follow_the_declared_rules() -> None:
+    def declared(p) -> set[int]:
+        values = {"dob": p.dob, "family_phonetic": p.family_phonetic, "given_phonetic": p.given_phonetic,
+                  "postcode_unit": p.postcode[0] if p.postcode else None,
+                  "birth_year": p.dob.year if p.dob else None}
+        keys = {hash(("id", s, v)) for s, v in p.ids}
+        for rule, attributes in INDEX_RULES:
+            if all(values[a] for a in attributes):
+                keys.add(hash((rule, *(values[a] for a in attributes))))
+        return keys
+
+    for p in [person(1), person(2, postcode=None), person(3, given_name=None),
+              person(4, date_of_birth=None, identifiers={"nhs_number": NHS}),
+              person(5, family_name="O'Neil-Smith", postcode="LS1 4AP")]:
+        assert index_keys(p) == declared(p)
+
+
+def test_strict_keys_are_a_subset_of_loose_keys() -> None:
+    for p in [person(1), person(2, shielded=True), person(3, other_family_names=["Patel"])]:
+        assert query_keys(p, loose=False) <= query_keys(p, loose=True)
 
 
 def test_oversized_blocks_are_skipped_and_counted() -> None:

@@ -14,6 +14,7 @@ records per second (normalising and deciding, one core) and memory, with the mac
 from __future__ import annotations
 
 import gc
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -63,7 +64,8 @@ class Figures:
     news: int = 0
     blocked_true: int = 0  # linkable records whose true child was among the candidates
     candidates: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall clock
+    cpu_seconds: float = 0.0  # this process's CPU time (the machine is shared)
     rules: Counter[str] = field(default_factory=Counter)
     wrong: Counter[str] = field(default_factory=Counter)  # false links by rule
 
@@ -90,11 +92,24 @@ class Figures:
             f"({self.reviews / max(scored, 1):.2%}), new {self.news:,}",
             f"blocking recall {self.blocked_true / max(self.linkable, 1):.4f}, "
             f"mean candidates {self.candidates / max(scored, 1):.2f}",
-            f"speed: {self.records / self.seconds:,.0f} records/s "
-            f"({self.seconds:.1f} s, normalise + block + score + decide, one core)",
+            f"speed: {self.records / self.cpu_seconds:,.0f} records per CPU second, "
+            f"{self.records / self.seconds:,.0f} records/s wall clock "
+            f"({self.cpu_seconds:.1f} s CPU, {self.seconds:.1f} s wall; normalise + block + score + "
+            "decide, one process, one core)",
             "rules: " + ", ".join(f"{k} {v:,}" for k, v in self.rules.most_common()),
             "false links by rule: " + (", ".join(f"{k} {v}" for k, v in self.wrong.most_common()) or "none"),
         ]
+
+
+def current_rss_mb() -> float:
+    """Resident memory of this process now, in MB (Linux; 0 where unknown)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 def _people(
@@ -122,16 +137,18 @@ def train(children: int, seed: int, records: int, u_pairs: int) -> tuple[MatchMo
 def evaluate(model: MatchModel, children: int, seed: int, records: int) -> tuple[Figures, dict[str, float]]:
     true_children, noisy_records = _synth()
     started = time.perf_counter()
+    gc.collect()
+    before = current_rss_mb()
     index = BlockingIndex(_people(true_children(children, LA, seed), lambda c: c % HOLD_OUT != 0))
     gc.collect()
     memory = {"index_children": len(index), "index_build_s": time.perf_counter() - started,
-              "rss_after_index_mb": peak_rss_mb()}
+              "rss_before_index_mb": before, "rss_after_index_mb": current_rss_mb()}
     matcher = Matcher(index, model, TermFrequencies.from_people(index))
     figures = Figures()
     feed = islice(noisy_records(children, LA, seed), records)
     batch = 5_000
     while chunk := list(islice(feed, batch)):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         outcomes = []
         for source_file, ref, truth, record in chunk:
             try:
@@ -141,6 +158,7 @@ def evaluate(model: MatchModel, children: int, seed: int, records: int) -> tuple
                 continue
             outcomes.append((truth, person, matcher.decide(person)))
         figures.seconds += time.perf_counter() - t0
+        figures.cpu_seconds += time.process_time() - c0
         # Outside the timing: every blocking key, to measure what blocking can find at all.
         for truth, person, decision in outcomes:
             candidates = index.candidates(person) if person is not None else []
@@ -175,7 +193,7 @@ def run(children: int, records: int, seed: int, train_seed: int, train_children:
         u_pairs: int, save_model: Path | None, use_stored: bool) -> str:
     if seed == train_seed:
         raise typer.BadParameter("--seed and --train-seed must differ: evaluation data is kept apart")
-    lines = [f"machine: {describe_machine()}"]
+    lines = [f"machine: {describe_machine()}; load average at start {os.getloadavg()[0]:.1f}"]
     if use_stored:
         model = MatchModel.load()
         lines.append("model: stored defaults (matching/data/default_model.json)")
@@ -194,10 +212,11 @@ def run(children: int, records: int, seed: int, train_seed: int, train_children:
     lines.append(f"evaluation: seed {seed}, index of {memory['index_children']:,} children "
                  f"(1 in {HOLD_OUT} held out) built in {memory['index_build_s']:.1f} s")
     lines += figures.lines()
-    lines.append(f"memory: {memory['rss_after_index_mb']:,.0f} MB after building the index, "
-                 f"peak {memory['peak_rss_mb']:,.0f} MB "
-                 f"({memory['rss_after_index_mb'] * 2**20 / max(memory['index_children'], 1):,.0f} "
-                 "bytes per indexed child, including the interpreter)")
+    grown = memory["rss_after_index_mb"] - memory["rss_before_index_mb"]
+    lines.append(f"memory: the index took {grown:,.0f} MB "
+                 f"({grown * 2**20 / max(memory['index_children'], 1):,.0f} bytes per child); "
+                 f"{memory['rss_after_index_mb']:,.0f} MB resident after building it, "
+                 f"peak {memory['peak_rss_mb']:,.0f} MB while linking")
     return "\n".join(lines)
 
 
