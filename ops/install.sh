@@ -4,7 +4,8 @@
 # is missing, and reinstalls the project only when pyproject.toml changes.
 #
 #   ops/install.sh          what the service needs
-#   ops/install.sh --test   also what the test suite needs (PostgreSQL server, test libraries)
+#   ops/install.sh --test   also what the test suite needs (PostgreSQL server, Java and Maven for
+#                           Elasticsearch, test libraries)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,7 +13,8 @@ cd "$(dirname "$0")/.."
 packages=(python3 python3-venv python3-dev gcc libldap2-dev libsasl2-dev slapd ldap-utils)
 extras=""
 if [[ "${1:-}" == "--test" ]]; then
-    packages+=(postgresql)
+    # Java and Maven fetch and run the throwaway Elasticsearch node (ops/elasticsearch.py).
+    packages+=(postgresql default-jre-headless maven)
     extras="[test]"
 fi
 
