@@ -23,6 +23,10 @@ PURPOSES: dict[str, str] = {
     "matching": "identity matching decisions: the review queue, merges and splits, with the "
                 "matcher's explanation (levels and weights, no values), who decided, when and a "
                 "coded reason",
+    "staging": "ingest staging: submitted records awaiting the nightly run, held only as the "
+               "minimised, validated ChildRecord (index.records, itself allow-listed field by "
+               "field below) serialised as JSON and cleared once run; rejections as position, "
+               "field, fixed reason and valid UPN; run state, checkpoints and reports of counts",
 }
 
 _PROVENANCE = {"submission_id": "provenance", "record_ref": "provenance"}
@@ -127,6 +131,27 @@ ALLOWED_COLUMNS: dict[str, dict[str, str]] = {
         "id": "key", "merge_id": "key", "table_name": "matching", "row_id": "key",
         "name_kind": "child", "removed": "matching", "scheme": "identifier",
         "value": "identifier", "submission_id": "provenance", "record_ref": "provenance",
+    },
+    "staged_submissions": {
+        "id": "key", "submission_id": "key", "state": "staging", "owning_la": "child",
+        "census_date": "staging", "records_total": "staging", "next_position": "staging",
+        "resumed_from": "staging", "failure": "staging", "parse_report": "staging",
+        "run_report": "staging", "run_id": "key", "staged_at": "bookkeeping",
+        "done_at": "bookkeeping",
+    },
+    # `payload` is `ChildRecord.model_dump_json()`: ChildRecord forbids extra fields and each of
+    # its fields is on ALLOWED_INPUT_FIELDS, so the JSON can hold nothing the tables could not.
+    "staged_records": {
+        "submission_id": "key", "position": "provenance", "record_ref": "provenance",
+        "payload": "staging", "left_on": "involvement", "child_id": "key", "outcome": "staging",
+    },
+    "staged_rejections": {
+        "id": "key", "submission_id": "key", "record_ref": "provenance", "field": "staging",
+        "reason": "staging", "upn": "identifier",
+    },
+    "ingest_runs": {
+        "id": "key", "pid": "staging", "state": "staging", "started_at": "bookkeeping",
+        "finished_at": "bookkeeping", "report": "staging",
     },
 }
 

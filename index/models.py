@@ -23,6 +23,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Text,
     UniqueConstraint,
     func,
 )
@@ -491,3 +492,77 @@ class ChildMergeRow(Base):
     record_ref: Mapped[str | None] = mapped_column(String(64))
 
     merge: Mapped[ChildMerge] = relationship(back_populates="rows")
+
+
+# -- Ingest: staged submissions, their records and rejections, and nightly runs ---------------
+# A submitted file is parsed and minimised at once; what it carried waits here, already reduced
+# to the allow-listed `ChildRecord` fields, until the nightly run takes it into the store. The
+# run's checkpoint (`next_position`) is written in the same transaction as the data it covers,
+# so a killed run resumes exactly where the last commit left it.
+
+
+class StagedSubmission(Base):
+    """A submission's ingest state: staged, superseded, rejected, done or failed, with the
+    run's checkpoint and both reports (counts, positions, fields and reasons: never values)."""
+
+    __tablename__ = "staged_submissions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(
+        ForeignKey("submissions.id", ondelete="RESTRICT"), unique=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    owning_la: Mapped[str] = mapped_column(String(3))
+    # School census only: the census date, which orders a school's returns (newest is its roll).
+    census_date: Mapped[dt.date | None] = mapped_column(Date)
+    records_total: Mapped[int] = mapped_column(Integer, default=0)
+    next_position: Mapped[int] = mapped_column(Integer, default=0)  # the run's checkpoint
+    resumed_from: Mapped[int | None] = mapped_column(Integer)
+    failure: Mapped[str | None] = mapped_column(String(500))
+    parse_report: Mapped[str | None] = mapped_column(Text)  # JSON: counts, dropped, warnings
+    run_report: Mapped[str | None] = mapped_column(Text)  # JSON: links, new, reviews, ended...
+    run_id: Mapped[int | None] = mapped_column(Integer)
+    staged_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    done_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class StagedRecord(Base):
+    """One accepted record of a staged submission: the minimised `ChildRecord` as JSON (cleared
+    once the submission has run) and, once matched, the child it went to."""
+
+    __tablename__ = "staged_records"
+
+    submission_id: Mapped[int] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    record_ref: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str | None] = mapped_column(Text)
+    left_on: Mapped[dt.date | None] = mapped_column(Date)
+    child_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    outcome: Mapped[str | None] = mapped_column(String(16))
+
+
+class StagedRejection(Base):
+    """One rejected record: where it was, which field and why, and its UPN when valid."""
+
+    __tablename__ = "staged_rejections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE"), index=True)
+    record_ref: Mapped[str] = mapped_column(String(64))
+    field: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(300))
+    upn: Mapped[str | None] = mapped_column(String(13))
+
+
+class IngestRun(Base):
+    """One nightly run: who ran it (process id), when, how it ended, and what it resumed."""
+
+    __tablename__ = "ingest_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pid: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))  # running, done, abandoned
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    report: Mapped[str | None] = mapped_column(Text)  # JSON: submissions run, resumed, failed
