@@ -16,12 +16,13 @@ In order:
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
+from index import ChildRecord
 from matching.blocking import BlockingIndex
 from matching.model import Explanation, MatchModel, TermFrequencies, Thresholds, probability, weight_of
-from matching.person import Person
+from matching.person import Person, UnscorableRecord, person_from_record
 
 
 class Outcome(enum.StrEnum):
@@ -144,6 +145,30 @@ class Matcher:
         if decision.outcome is Outcome.LINK:
             return decision
         return self.decide_among(person, self.index.candidates(person))
+
+    def add(self, person: Person) -> None:
+        """Make a newly created child known to later decisions (blocking and frequencies)."""
+        self.index.add(person)
+        if self.tf is not None:
+            self.tf.add(person)
+
+    def decide_records(
+        self, records: Iterable[tuple[int | str, ChildRecord]], *, add_new: bool = False,
+    ) -> Iterator[tuple[int | str, Decision | UnscorableRecord]]:
+        """Decide a batch: one result per record, in order. A record that cannot be scored
+        yields its `UnscorableRecord` (the reason, no values) and the batch goes on. With
+        `add_new`, a NEW person joins the index so that later records of the same child
+        link to it."""
+        for ref, record in records:
+            try:
+                person = person_from_record(ref, record)
+            except UnscorableRecord as exc:
+                yield ref, exc
+                continue
+            decision = self.decide(person)
+            if add_new and decision.outcome is Outcome.NEW:
+                self.add(person)
+            yield ref, decision
 
     def decide_among(self, person: Person, candidates: Iterable[Person]) -> Decision:
         """The decision for `person` given its candidates (from blocking or a search backend)."""

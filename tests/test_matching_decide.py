@@ -17,6 +17,7 @@ from matching import (
     Rule,
     TermFrequencies,
     Thresholds,
+    UnscorableRecord,
     Verdict,
     make_person,
     person_from_record,
@@ -354,3 +355,25 @@ def test_contactpoint_case_with_the_stored_model() -> None:
     held = Matcher(BlockingIndex([shielded, *others]), model).decide(feed)
     assert plain.outcome is Outcome.NEW
     assert held.outcome is Outcome.REVIEW and held.ref == 1 and held.shielded
+
+
+def test_a_batch_survives_records_that_cannot_be_scored() -> None:
+    known = person_from_record(1, _record())
+    batch = [
+        ("r1", _record(names=[{"given_name": "!!!", "family_name": "???"}])),  # no usable name
+        ("r2", _record(names=[{"given_name": "Amelia", "family_name": "Hughes"}])),
+        ("r3", _record(names=[{"given_name": "x" * 100, "family_name": "Ó" * 100}], addresses=[])),
+        ("r4", _record(names=[{"given_name": "Ruby", "family_name": "Okafor"}],
+                       date_of_birth=dt.date(2011, 1, 1), addresses=[])),
+        ("r5", _record(names=[{"given_name": "Ruby", "family_name": "Okafor"}],
+                       date_of_birth=dt.date(2011, 1, 1), addresses=[])),
+    ]
+    m = matcher(known)
+    results = dict(m.decide_records(batch, add_new=True))
+    assert isinstance(results["r1"], UnscorableRecord)
+    assert "nothing to match on" in str(results["r1"]) and "!!!" not in str(results["r1"])
+    assert results["r2"].outcome is Outcome.LINK and results["r2"].ref == 1
+    assert results["r3"].outcome is Outcome.NEW
+    assert results["r4"].outcome is Outcome.NEW
+    # The second record of a new child links to the first, once it is known.
+    assert results["r5"].outcome is Outcome.LINK and results["r5"].ref == "r4"
