@@ -1735,7 +1735,10 @@ def write_area(out: Path, children: int, la: str, seed: int, noise: NoiseRates |
     with (out / "truth.csv").open("w", encoding="utf-8", newline="") as truth:
         truth.write("source_file,record_ref,true_child_id\n")
         if workers > 1 and len(jobs) > 1:
-            with multiprocessing.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
+            # fork where there is one: workers start at once, with the tables already loaded.
+            methods = multiprocessing.get_all_start_methods()
+            context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+            with context.Pool(min(workers, len(jobs))) as pool:
                 results = pool.imap(_write_chunk, jobs)
                 done = list(_consume(results, truth))
         else:

@@ -33,7 +33,7 @@ from ops.synth import (
     write_area,
 )
 
-LA, SEED, CHILDREN, CHUNK = "823", 7, 2400, 400  # six small neighbourhoods
+LA, SEED, CHILDREN, CHUNK = "823", 7, 1600, 400  # four small neighbourhoods
 CALENDAR = Calendar(2025)
 
 
@@ -375,10 +375,10 @@ def _true_at_time(rec) -> tuple[str, set[str]]:  # type: ignore[no-untyped-def]
 
 def test_default_noise_rates_are_roughly_respected() -> None:
     rates = NoiseRates()
-    records = list(iter_source_records(6000, LA, SEED, chunk_children=2000))
+    records = list(iter_source_records(4000, LA, SEED, chunk_children=2000))
     kinds = collections.Counter(kind for r in records for kind in r.noise)
     n = len(records)
-    assert n > 12000
+    assert n > 8000
     assert abs(kinds["typo"] / n - rates.typo_rate) < 0.5 * rates.typo_rate
     assert 0 < kinds["short_form"] / n <= rates.short_form_rate
     assert 0 < kinds["swap_dob"] / n <= rates.swap_dob_rate
