@@ -153,6 +153,7 @@ ALLOWED_COLUMNS: dict[str, dict[str, str]] = {
         "id": "key", "pid": "staging", "state": "staging", "started_at": "bookkeeping",
         "finished_at": "bookkeeping", "report": "staging",
     },
+    "search_outbox": {"id": "key", "child_id": "key", "queued_at": "bookkeeping"},
 }
 
 # Input models (index.records) and the fields they may carry.

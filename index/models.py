@@ -566,3 +566,21 @@ class IngestRun(Base):
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     report: Mapped[str | None] = mapped_column(Text)  # JSON: submissions run, resumed, failed
+
+
+# --- Search index outbox (index.outbox): children whose search entries must be pushed.
+
+
+class SearchOutboxEntry(Base):
+    """A child whose search entry is out of date: written in the same transaction as the
+    change, deleted once the search backend has taken it. Ids only; no foreign key, because a
+    purged child must still leave the index. Ids are never reused (SQLite AUTOINCREMENT), so a
+    drain deleting the rows it pushed cannot delete a newer mark of the same child."""
+
+    __tablename__ = "search_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    child_id: Mapped[int] = mapped_column(Integer)
+    queued_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = ({"sqlite_autoincrement": True},)
