@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from access.roles import Principal, Role
 from index import models as m
+from index.vocabulary import ServiceType
 
 
 class RegisterStatus(enum.StrEnum):
@@ -58,6 +59,9 @@ class RegisterEntry(BaseModel):
     training_completed_on: dt.date | None = None
     training_expires_on: dt.date | None = None
     suspended: bool = False
+    # The service the practitioner works for: a child's opt-out of sharing with this type of
+    # service limits what they see (access.view_policy).
+    service_type: ServiceType | None = None
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> RegisterEntry:
@@ -77,6 +81,7 @@ def _entry(row: m.Practitioner) -> RegisterEntry:
         la=row.la, role=Role(row.role), vetting_checked_on=row.vetting_checked_on,
         vetting_expires_on=row.vetting_expires_on, training_completed_on=row.training_completed_on,
         training_expires_on=row.training_expires_on, suspended=row.suspended,
+        service_type=ServiceType(row.service_type) if row.service_type else None,
     )
 
 
@@ -121,5 +126,5 @@ def save_entry(session: Session, entry: RegisterEntry) -> None:
         row = m.Practitioner(user_id=entry.user_id)
         session.add(row)
     for name, value in entry.model_dump(exclude={"user_id"}).items():
-        setattr(row, name, value.value if isinstance(value, Role) else value)
+        setattr(row, name, value.value if isinstance(value, Role | ServiceType) else value)
     session.flush()

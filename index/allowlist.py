@@ -23,6 +23,8 @@ PURPOSES: dict[str, str] = {
     "matching": "identity matching decisions: the review queue, merges and splits, with the "
                 "matcher's explanation (levels and weights, no values), who decided, when and a "
                 "coded reason",
+    "sharing": "a parent's or young person's opt-out of sharing with a type of service: which "
+               "service, who opted out (parent or young person), who recorded or withdrew it and when",
     "staging": "ingest staging: submitted records awaiting the nightly run, held only as the "
                "minimised, validated ChildRecord (index.records, itself allow-listed field by "
                "field below) serialised as JSON and cleared once run; rejections as position, "
@@ -77,12 +79,17 @@ ALLOWED_COLUMNS: dict[str, dict[str, str]] = {
         "set_at": "involvement", "cleared_at": "involvement", **_PROVENANCE,
     },
     "search_keys": {"key": "search", "child_id": "key"},
+    "sharing_opt_outs": {
+        "id": "key", "child_id": "key", "service_type": "sharing", "opted_out_by": "sharing",
+        "recorded_at": "sharing", "recorded_by": "sharing", "withdrawn_at": "sharing",
+        "withdrawn_by": "sharing",
+    },
     "practitioners": {
         "id": "key", "user_id": "access", "organisation": "access",
         "organisation_code": "access", "la": "access", "role": "access",
         "vetting_checked_on": "access", "vetting_expires_on": "access",
         "training_completed_on": "access", "training_expires_on": "access",
-        "suspended": "access", "updated_at": "bookkeeping",
+        "suspended": "access", "service_type": "access", "updated_at": "bookkeeping",
     },
     "totp_credentials": {
         "user_id": "key", "secret_encrypted": "access", "confirmed_at": "access",
@@ -109,6 +116,10 @@ ALLOWED_COLUMNS: dict[str, dict[str, str]] = {
     },
     "audit_event_children": {"seq": "key", "child_id": "key"},
     "audit_head": {"id": "key", "seq": "audit", "entry_hash": "audit"},
+    "shield_investigations": {
+        "id": "key", "child_id": "key", "owning_la": "audit", "opened_by": "audit",
+        "opened_at": "audit", "audit_seq": "key", "closed_at": "audit", "closed_by": "audit",
+    },
     "match_reviews": {
         "id": "key", "child_id": "key", "candidate_id": "key", "owning_la": "matching",
         "rule": "matching", "priority": "matching", "weight": "matching",

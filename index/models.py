@@ -39,6 +39,7 @@ from index.vocabulary import (
     IndicatorKind,
     MatchReason,
     NameKind,
+    OptOutBy,
     Relationship,
     ReviewStatus,
     ServiceType,
@@ -261,6 +262,23 @@ class Indicator(Provenance, Base):
     involvement: Mapped[Involvement] = relationship(back_populates="indicators")
 
 
+class SharingOptOut(Base):
+    """A parent, or a young person aged 16 or over, opted out of sharing the child's record with a
+    type of service: that service's practitioners see name and address only (access.view_policy).
+    Withdrawn opt-outs are kept with who withdrew them and when."""
+
+    __tablename__ = "sharing_opt_outs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("children.id", ondelete="CASCADE"), index=True)
+    service_type: Mapped[ServiceType] = mapped_column(coded(ServiceType, "opt_out_service_type"))
+    opted_out_by: Mapped[OptOutBy] = mapped_column(coded(OptOutBy, "opted_out_by"))
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    recorded_by: Mapped[str] = mapped_column(String(64))  # user id
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    withdrawn_by: Mapped[str | None] = mapped_column(String(64))
+
+
 class SearchKey(Base):
     """Blocking keys of the embedded search backend: 64-bit hashes of derived name, date of
     birth, postcode and identifier keys. Holds no value that is not already in the tables above."""
@@ -296,6 +314,8 @@ class Practitioner(Base):
     training_completed_on: Mapped[dt.date | None] = mapped_column(Date)
     training_expires_on: Mapped[dt.date | None] = mapped_column(Date)
     suspended: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The practitioner's service (ServiceType value): decides which opt-outs apply to them.
+    service_type: Mapped[str | None] = mapped_column(String(32))
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
@@ -399,6 +419,22 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(Integer)
     entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+class ShieldInvestigation(Base):
+    """Opened automatically for the owning LA when a child-protection user overrides a shield:
+    which child, who, when, the audit entry of the override, and whether the LA has closed it."""
+
+    __tablename__ = "shield_investigations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    child_id: Mapped[int] = mapped_column(Integer, index=True)  # no FK: outlives a purge, like the trail
+    owning_la: Mapped[str] = mapped_column(String(3), index=True)
+    opened_by: Mapped[str] = mapped_column(String(64))
+    opened_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    audit_seq: Mapped[int] = mapped_column(Integer)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_by: Mapped[str | None] = mapped_column(String(64))
 
 
 # -- Identity matching: the LA data team's review queue, merges and splits --------------------

@@ -72,6 +72,13 @@ class ConsentBasis(enum.StrEnum):
     SIGNIFICANT_HARM = "significant_harm"
 
 
+class OptOutBy(enum.StrEnum):
+    """Who opted a child's record out of sharing with a type of service."""
+
+    PARENT = "parent"
+    YOUNG_PERSON = "young_person"  # aged 16 or over when the opt-out was recorded
+
+
 class IndicatorKind(enum.StrEnum):
     INFORMATION_TO_SHARE = "information_to_share"
     TAKING_ACTION = "taking_action"
