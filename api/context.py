@@ -1,0 +1,72 @@
+"""What every request needs: the store, the sign-in service, the search backend and a clock.
+
+Built once by `api.app.create_app` and kept on `app.state`; tests pass their own clock and
+engine so that session expiry and TOTP time-steps can be driven without sleeping.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import Engine
+
+from access import AccessSettings, SignIn
+from index.search import SearchBackend
+
+
+class ApiSettings(BaseSettings):
+    """Service configuration, from CHILDINDEX_API_* variables (access: CHILDINDEX_ACCESS_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="CHILDINDEX_API_", extra="ignore")
+
+    database_url: str = "sqlite:///var/childindex.db"
+    access: AccessSettings = Field(default_factory=AccessSettings)
+    # Largest request body: JSON requests, and school uploads (census and CTF files).
+    max_json_bytes: int = 64 * 1024
+    max_upload_bytes: int = 50 * 1024 * 1024
+    # Send the session cookie over HTTPS only (off for the loopback demo).
+    secure_cookie: bool = True
+    # Where school uploads are kept (under names the server chooses) until staged.
+    upload_dir: Path = Path("var/uploads")
+    search_backend: Literal["embedded", "elasticsearch"] = "embedded"
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class Context:
+    settings: ApiSettings
+    engine: Engine
+    signin: SignIn
+    search: SearchBackend
+    clock: Callable[[], dt.datetime] = utc_now
+
+    @property
+    def access(self) -> AccessSettings:
+        return self.settings.access
+
+    @classmethod
+    def from_settings(cls, settings: ApiSettings) -> Context:
+        """Open the store (at the current schema), the directory and the search backend."""
+        from access import Directory
+        from index.store import open_store
+
+        engine = open_store(settings.database_url)
+        search: SearchBackend
+        if settings.search_backend == "elasticsearch":
+            from index.elastic import ElasticSearch
+
+            search = ElasticSearch(engine)
+        else:
+            from index.embedded import EmbeddedSearch
+
+            search = EmbeddedSearch(engine)
+        return cls(settings, engine, SignIn(engine, Directory(settings.access), settings.access), search)

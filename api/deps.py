@@ -1,0 +1,200 @@
+"""The request's checks as FastAPI dependencies, declared once and attached to routers.
+
+Order on every authenticated request: the session (`actor`: access.authorise, which also checks
+the practitioner register, so a lapse or suspension ends access at once), then the role's
+permission (`permission(...)`, attached to each router), then the scope (`child_scope`,
+`la_scope`, `school_scope`, `review_scope`, `involvement_scope`, attached to each route that
+acts on something owned by an LA or a school). Handlers never repeat them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, HTTPException, Path, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from access import Event, Forbidden, Permission, Principal, SessionInvalid, audit, authorise
+from access.register import get_entry
+from access.roles import Scope
+from api.context import Context
+from api.errors import SESSION_COOKIE
+from index import models as m
+from index.store import transaction
+
+
+def context(request: Request) -> Context:
+    return request.app.state.context  # type: ignore[no-any-return]
+
+
+Ctx = Annotated[Context, Depends(context)]
+
+
+def session_token(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
+    """The bearer token, or the session cookie; 401 if neither."""
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        return cookie
+    raise SessionInvalid("missing")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The signed-in user of this request, with their register organisation."""
+
+    principal: Principal
+    token: str
+    organisation: str
+    organisation_code: str | None
+
+    @property
+    def user_id(self) -> str:
+        return self.principal.user_id
+
+
+def actor(ctx: Ctx, token: Annotated[str, Depends(session_token)]) -> Actor:
+    with transaction(ctx.engine) as db:
+        principal = authorise(db, token, settings=ctx.access, now=ctx.clock())
+        entry = get_entry(db, principal.user_id)
+    assert entry is not None  # authorise has just checked the register
+    return Actor(principal, token, entry.organisation, entry.organisation_code)
+
+
+CurrentActor = Annotated[Actor, Depends(actor)]
+
+
+def permission(needed: Permission) -> Callable[[Actor], None]:
+    """A router dependency: the role (or a capability) grants `needed` at all."""
+
+    def check(who: CurrentActor) -> None:
+        if needed not in who.principal.grants():
+            raise Forbidden(f"role {who.principal.role.value} may not {needed.value}")
+
+    return check
+
+
+def requires(*needed: Permission) -> list[Any]:
+    return [Depends(permission(p)) for p in needed]
+
+
+@dataclass(frozen=True)
+class ChildRef:
+    id: int
+    owning_la: str
+    shielded: bool
+
+
+def _child_ref(ctx: Context, child_id: int) -> ChildRef:
+    with transaction(ctx.engine) as db:
+        row = db.execute(select(m.Child.owning_la, m.Child.shielded).where(m.Child.id == child_id)).first()
+    if row is None:
+        raise HTTPException(404, "no child with that id")
+    return ChildRef(child_id, row.owning_la, row.shielded)
+
+
+ChildId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+def child_scope(needed: Permission) -> Callable[..., ChildRef]:
+    """A route dependency: the child exists and is within the actor's scope for `needed`."""
+
+    def check(ctx: Ctx, who: CurrentActor, child_id: ChildId) -> ChildRef:
+        child = _child_ref(ctx, child_id)
+        who.principal.require(needed, la=child.owning_la)
+        return child
+
+    return check
+
+
+def la_scope(needed: Permission) -> Callable[..., str | None]:
+    """A route dependency for LA-wide lists: the actor's own LA (None: every LA, auditors)."""
+
+    def check(who: CurrentActor) -> str | None:
+        who.principal.require(needed, la=who.principal.la)
+        return None if who.principal.grants()[needed] is Scope.ALL else who.principal.la
+
+    return check
+
+
+LaEstab = Annotated[str, Path(pattern=r"^\d{7}$", description="the school's LAEstab")]
+
+
+def school_scope(needed: Permission) -> Callable[..., str]:
+    def check(who: CurrentActor, laestab: LaEstab) -> str:
+        who.principal.require(needed, school=laestab)
+        return laestab
+
+    return check
+
+
+def review_scope(needed: Permission) -> Callable[..., int]:
+    def check(ctx: Ctx, who: CurrentActor, review_id: ChildId) -> int:
+        with transaction(ctx.engine) as db:
+            la = db.scalar(select(m.MatchReview.owning_la).where(m.MatchReview.id == review_id))
+        if la is None:
+            raise HTTPException(404, "no review item with that id")
+        who.principal.require(needed, la=la)
+        return review_id
+
+    return check
+
+
+def merge_scope(needed: Permission) -> Callable[..., int]:
+    def check(ctx: Ctx, who: CurrentActor, merge_id: ChildId) -> int:
+        with transaction(ctx.engine) as db:
+            la = db.scalar(select(m.ChildMerge.merged_owning_la).where(m.ChildMerge.id == merge_id))
+        if la is None:
+            raise HTTPException(404, "no merge with that id")
+        who.principal.require(needed, la=la)
+        return merge_id
+
+    return check
+
+
+@dataclass(frozen=True)
+class InvolvementRef:
+    id: int
+    child_id: int
+    owning_la: str
+
+
+def involvement_scope(needed: Permission) -> Callable[..., InvolvementRef]:
+    """The involvement exists, its child is in scope, and it is the actor's own service's."""
+
+    def check(ctx: Ctx, who: CurrentActor, involvement_id: ChildId) -> InvolvementRef:
+        with transaction(ctx.engine) as db:
+            row = db.execute(
+                select(m.Involvement.child_id, m.Involvement.organisation_name,
+                       m.Involvement.organisation_code, m.Child.owning_la)
+                .join(m.Child, m.Child.id == m.Involvement.child_id)
+                .where(m.Involvement.id == involvement_id)
+            ).first()
+        if row is None:
+            raise HTTPException(404, "no involvement with that id")
+        who.principal.require(needed, la=row.owning_la)
+        by_code = bool(who.organisation_code and row.organisation_code)
+        own = (row.organisation_code == who.organisation_code if by_code
+               else row.organisation_name == who.organisation)
+        if not own:
+            raise Forbidden("only the service that recorded an involvement may change it")
+        return InvolvementRef(involvement_id, row.child_id, row.owning_la)
+
+    return check
+
+
+def record(db: Session, who: Actor, action: str, *, reason: str | None = None,
+           child_ids: Iterable[int] = (), criteria: Mapping[str, Any] | None = None,
+           outcome: str = "ok", subject_user: str | None = None, at: dt.datetime | None = None) -> None:
+    """Write the audit entry of an action, in the action's own transaction."""
+    p = who.principal
+    audit.append(db, Event(actor=p.user_id, action=action, reason=reason, child_ids=tuple(child_ids),
+                           criteria=criteria, outcome=outcome, actor_role=p.role.value,
+                           actor_la=p.la, subject_user=subject_user, at=at))
