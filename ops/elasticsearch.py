@@ -20,6 +20,7 @@ import pwd
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import tempfile
 import time
@@ -45,6 +46,8 @@ RUN_AS = "childindex-es"
 MIN_JAVA = 17
 REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / ".cache" / "elasticsearch"
+# Where the distribution is copied when the clone itself is in a folder only root can enter.
+SHARED_DIST = Path("/var/tmp/childindex-es")
 START_TIMEOUT_S = 180.0
 
 # A single loopback node for tests: no security (loopback only, throwaway data), no disk
@@ -145,6 +148,33 @@ def distribution() -> Path:
     return home
 
 
+def _reachable_by(path: Path, uid: int) -> bool:
+    """Whether `uid` can traverse every folder down to `path` (a clone under a private folder,
+    such as one made by mktemp, cannot be reached by the unprivileged user)."""
+    for folder in [path, *path.parents]:
+        info = folder.stat()
+        if info.st_uid != uid and not info.st_mode & stat.S_IXOTH:
+            return False
+    return True
+
+
+def _runnable_distribution(home: Path, owner: pwd.struct_passwd | None) -> Path:
+    """`home`, or a read-only copy of it in a shared place the unprivileged user can reach."""
+    if owner is None or _reachable_by(home, owner.pw_uid):
+        return home
+    shared = SHARED_DIST / home.name
+    if not (shared / ".unpacked").exists():
+        SHARED_DIST.mkdir(mode=0o755, parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix="copy-", dir=SHARED_DIST))
+        shutil.copytree(home, staging / home.name, symlinks=True)
+        for folder in [staging, *(p for p in staging.rglob("*") if p.is_dir())]:
+            folder.chmod(folder.stat().st_mode | 0o755)
+        shutil.rmtree(shared, ignore_errors=True)
+        (staging / home.name).rename(shared)
+        staging.rmdir()
+    return shared
+
+
 def _run_as() -> pwd.struct_passwd | None:
     """The unprivileged user to run as when we are root (created if missing), else None."""
     if os.geteuid() != 0:
@@ -193,9 +223,9 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def throwaway_elasticsearch(heap_mb: int = 512) -> Iterator[RunningElasticsearch]:
     """Start a fresh single node in a temporary directory; stop it and remove the directory
     afterwards."""
-    home = distribution()
-    java_home = _java_home()
     owner = _run_as()
+    home = _runnable_distribution(distribution(), owner)
+    java_home = _java_home()
     base = Path(tempfile.mkdtemp(prefix="childindex-es-"))
     config = base / "config"
     shutil.copytree(home / "config", config)
