@@ -14,6 +14,7 @@ from ops.bench.ingest import command as bench_ingest_command
 from ops.bench.match import command as bench_match_command
 from ops.bench.search import command as bench_search_command
 from ops.demo import command as demo_command
+from ops.ingest import ingest_app
 from ops.lists import dedupe_command, link_command
 from ops.reindex import index_app
 from ops.review import review_app
@@ -30,6 +31,7 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(audit_app, name="audit")
 app.add_typer(index_app, name="index")
 app.add_typer(review_app, name="review")
+app.add_typer(ingest_app, name="ingest")
 app.command("synth")(synth_command)
 app.command("demo")(demo_command)
 app.command("link")(link_command)
