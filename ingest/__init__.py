@@ -1,4 +1,4 @@
-"""Feeds: census and CTF XML, CSV service feeds; minimise, validate (staging: later work).
+"""Feeds: census and CTF XML, CSV service feeds; minimise, validate, stage; the nightly run.
 
 Public surface: the names below. `parse_feed(path)` (or `parse_census` / `parse_ctf` /
 `parse_service_feed`) returns a `FeedParse`: iterate it for a `SourceRecord` or a `RecordError`
@@ -15,19 +15,28 @@ Decisions: a CTF with no pupils is a `FeedError` (a transfer file exists to carr
 census with none is accepted with a warning. A bad optional value (a contact's phone, a former
 UPN, a school-history entry) is left out with a warning; a bad UPN, name, date of birth, age,
 postcode or school date rejects the pupil. Contacts are never merged.
+
+`submit_file` checks a file at once and stages its minimised records (`ingest.staging`);
+`run_nightly` takes every staged submission through matching into the store and the search
+backend in crash-safe committed batches, under a lock (`ingest.nightly`, `ingest.run_lock`);
+`submission_report` is each submission's report for the school and the LA.
 """
 
 from ingest.census import CENSUS_PUPIL, parse_census
 from ingest.ctf import CTF_PUPIL, parse_ctf
 from ingest.feeds import detect_kind, parse_feed
 from ingest.minimise import Keep
+from ingest.nightly import RunSummary, run_nightly
 from ingest.pupil import RELATIONSHIP_CODES
 from ingest.report import FeedError, FeedParse, FeedResult, ParseReport, RecordError, SourceRecord
+from ingest.run_lock import RunLocked
+from ingest.run_report import UnknownSubmission, describe_report, submission_report
 from ingest.service_feed import (
     SERVICE_FEED_COLUMNS,
     SERVICE_FEED_REQUIRED,
     parse_service_feed,
 )
+from ingest.staging import SubmissionRejected, SubmissionState, Submitted, submit_file
 
 __all__ = [
     "CENSUS_PUPIL",
@@ -41,10 +50,20 @@ __all__ = [
     "Keep",
     "ParseReport",
     "RecordError",
+    "RunLocked",
+    "RunSummary",
     "SourceRecord",
+    "SubmissionRejected",
+    "SubmissionState",
+    "Submitted",
+    "UnknownSubmission",
+    "describe_report",
     "detect_kind",
     "parse_census",
     "parse_ctf",
     "parse_feed",
     "parse_service_feed",
+    "run_nightly",
+    "submission_report",
+    "submit_file",
 ]

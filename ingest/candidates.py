@@ -1,0 +1,170 @@
+"""Who an incoming record may be: the store's children, found for `matching.Matcher`.
+
+The matcher asks its index for candidates in two passes (`Matcher.decide`): *strict* first,
+and only when that gives no link, *loose*. Against the store:
+
+- strict: the children holding one of the record's trusted identifiers (looked up for a whole
+  batch in one query before deciding), plus the children this batch has already created;
+- loose: also what the search backend finds for the record's names, date of birth, postcode
+  and sex (a handful of ranked hits; the backend's own blocking keys, including mistyped
+  dates and swapped names).
+
+Children created earlier in the run are committed and indexed before the next batch starts, so
+the candidates of a record depend only on the committed store and on the records before it in
+its batch: a resumed run sees exactly what an uninterrupted one saw.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from index import ChildRecord, SearchBackend, SearchQuery, SearchQueryError
+from index import models as m
+from index.vocabulary import AddressStatus, ChildStatus, NameKind
+from matching import TRUSTED_SCHEMES, BlockingIndex, Person, UnscorableRecord, make_person
+
+# Children matched against: the live and the deceased (archived records are out of reach).
+MATCHABLE = (ChildStatus.LIVE, ChildStatus.DECEASED)
+_TRUSTED = frozenset(s.value for s in TRUSTED_SCHEMES)
+# Rows per IN (...) list: well under SQLite's and PostgreSQL's parameter limits.
+_CHUNK = 900
+
+
+def _chunks(values: Sequence[object], size: int = _CHUNK) -> Iterable[Sequence[object]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def stored_people(session: Session, child_ids: Iterable[int]) -> dict[int, Person]:
+    """The matcher's view of these stored children (current name, current address, trusted
+    identifiers), read in a few queries per thousand children."""
+    ids = sorted(set(child_ids))
+    people: dict[int, Person] = {}
+    for chunk in _chunks(ids):
+        children = session.execute(
+            select(m.Child.id, m.Child.date_of_birth, m.Child.gender, m.Child.shielded)
+            .where(m.Child.id.in_(chunk), m.Child.status.in_(MATCHABLE))
+        ).all()
+        names: dict[int, list[m.ChildName]] = defaultdict(list)
+        for row in session.execute(
+            select(m.ChildName.child_id, m.ChildName.id, m.ChildName.kind, m.ChildName.given_name,
+                   m.ChildName.middle_names, m.ChildName.family_name)
+            .where(m.ChildName.child_id.in_(chunk)).order_by(m.ChildName.id)
+        ):
+            names[row.child_id].append(row)
+        addresses: dict[int, list[m.ChildAddress]] = defaultdict(list)
+        for row in session.execute(
+            select(m.ChildAddress.child_id, m.ChildAddress.status, m.ChildAddress.line1,
+                   m.ChildAddress.line2, m.ChildAddress.line3, m.ChildAddress.town,
+                   m.ChildAddress.postcode)
+            .where(m.ChildAddress.child_id.in_(chunk)).order_by(m.ChildAddress.id)
+        ):
+            addresses[row.child_id].append(row)
+        identifiers: dict[int, list[tuple[str, str]]] = defaultdict(list)
+        for child_id, scheme, value in session.execute(
+            select(m.ChildIdentifier.child_id, m.ChildIdentifier.scheme, m.ChildIdentifier.value)
+            .where(m.ChildIdentifier.child_id.in_(chunk))
+        ):
+            identifiers[child_id].append((scheme, value))
+        for child_id, dob, gender, shielded in children:
+            own = names[child_id]
+            current = next((n for n in own if n.kind is NameKind.CURRENT), own[0] if own else None)
+            homes = addresses[child_id]
+            home = next((a for a in homes if a.status is AddressStatus.CURRENT), homes[0] if homes else None)
+            lines = [home.line1, home.line2, home.line3, home.town] if home else []
+            try:
+                people[child_id] = make_person(
+                    child_id,
+                    given_name=current.given_name if current else None,
+                    middle_names=current.middle_names if current else None,
+                    family_name=current.family_name if current else None,
+                    other_family_names=[n.family_name for n in own if n is not current and n.family_name],
+                    date_of_birth=dob,
+                    sex=gender.value,
+                    postcode=home.postcode if home else None,
+                    address=" ".join(line for line in lines if line),
+                    identifiers=identifiers[child_id],
+                    shielded=shielded,
+                )
+            except UnscorableRecord:
+                continue  # a stored child with too little to compare is nobody's match
+    return people
+
+
+def identifier_holders(session: Session, records: Iterable[ChildRecord]) -> dict[tuple[str, str], list[int]]:
+    """(scheme, value) -> ids of the stored children holding it, for every trusted identifier
+    of these records (one query per thousand values)."""
+    wanted = sorted({(i.scheme.value, i.value) for r in records for i in r.identifiers
+                     if i.scheme.value in _TRUSTED})
+    held: dict[tuple[str, str], list[int]] = defaultdict(list)
+    values = sorted({v for _s, v in wanted})
+    pairs = set(wanted)
+    for chunk in _chunks(values):
+        for child_id, scheme, value in session.execute(
+            select(m.ChildIdentifier.child_id, m.ChildIdentifier.scheme, m.ChildIdentifier.value)
+            .where(m.ChildIdentifier.value.in_(chunk)).order_by(m.ChildIdentifier.child_id)
+        ):
+            if (scheme.value, value) in pairs:
+                held[(scheme.value, value)].append(child_id)
+    return held
+
+
+class StoreCandidates:
+    """The `index` a `Matcher` decides against during one batch of the nightly run.
+
+    `prepare` loads, for the batch, the children holding the records' identifiers; `add`
+    (called by the matcher for each new child, and by the run for each child held for review)
+    files a child created in this batch so later records of the same child find it.
+    """
+
+    def __init__(self, session: Session, backend: SearchBackend) -> None:
+        self._session = session
+        self._backend = backend
+        self._holders: dict[tuple[str, str], list[int]] = {}
+        self._people: dict[int, Person] = {}
+        self._batch = BlockingIndex()
+        self._records: dict[int | str, ChildRecord] = {}
+        self.searches = 0
+
+    def prepare(self, records: dict[int | str, ChildRecord]) -> None:
+        """Start a batch: `records` by the references the matcher will be given."""
+        self._records = records
+        self._holders = identifier_holders(self._session, records.values())
+        self._people = stored_people(self._session, {c for ids in self._holders.values() for c in ids})
+        self._batch = BlockingIndex()
+
+    def add(self, person: Person) -> int:
+        return self._batch.add(person)
+
+    def candidates(self, person: Person, loose: bool = True) -> list[Person]:
+        ids = {c for key in person.ids for c in self._holders.get(key, ())}
+        if loose:
+            ids |= self._search(person)
+        missing = ids - self._people.keys()
+        if missing:
+            self._people.update(stored_people(self._session, missing))
+        stored = [self._people[c] for c in sorted(ids) if c in self._people]
+        return stored + self._batch.candidates(person, loose)
+
+    def _search(self, person: Person) -> set[int]:
+        record = self._records.get(person.ref)
+        if record is None:
+            return set()
+        name = record.current_name
+        address = next((a for a in record.addresses
+                        if a.status is AddressStatus.CURRENT and a.postcode), None)
+        query = SearchQuery(
+            family_name=name.family_name, given_name=name.given_name,
+            date_of_birth=record.date_of_birth, postcode=address.postcode if address else None,
+            gender=record.gender.value,
+        )
+        try:
+            query.check()
+        except SearchQueryError:
+            return set()  # e.g. no family name: the identifiers were all there was to go on
+        self.searches += 1
+        return {hit.child_id for hit in self._backend.search(query)}

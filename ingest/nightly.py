@@ -1,0 +1,380 @@
+"""The nightly run: every staged submission through matching into the store and search.
+
+Submissions are taken in the order they arrived, each in batches of `BATCH` records. One batch
+is one transaction holding *everything* it does: the matcher's decisions turned into new
+children, updates of linked children, reviews opened, each staged record's outcome and child
+(which is also the record of which children changed), its payload cleared, the submission's
+checkpoint (`next_position`) and its cumulative run report. A run killed at any moment has
+either committed a batch whole or not at all; the next run starts each submission at its
+checkpoint and so does exactly the work that was left. A school census is closed, in its own
+transaction, by ending that school's involvement for every child no longer on its roll.
+
+The search backend is told after each commit which children changed (`index_children`).
+Candidates for a batch come from the committed store and search backend plus the batch's own
+new children, so that state must be complete when a batch starts: a run that finds a dead
+run's traces (its `ingest_runs` row still *running*) first re-indexes every child that dead
+run's submissions touched, then resumes. Hence a killed run plus a rerun gives exactly the
+store of an uninterrupted run (tests/test_ingest_nightly_crash.py kills one at every step).
+
+A submission that fails part-way (an unexpected error) is marked *failed* with the error's
+class and position, never its message (which may quote data), and the night goes on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import signal
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, select, update
+from sqlalchemy.orm import Session
+
+from index import ChildRecord, SearchBackend, add_children, transaction
+from index import models as m
+from index.embedded import EmbeddedSearch
+from index.vocabulary import ServiceType, SourceKind
+from ingest.candidates import StoreCandidates
+from ingest.run_lock import run_lock
+from ingest.staging import SubmissionState
+from ingest.store_changes import apply_links
+from matching import (
+    Decision,
+    Matcher,
+    MatchModel,
+    Outcome,
+    UnscorableRecord,
+    open_review,
+    person_from_record,
+    verdict_lookup,
+)
+
+log = logging.getLogger("ingest.nightly")
+
+BATCH = 1000
+# Fault injection for the crash tests: the run SIGKILLs itself at the Nth step boundary
+# (decided, written, committed, indexed, per batch; closing, closed, per submission).
+KILL_AT_ENV = "CHILDINDEX_INGEST_KILL_AT"
+
+
+class RunState:
+    RUNNING = "running"
+    DONE = "done"
+    ABANDONED = "abandoned"
+
+
+class RecordOutcome:
+    LINK = "link"
+    NEW = "new"
+    REVIEW = "review"
+    REJECTED = "rejected"
+
+
+@dataclass
+class RunSummary:
+    run_id: int = 0
+    submissions: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+    resumed: dict[int, int] = field(default_factory=dict)  # submission -> position resumed from
+    abandoned_runs: list[int] = field(default_factory=list)
+    reindexed: int = 0
+    records: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "submissions": self.submissions,
+                "failed": {str(k): v for k, v in self.failed.items()},
+                "resumed": {str(k): v for k, v in self.resumed.items()},
+                "abandoned_runs": self.abandoned_runs, "reindexed_after_abandoned": self.reindexed,
+                "records": self.records, "outcomes": dict(sorted(self.outcomes.items()))}
+
+    def describe(self) -> str:
+        lines = [f"run {self.run_id}: {len(self.submissions)} submissions, {self.records} records "
+                 + ", ".join(f"{k} {v}" for k, v in sorted(self.outcomes.items()))]
+        for run in self.abandoned_runs:
+            lines.append(f"  found run {run} killed part-way: marked abandoned, "
+                         f"{self.reindexed} children re-indexed")
+        for sub, position in sorted(self.resumed.items()):
+            lines.append(f"  resumed submission {sub} at record position {position}")
+        for sub, reason in sorted(self.failed.items()):
+            lines.append(f"  submission {sub} failed: {reason}")
+        return "\n".join(lines)
+
+
+class _KillSwitch:
+    def __init__(self) -> None:
+        value = os.environ.get(KILL_AT_ENV, "")
+        self.at = int(value) if value.isdigit() else 0
+        self.count = 0
+
+    def point(self, _where: str) -> None:
+        if not self.at:
+            return
+        self.count += 1
+        if self.count == self.at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _start(engine: Engine, summary: RunSummary) -> None:
+    """Mark runs left *running* as abandoned (we hold the lock, so their process is gone) and
+    register this run."""
+    with transaction(engine) as session:
+        stale = session.scalars(select(m.IngestRun).where(m.IngestRun.state == RunState.RUNNING)
+                                .order_by(m.IngestRun.id)).all()
+        for run in stale:
+            run.state = RunState.ABANDONED
+            run.finished_at = _now()
+            summary.abandoned_runs.append(run.id)
+        run = m.IngestRun(pid=os.getpid(), state=RunState.RUNNING, started_at=_now())
+        session.add(run)
+        session.flush()
+        summary.run_id = run.id
+
+
+def _reindex_abandoned(engine: Engine, backend: SearchBackend, summary: RunSummary) -> None:
+    """Every child a dead run's submissions touched goes to the search backend again: the run
+    may have died between a commit and telling the backend."""
+    if not summary.abandoned_runs:
+        return
+    with transaction(engine) as session:
+        subs = select(m.StagedSubmission.submission_id).where(
+            m.StagedSubmission.run_id.in_(summary.abandoned_runs))
+        ids = sorted(set(session.scalars(select(m.StagedRecord.child_id).where(
+            m.StagedRecord.submission_id.in_(subs), m.StagedRecord.child_id.is_not(None)))))
+    backend.index_children(ids)
+    summary.reindexed = len(ids)
+
+
+def _next_submission(engine: Engine, skip: set[int]) -> int | None:
+    with transaction(engine) as session:
+        query = (select(m.StagedSubmission.submission_id)
+                 .where(m.StagedSubmission.state == SubmissionState.STAGED)
+                 .order_by(m.StagedSubmission.submission_id).limit(1))
+        if skip:
+            query = query.where(m.StagedSubmission.submission_id.not_in(skip))
+        return session.scalar(query)
+
+
+@dataclass
+class _Context:
+    engine: Engine
+    backend: SearchBackend
+    model: MatchModel
+    batch_size: int
+    summary: RunSummary
+    kill: _KillSwitch
+
+
+def _effective_date(staged: m.StagedSubmission) -> dt.date:
+    """The date a submission's changes take effect: its census or reference date, else the day
+    it was staged."""
+    if staged.census_date is not None:
+        return staged.census_date
+    header = json.loads(staged.parse_report or "{}").get("header", {})
+    try:
+        return dt.date.fromisoformat(header["reference_date"])
+    except (KeyError, ValueError):
+        return staged.staged_at.date()
+
+
+def _run_submission(ctx: _Context, submission_id: int) -> None:
+    with transaction(ctx.engine) as session:
+        staged = _staged(session, submission_id)
+        if staged.next_position > 0 and staged.run_id != ctx.summary.run_id:
+            staged.resumed_from = staged.next_position
+            ctx.summary.resumed[submission_id] = staged.next_position
+            log.info("submission %d: resuming at record position %d", submission_id, staged.next_position)
+        staged.run_id = ctx.summary.run_id
+    while _run_batch(ctx, submission_id):
+        pass
+    _close(ctx, submission_id)
+    ctx.summary.submissions.append(submission_id)
+
+
+def _staged(session: Session, submission_id: int) -> m.StagedSubmission:
+    return session.execute(select(m.StagedSubmission).where(
+        m.StagedSubmission.submission_id == submission_id)).scalar_one()
+
+
+def _run_batch(ctx: _Context, submission_id: int) -> bool:
+    """One batch in one transaction; False when the submission has no records left."""
+    with transaction(ctx.engine) as session:
+        staged = _staged(session, submission_id)
+        start = staged.next_position
+        if start >= staged.records_total:
+            return False
+        rows = session.execute(
+            select(m.StagedRecord.position, m.StagedRecord.record_ref, m.StagedRecord.payload)
+            .where(m.StagedRecord.submission_id == submission_id,
+                   m.StagedRecord.position >= start, m.StagedRecord.position < start + ctx.batch_size)
+            .order_by(m.StagedRecord.position)
+        ).all()
+        records: dict[int | str, ChildRecord] = {
+            f"r{row.position}": ChildRecord.model_validate_json(row.payload) for row in rows
+            if row.payload is not None}
+        position_of = {f"r{row.position}": row.position for row in rows}
+        ref_of = {f"r{row.position}": row.record_ref for row in rows}
+
+        candidates = StoreCandidates(session, ctx.backend)
+        candidates.prepare(records)
+        matcher = Matcher(index=candidates, model=ctx.model, verdicts=verdict_lookup(session))  # type: ignore[arg-type]
+        decisions: list[tuple[str, Decision | UnscorableRecord]] = []
+        for ref, result in matcher.decide_records(records.items(), add_new=True):
+            if isinstance(result, Decision) and result.outcome is Outcome.REVIEW:
+                # The record is held as a child of its own: later records of it find that child.
+                candidates.add(person_from_record(ref, records[ref]))
+            decisions.append((str(ref), result))
+        ctx.kill.point("decided")
+
+        created = [ref for ref, d in decisions if isinstance(d, Decision) and d.outcome is not Outcome.LINK]
+        child_of: dict[str, int] = dict(zip(created, add_children(session, [records[r] for r in created]),
+                                            strict=True))
+
+        def child(ref: int | str | None) -> int:
+            assert ref is not None
+            return child_of[ref] if isinstance(ref, str) else ref
+
+        links = [(child(d.ref), records[ref], ref_of[ref]) for ref, d in decisions
+                 if isinstance(d, Decision) and d.outcome is Outcome.LINK]
+        changes = apply_links(session, links, submission_id, _effective_date(staged))
+        outcomes: Counter[str] = Counter()
+        updates: list[dict[str, Any]] = []
+        reviews: list[int] = []
+        for ref, d in decisions:
+            position = position_of[ref]
+            if isinstance(d, UnscorableRecord):
+                upn = next((i.value for i in records[ref].identifiers if i.scheme == "upn"), None)
+                session.add(m.StagedRejection(submission_id=submission_id, record_ref=ref_of[ref][:64],
+                                              field="record", reason=str(d)[:300], upn=upn))
+                updates.append({"p": position, "c": None, "o": RecordOutcome.REJECTED})
+                outcomes[RecordOutcome.REJECTED] += 1
+                continue
+            if d.outcome is Outcome.REVIEW:
+                reviews.append(open_review(session, child_id=child_of[ref], candidate_id=child(d.ref),
+                                           decision=d))
+            kind = {Outcome.LINK: RecordOutcome.LINK, Outcome.NEW: RecordOutcome.NEW,
+                    Outcome.REVIEW: RecordOutcome.REVIEW}[d.outcome]
+            target = child(d.ref) if d.outcome is Outcome.LINK else child_of[ref]
+            updates.append({"p": position, "c": target, "o": kind})
+            outcomes[kind] += 1
+        # Positions without a payload (already cleared) cannot occur before the checkpoint moves.
+        table = m.StagedRecord.__table__
+        session.execute(
+            update(table).where(table.c.submission_id == submission_id,
+                                table.c.position == bindparam("p"))
+            .values(child_id=bindparam("c"), outcome=bindparam("o"), payload=None), updates)
+        report = json.loads(staged.run_report or "{}")
+        totals = Counter(report.get("counts", {}))
+        totals.update(outcomes)
+        totals.update({k: v for k, v in changes.items() if v})
+        totals["searches"] += candidates.searches
+        report["counts"] = dict(sorted(totals.items()))
+        report["reviews"] = report.get("reviews", []) + reviews
+        staged.run_report = json.dumps(report, sort_keys=True)
+        staged.next_position = start + len(rows)
+        ctx.kill.point("written")
+    ctx.kill.point("committed")
+    ctx.summary.records += len(rows)
+    ctx.summary.outcomes.update(outcomes)
+    changed = sorted(set(child_of.values()) | changes.searchable_changed)
+    ctx.backend.index_children(changed)
+    ctx.kill.point("indexed")
+    return True
+
+
+def _close(ctx: _Context, submission_id: int) -> None:
+    """Finish a submission: a census ends its school's involvement for the children no longer
+    on its roll; the submission is marked done."""
+    with transaction(ctx.engine) as session:
+        staged = _staged(session, submission_id)
+        if staged.state != SubmissionState.STAGED:
+            return
+        submission = session.get(m.Submission, submission_id)
+        assert submission is not None
+        report = json.loads(staged.run_report or "{}")
+        counts = Counter(report.get("counts", {}))
+        if submission.source_kind is SourceKind.CENSUS and staged.census_date is not None:
+            counts["involvements_ended_not_on_roll"] = end_missing_pupils(
+                session, submission_id, submission.source_code, staged.census_date)
+        report["counts"] = dict(sorted(counts.items()))
+        if staged.resumed_from is not None:
+            report["resumed_from"] = staged.resumed_from
+        staged.run_report = json.dumps(report, sort_keys=True)
+        staged.state = SubmissionState.DONE
+        staged.done_at = _now()
+        ctx.kill.point("closing")
+    ctx.kill.point("closed")
+
+
+def end_missing_pupils(session: Session, submission_id: int, school: str, on: dt.date) -> int:
+    """End `school`'s open involvements of children not on this census's roll. On the roll: the
+    children its records went to, the existing children its held records may be (open
+    reviews), and the children holding the UPN of a pupil whose record was rejected (a typo in
+    a pupil's date of birth does not take them off the roll). Returns how many were ended."""
+    on_roll = select(m.StagedRecord.child_id).where(
+        m.StagedRecord.submission_id == submission_id, m.StagedRecord.child_id.is_not(None))
+    may_be = select(m.MatchReview.candidate_id).where(m.MatchReview.child_id.in_(on_roll))
+    rejected_upns = select(m.StagedRejection.upn).where(
+        m.StagedRejection.submission_id == submission_id, m.StagedRejection.upn.is_not(None))
+    rejected = select(m.ChildIdentifier.child_id).where(
+        m.ChildIdentifier.scheme == "upn", m.ChildIdentifier.value.in_(rejected_upns))
+    result = session.execute(
+        update(m.Involvement.__table__)
+        .where(m.Involvement.service_type == ServiceType.SCHOOL, m.Involvement.organisation_code == school,
+               m.Involvement.end_date.is_(None),
+               (m.Involvement.start_date.is_(None)) | (m.Involvement.start_date <= on),
+               m.Involvement.child_id.not_in(on_roll), m.Involvement.child_id.not_in(may_be),
+               m.Involvement.child_id.not_in(rejected))
+        .values(end_date=on, submission_id=submission_id, record_ref="not on roll")
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def _fail(engine: Engine, submission_id: int, exc: BaseException) -> str:
+    with transaction(engine) as session:
+        staged = _staged(session, submission_id)
+        reason = (f"failed at record position {staged.next_position} of {staged.records_total} "
+                  f"({type(exc).__name__}); records before it were applied")
+        staged.state = SubmissionState.FAILED
+        staged.failure = reason[:500]
+        staged.done_at = _now()
+    return reason
+
+
+def run_nightly(
+    engine: Engine, backend: SearchBackend | None = None, *, batch_size: int = BATCH,
+    model: MatchModel | None = None,
+) -> RunSummary:
+    """Run every staged submission; raises `RunLocked` if another run holds the lock."""
+    backend = backend or EmbeddedSearch(engine)
+    summary = RunSummary()
+    with run_lock(engine):
+        _start(engine, summary)
+        _reindex_abandoned(engine, backend, summary)
+        ctx = _Context(engine, backend, model or MatchModel.load(), batch_size, summary, _KillSwitch())
+        failed: set[int] = set()
+        while (submission_id := _next_submission(engine, failed)) is not None:
+            try:
+                _run_submission(ctx, submission_id)
+            except Exception as exc:  # one bad submission must not stop the night
+                # The class only: an error's message may quote the data it choked on.
+                log.error("submission %d failed: %s", submission_id, type(exc).__name__)
+                summary.failed[submission_id] = _fail(engine, submission_id, exc)
+                failed.add(submission_id)
+        with transaction(engine) as session:
+            run = session.get(m.IngestRun, summary.run_id)
+            assert run is not None
+            run.state = RunState.DONE
+            run.finished_at = _now()
+            run.report = json.dumps(summary.as_dict(), sort_keys=True)
+    log.info("ingest run %d: %d submissions, %d records", summary.run_id, len(summary.submissions),
+             summary.records)
+    return summary

@@ -1,0 +1,76 @@
+"""The nightly run's lock: two runs never overlap, and a dead run's lock frees itself.
+
+The lock is one the operating system or the database drops the moment its holder dies, so a
+killed run (SIGKILL, power cut, OOM) never leaves a stuck lock behind and nobody has to guess
+whether a holder is still alive:
+
+- SQLite: an exclusive `fcntl` lock on a file beside the database (`<db>.ingest-lock`), released
+  by the kernel when the process exits however it exits;
+- PostgreSQL: a session-level advisory lock held on its own connection, released by the server
+  when that connection goes (the process died, or the network did).
+
+What the dead run left behind in the database (its `ingest_runs` row still *running*, a
+submission part-way) is recovered by the next run once it holds the lock (`ingest.nightly`).
+A live but hung run keeps its lock: taking over from a process that may still write would be
+unsafe; the operator stops it (its pid is in `ingest_runs`), and the next run resumes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+# Any constant: the advisory lock key of the nightly run in a PostgreSQL database.
+ADVISORY_KEY = 0x43494E47  # "CING"
+
+
+class RunLocked(RuntimeError):
+    """Another run holds the lock; the message says which (pid) when the database knows."""
+
+
+def lock_file_for(engine: Engine) -> Path:
+    database = engine.url.database
+    if not database or database == ":memory:":
+        raise RunLocked("the nightly run needs a database file or a server, not an in-memory database")
+    return Path(database).with_name(Path(database).name + ".ingest-lock")
+
+
+@contextmanager
+def run_lock(engine: Engine) -> Iterator[None]:
+    """Hold the nightly run's lock for the block, or raise `RunLocked` at once."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}).scalar()
+            conn.commit()
+            if not got:
+                raise RunLocked("another nightly run holds the lock (PostgreSQL advisory lock)")
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})
+                conn.commit()
+        return
+    path = lock_file_for(engine)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            raise RunLocked(f"another nightly run holds the lock {path}"
+                            + (f" (pid {holder})" if holder.isdigit() else "")) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

@@ -1,0 +1,85 @@
+"""A submission's report, for the school that sent it and for the LA: what was accepted, what
+was rejected and why (position, field, reason, and the UPN only when valid), counts of the
+elements dropped by name, and what the nightly run did with it (links, new children, reviews
+opened, rows added and updated, involvements ended, where it resumed after a crash).
+
+Built from the staging tables alone: counts, positions, field names and fixed reasons. No
+value from a file ever reaches it (the marker test checks the rendered text too).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from index import models as m
+from index import transaction
+
+
+class UnknownSubmission(LookupError):
+    pass
+
+
+def submission_report(engine: Engine, submission_id: int) -> dict[str, Any]:
+    with transaction(engine) as session:
+        submission = session.get(m.Submission, submission_id)
+        staged = session.execute(select(m.StagedSubmission).where(
+            m.StagedSubmission.submission_id == submission_id)).scalar_one_or_none()
+        if submission is None or staged is None:
+            raise UnknownSubmission(f"submission {submission_id} does not exist")
+        rejections = session.execute(
+            select(m.StagedRejection.record_ref, m.StagedRejection.upn, m.StagedRejection.field,
+                   m.StagedRejection.reason)
+            .where(m.StagedRejection.submission_id == submission_id).order_by(m.StagedRejection.id)
+        ).all()
+        parse = json.loads(staged.parse_report or "{}")
+        run = json.loads(staged.run_report or "{}")
+        return {
+            "submission_id": submission_id,
+            "file": submission.file_name,
+            "kind": submission.source_kind.value,
+            "source": submission.source_code,
+            "owning_la": staged.owning_la,
+            "state": staged.state,
+            "failure": staged.failure,
+            "census_date": staged.census_date.isoformat() if staged.census_date else None,
+            "records_staged": staged.records_total,
+            "records_run": staged.next_position,
+            "resumed_from": staged.resumed_from,
+            "parse": {k: parse.get(k) for k in ("accepted", "rejected_count", "dropped", "warnings",
+                                                "header", "complete")},
+            "rejected": [{"record": r.record_ref, "upn": r.upn, "field": r.field, "reason": r.reason}
+                         for r in rejections],
+            "run": run,
+        }
+
+
+def describe_report(report: dict[str, Any]) -> str:
+    """The report as text for the school and the LA."""
+    parse = report["parse"]
+    lines = [
+        f"submission {report['submission_id']}: {report['kind']} {report['file']} from {report['source']} "
+        f"(LA {report['owning_la']}): {report['state']}",
+    ]
+    if report["failure"]:
+        lines.append(f"  why: {report['failure']}")
+    if parse.get("accepted") is not None:
+        lines.append(f"  accepted {parse['accepted']}, rejected {parse['rejected_count']}")
+    run_counts = report["run"].get("counts", {})
+    if run_counts:
+        lines.append("  run: " + ", ".join(f"{k} {v}" for k, v in run_counts.items()))
+    if report["run"].get("reviews"):
+        lines.append("  reviews opened: " + ", ".join(str(r) for r in report["run"]["reviews"]))
+    if report["resumed_from"] is not None:
+        lines.append(f"  resumed after an interrupted run at record position {report['resumed_from']}")
+    for rejected in report["rejected"]:
+        upn = f" (UPN {rejected['upn']})" if rejected["upn"] else ""
+        lines.append(f"  rejected {rejected['record']}{upn}: {rejected['field']}: {rejected['reason']}")
+    dropped = parse.get("dropped") or {}
+    if dropped:
+        lines.append("  dropped (not held): " + ", ".join(f"{k} {v}" for k, v in dropped.items()))
+    for warning in parse.get("warnings") or []:
+        lines.append(f"  warning: {warning}")
+    return "\n".join(lines)
