@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import multiprocessing
 import os
 import random
 import statistics
@@ -33,6 +34,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 from sqlalchemy import Engine, event, func, select
 
@@ -168,13 +170,24 @@ def _chunk(index: int, children: int, la: str, seed: int) -> synth.Chunk:
     return synth.build_chunk(index, quota, la, seed, noise=STORE_NOISE)
 
 
+def _feed_chunk(job: tuple[int, int, str, int]) -> list[tuple[int, ChildRecord]]:
+    index, children, la, seed = job
+    chunk = _chunk(index, children, la, seed)
+    by_child = _chunk_records(chunk, seed)
+    return [(child.id, stored_record(child, by_child.get(child.id, []), la)) for child in chunk.children]
+
+
 def feed_children(children: int, la: str, seed: int) -> Iterator[tuple[int, ChildRecord]]:
-    """(true child id, the child as the store holds it) for every child, in id order."""
-    for index in range(_chunk_count(children)):
-        chunk = _chunk(index, children, la, seed)
-        by_child = _chunk_records(chunk, seed)
-        for child in chunk.children:
-            yield child.id, stored_record(child, by_child.get(child.id, []), la)
+    """(true child id, the child as the store holds it) for every child, in id order; made in
+    a second process (forked where there is fork) while the caller loads the store."""
+    jobs = [(index, children, la, seed) for index in range(_chunk_count(children))]
+    if len(jobs) == 1:
+        yield from _feed_chunk(jobs[0])
+        return
+    methods = multiprocessing.get_all_start_methods()
+    with multiprocessing.get_context("fork" if "fork" in methods else "spawn").Pool(1) as pool:
+        for pairs in pool.imap(_feed_chunk, jobs):
+            yield from pairs
 
 
 def build_store(path: Path, children: int, seed: int, source: TrueChildren | None = None) -> Build:
@@ -561,6 +574,16 @@ def command(
     db: Annotated[Path | None, typer.Option("--db", help="SQLite file (default under var/bench/).")] = None,
     show_misses: Annotated[bool, typer.Option("--show-misses",
                                               help="List each missed query (synthetic data).")] = False,
+    backend: Annotated[str, typer.Option(
+        "--backend", click_type=click.Choice(["embedded", "elasticsearch"]),
+        help="elasticsearch: indexing rate, then the same queries against it and embedded.")] = "embedded",
+    es_url: Annotated[str | None, typer.Option(
+        "--es-url", help="elasticsearch: a running node (default: a throwaway one, 1 GB heap).")] = None,
 ) -> None:
     """Embedded search on a synthetic store: latency, queries/s and recall@5 by query kind."""
+    if backend == "elasticsearch":
+        from ops.bench import search_es  # it imports this module
+
+        typer.echo(search_es.run(children, queries, seed, db, es_url=es_url))
+        return
     typer.echo(run(children, queries, seed, db, show_misses=show_misses))
