@@ -3,6 +3,11 @@
 A backend comes from `BACKENDS`, a factory per backend taking the store's engine; the world of
 children is written to the store with `index.store.add_children` and then indexed by the
 backend under test. Adding a backend means adding one entry to `BACKENDS`.
+
+The Elasticsearch backend runs against a real Elasticsearch 8 node started once for the session
+(the `elasticsearch_url` fixture, ops.elasticsearch); each world gets indices and aliases of its
+own (a fresh name prefix), removed afterwards. Beyond passing the same tests, the backends must
+rank alike: `test_backends_rank_alike` puts the same queries to both over one store.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -19,14 +25,33 @@ from stdnum.gb import nhs as stdnum_nhs
 
 from index import ChildRecord, add_children, transaction
 from index import models as m
+from index.elastic import ElasticSearch
 from index.embedded import EmbeddedSearch
 from index.identifiers import Scheme, upn_check_letter
 from index.search import MAX_RESULTS, SearchBackend, SearchHit, SearchQuery, SearchQueryError
 from index.store import make_engine, upgrade
+from ops.elasticsearch import throwaway_backend
 
 BACKENDS: dict[str, Callable[[Engine], SearchBackend]] = {
     "embedded": lambda engine: EmbeddedSearch(engine),
+    "elasticsearch": lambda engine: throwaway_backend(engine),
 }
+
+
+@contextmanager
+def backend_for(request: pytest.FixtureRequest, name: str, engine: Engine) -> Iterator[SearchBackend]:
+    """The named backend over `engine`; for Elasticsearch, on the session's node, its indices
+    removed afterwards so that the node stays small however many worlds the suite builds."""
+    if name == "elasticsearch":
+        request.getfixturevalue("elasticsearch_url")
+    backend = BACKENDS[name](engine)
+    try:
+        yield backend
+    finally:
+        if isinstance(backend, ElasticSearch):
+            backend._client.indices.delete(index=f"{backend.settings.index_prefix}-*",
+                                           ignore_unavailable=True)
+            backend.close()
 
 
 def upn(body: str) -> str:
@@ -139,9 +164,10 @@ class World:
 
 
 @pytest.fixture(params=sorted(BACKENDS))
-def search_backend(request: pytest.FixtureRequest, engine: Engine) -> SearchBackend:
+def search_backend(request: pytest.FixtureRequest, engine: Engine) -> Iterator[SearchBackend]:
     """Each backend over a fresh, empty store (tests that change the store use this)."""
-    return BACKENDS[request.param](engine)
+    with backend_for(request, request.param, engine) as backend:
+        yield backend
 
 
 def build_world(backend: SearchBackend, engine: Engine) -> World:
@@ -181,11 +207,12 @@ def shared_engine(
 
 
 @pytest.fixture(scope="module", params=sorted(BACKENDS))
-def world(request: pytest.FixtureRequest, shared_engine: Engine) -> World:
+def world(request: pytest.FixtureRequest, shared_engine: Engine) -> Iterator[World]:
     """A world that tests only search: built once per backend and database."""
     with shared_engine.begin() as conn:
         conn.execute(delete(m.Child))
-    return build_world(BACKENDS[request.param](shared_engine), shared_engine)
+    with backend_for(request, request.param, shared_engine) as backend:
+        yield build_world(backend, shared_engine)
 
 
 # -- identifiers ----------------------------------------------------------------------------
@@ -480,3 +507,43 @@ def test_removal(fresh_world: World) -> None:
     world.backend.remove_children([alex])  # removing again is harmless
     world.backend.index_children([alex])
     assert world.found(identifier=(Scheme.UPN, upn("801200005001"))) == [alex]
+
+
+# -- the backends rank alike ----------------------------------------------------------------
+
+RANKING_QUERIES: list[dict[str, object]] = [
+    {"family_name": "Thompson", "date_of_birth": ALEX_DOB},
+    {"family_name": "Thompson", "given_name": "Alex", "date_of_birth": ALEX_DOB, "postcode": "MK40 1AA"},
+    {"family_name": "Thomspon", "given_name": "Alexnader", "date_of_birth": dt.date(2014, 5, 16)},
+    {"family_name": "Thompson", "given_name": "Alexander", "date_of_birth": dt.date(2014, 10, 5)},
+    {"family_name": "Thompson", "postcode": "MK40 1AA", "gender": "male"},
+    {"family_name": "Smith", "given_name": "Amelia", "date_of_birth": AMELIA_DOB},
+    {"family_name": "Jones", "date_of_birth": AMELIA_DOB, "owning_la": "384"},
+    {"family_name": "Patel", "date_of_birth": CROWD_DOB},
+    {"family_name": "Patel", "given_name": "Isla", "postcode": "MK43 0AA"},
+    {"family_name": "Walker", "given_name": "Lily", "date_of_birth": dt.date(2013, 9, 12)},
+    {"family_name": "O Briain", "given_name": "Zoe", "date_of_birth": dt.date(2011, 11, 3)},
+    {"family_name": "Иванв", "date_of_birth": dt.date(2013, 1, 30)},
+    {"family_name": "Wilson", "date_of_birth": dt.date(2013, 6, 1)},
+    {"family_name": "Khan", "postcode": "MK41 5DG"},
+    {"identifier": (Scheme.UPN, upn("801200005002"))},
+]
+
+
+def test_backends_rank_alike(request: pytest.FixtureRequest, sqlite_engine: Engine) -> None:
+    """Over one store, every backend finds the same children in the same order with the same
+    scores (Elasticsearch picks the candidates, the shared scoring ranks them)."""
+    records = list(NAMED.values()) + filler(random.Random(20240501), 120)
+    with transaction(sqlite_engine) as session:
+        ids = add_children(session, records)
+    answers: dict[str, list[list[SearchHit]]] = {}
+    for name in sorted(BACKENDS):
+        with backend_for(request, name, sqlite_engine) as backend:
+            backend.index_children(ids)
+            answers[name] = [list(backend.search(SearchQuery(**q))) for q in RANKING_QUERIES]  # type: ignore[arg-type]
+    reference = answers["embedded"]
+    # Queries that find little would test little.
+    assert sum(len(hits) for hits in reference) > 3 * len(RANKING_QUERIES)
+    for name, hits in answers.items():
+        for query, got, expected in zip(RANKING_QUERIES, hits, reference, strict=True):
+            assert got == expected, f"{name} ranks {query} differently"
