@@ -44,8 +44,14 @@ ACTIONS: dict[str, str] = {
     "shield_override": "viewed a shielded record's hidden details under the child-protection capability",
     "review_decision": "decided a possible-match review item, merge or split",
     "upload_submission": "uploaded a school or service submission",
-    "read_audit": "read the audit trail",
-    "configure": "changed configuration",
+    "read_audit": "read the audit trail, access notifications or unusual-use flags",
+    "read_register": "read the practitioner register",
+    "read_submission": "read a submission's staging result or report",
+    "read_review": "read the possible-match review queue or an item of it",
+    "correct_record": "corrected a child's record (LA data team)",
+    "opt_out": "recorded or withdrew an opt-out of sharing with a type of service",
+    "investigation": "closed a shield-override investigation",
+    "configure": "read or changed configuration",
 }
 
 REASONS: dict[str, str] = {
@@ -292,6 +298,12 @@ def _entries(session: Session, where: Any) -> list[Entry]:
               child_ids=tuple(sorted(children.get(e.seq, ()))))
         for e in events
     ]
+
+
+def entries(session: Session, seqs: Iterable[int]) -> list[Entry]:
+    """These entries (by sequence number), oldest first."""
+    wanted = list(seqs)
+    return _entries(session, m.AuditEvent.seq.in_(wanted)) if wanted else []
 
 
 def _period(start: dt.datetime | None, end: dt.datetime | None) -> list[Any]:

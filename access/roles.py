@@ -54,7 +54,7 @@ ROLE_PERMISSIONS: dict[Role, dict[Permission, Scope]] = {
     Role.LA_DATA_TEAM: {P.SEARCH: Scope.OWN_LA, P.VIEW_RECORD: Scope.OWN_LA,
                         P.RECORD_INVOLVEMENT: Scope.OWN_LA, P.REVIEW_QUEUE: Scope.OWN_LA,
                         P.SHIELD: Scope.OWN_LA, P.MANAGE_REGISTER: Scope.OWN_LA,
-                        P.READ_AUDIT: Scope.OWN_LA},
+                        P.ISSUE_ENROLMENT: Scope.OWN_LA, P.READ_AUDIT: Scope.OWN_LA},
     Role.SCHOOL_SUBMITTER: {P.UPLOAD_SUBMISSION: Scope.OWN_SCHOOL},
     Role.AUDITOR: {P.READ_AUDIT: Scope.ALL},
     Role.ADMINISTRATOR: {P.ISSUE_ENROLMENT: Scope.OWN_LA, P.UNLOCK: Scope.OWN_LA,

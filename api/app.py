@@ -96,6 +96,7 @@ def create_app(settings: ApiSettings | None = None, *, context: Context | None =
 
 
 def _routers() -> list[Any]:
-    from api import search, signin
+    from api import administration, children, la, oversight, schools, search, signin
 
-    return [signin.router, search.router]
+    return [signin.router, search.router, children.router, la.router, oversight.router, schools.router,
+            administration.router]

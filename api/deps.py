@@ -25,6 +25,7 @@ from api.context import Context
 from api.errors import SESSION_COOKIE
 from index import models as m
 from index.store import transaction
+from index.vocabulary import ServiceType
 
 
 def context(request: Request) -> Context:
@@ -54,6 +55,7 @@ class Actor:
     token: str
     organisation: str
     organisation_code: str | None
+    service_type: ServiceType | None = None
 
     @property
     def user_id(self) -> str:
@@ -65,18 +67,46 @@ def actor(ctx: Ctx, token: Annotated[str, Depends(session_token)]) -> Actor:
         principal = authorise(db, token, settings=ctx.access, now=ctx.clock())
         entry = get_entry(db, principal.user_id)
     assert entry is not None  # authorise has just checked the register
-    return Actor(principal, token, entry.organisation, entry.organisation_code)
+    return Actor(principal, token, entry.organisation, entry.organisation_code, entry.service_type)
 
 
 CurrentActor = Annotated[Actor, Depends(actor)]
 
 
-def permission(needed: Permission) -> Callable[[Actor], None]:
+# The audit action under which a refused use of each permission is recorded.
+REFUSED_ACTION: dict[Permission, str] = {
+    Permission.SEARCH: "search", Permission.VIEW_RECORD: "view_record",
+    Permission.RECORD_INVOLVEMENT: "record_involvement", Permission.REVIEW_QUEUE: "read_review",
+    Permission.SHIELD: "shield", Permission.MANAGE_REGISTER: "register_change",
+    Permission.ISSUE_ENROLMENT: "enrolment_issued", Permission.READ_AUDIT: "read_audit",
+    Permission.UPLOAD_SUBMISSION: "upload_submission", Permission.UNLOCK: "unlock",
+    Permission.CONFIGURE: "configure", Permission.SHIELD_OVERRIDE: "shield_override",
+}
+
+
+def refused(ctx: Context, who: Actor, needed: Permission, exc: Forbidden,
+            child_ids: Iterable[int] = ()) -> Forbidden:
+    """Record a refused attempt in the trail (its own transaction: the action never happens)."""
+    with transaction(ctx.engine) as db:
+        record(db, who, REFUSED_ACTION[needed], outcome="forbidden", child_ids=child_ids, at=ctx.clock())
+    return exc
+
+
+def _require(ctx: Context, who: Actor, needed: Permission, *, la: str | None = None,
+             school: str | None = None, child_ids: Iterable[int] = ()) -> None:
+    try:
+        who.principal.require(needed, la=la, school=school)
+    except Forbidden as exc:
+        raise refused(ctx, who, needed, exc, child_ids) from None
+
+
+def permission(needed: Permission) -> Callable[..., None]:
     """A router dependency: the role (or a capability) grants `needed` at all."""
 
-    def check(who: CurrentActor) -> None:
+    def check(ctx: Ctx, who: CurrentActor) -> None:
         if needed not in who.principal.grants():
-            raise Forbidden(f"role {who.principal.role.value} may not {needed.value}")
+            exc = Forbidden(f"role {who.principal.role.value} may not {needed.value}")
+            raise refused(ctx, who, needed, exc)
 
     return check
 
@@ -108,7 +138,7 @@ def child_scope(needed: Permission) -> Callable[..., ChildRef]:
 
     def check(ctx: Ctx, who: CurrentActor, child_id: ChildId) -> ChildRef:
         child = _child_ref(ctx, child_id)
-        who.principal.require(needed, la=child.owning_la)
+        _require(ctx, who, needed, la=child.owning_la, child_ids=[child.id])
         return child
 
     return check
@@ -117,8 +147,8 @@ def child_scope(needed: Permission) -> Callable[..., ChildRef]:
 def la_scope(needed: Permission) -> Callable[..., str | None]:
     """A route dependency for LA-wide lists: the actor's own LA (None: every LA, auditors)."""
 
-    def check(who: CurrentActor) -> str | None:
-        who.principal.require(needed, la=who.principal.la)
+    def check(ctx: Ctx, who: CurrentActor) -> str | None:
+        _require(ctx, who, needed, la=who.principal.la)
         return None if who.principal.grants()[needed] is Scope.ALL else who.principal.la
 
     return check
@@ -128,8 +158,8 @@ LaEstab = Annotated[str, Path(pattern=r"^\d{7}$", description="the school's LAEs
 
 
 def school_scope(needed: Permission) -> Callable[..., str]:
-    def check(who: CurrentActor, laestab: LaEstab) -> str:
-        who.principal.require(needed, school=laestab)
+    def check(ctx: Ctx, who: CurrentActor, laestab: LaEstab) -> str:
+        _require(ctx, who, needed, school=laestab)
         return laestab
 
     return check
@@ -141,7 +171,7 @@ def review_scope(needed: Permission) -> Callable[..., int]:
             la = db.scalar(select(m.MatchReview.owning_la).where(m.MatchReview.id == review_id))
         if la is None:
             raise HTTPException(404, "no review item with that id")
-        who.principal.require(needed, la=la)
+        _require(ctx, who, needed, la=la)
         return review_id
 
     return check
@@ -153,7 +183,7 @@ def merge_scope(needed: Permission) -> Callable[..., int]:
             la = db.scalar(select(m.ChildMerge.merged_owning_la).where(m.ChildMerge.id == merge_id))
         if la is None:
             raise HTTPException(404, "no merge with that id")
-        who.principal.require(needed, la=la)
+        _require(ctx, who, needed, la=la)
         return merge_id
 
     return check
@@ -179,12 +209,13 @@ def involvement_scope(needed: Permission) -> Callable[..., InvolvementRef]:
             ).first()
         if row is None:
             raise HTTPException(404, "no involvement with that id")
-        who.principal.require(needed, la=row.owning_la)
+        _require(ctx, who, needed, la=row.owning_la, child_ids=[row.child_id])
         by_code = bool(who.organisation_code and row.organisation_code)
         own = (row.organisation_code == who.organisation_code if by_code
                else row.organisation_name == who.organisation)
         if not own:
-            raise Forbidden("only the service that recorded an involvement may change it")
+            exc = Forbidden("only the service that recorded an involvement may change it")
+            raise refused(ctx, who, needed, exc, [row.child_id])
         return InvolvementRef(involvement_id, row.child_id, row.owning_la)
 
     return check
@@ -192,9 +223,10 @@ def involvement_scope(needed: Permission) -> Callable[..., InvolvementRef]:
 
 def record(db: Session, who: Actor, action: str, *, reason: str | None = None,
            child_ids: Iterable[int] = (), criteria: Mapping[str, Any] | None = None,
-           outcome: str = "ok", subject_user: str | None = None, at: dt.datetime | None = None) -> None:
-    """Write the audit entry of an action, in the action's own transaction."""
+           outcome: str = "ok", subject_user: str | None = None, at: dt.datetime | None = None) -> int:
+    """Write the audit entry of an action, in the action's own transaction; its sequence number."""
     p = who.principal
-    audit.append(db, Event(actor=p.user_id, action=action, reason=reason, child_ids=tuple(child_ids),
-                           criteria=criteria, outcome=outcome, actor_role=p.role.value,
-                           actor_la=p.la, subject_user=subject_user, at=at))
+    seq, _ = audit.append(db, Event(
+        actor=p.user_id, action=action, reason=reason, child_ids=tuple(child_ids), criteria=criteria,
+        outcome=outcome, actor_role=p.role.value, actor_la=p.la, subject_user=subject_user, at=at))
+    return seq

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from access import Forbidden, NotRegistered, RegisterRefused, SessionInvalid, SignInRefused
@@ -31,9 +32,9 @@ _SIGNIN_STATUS = {
 }
 
 
-def error(status: int, message: str, **extra: Any) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
+def error(status_code: int, message: str, /, **extra: Any) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status_code == 401 else None
+    return JSONResponse({"error": message, **extra}, status_code=status_code, headers=headers)
 
 
 def _validation(_request: Request, exc: Exception) -> JSONResponse:
@@ -42,6 +43,14 @@ def _validation(_request: Request, exc: Exception) -> JSONResponse:
         {"field": ".".join(str(p) for p in e.get("loc", ())), "reason": e.get("msg", "not valid")}
         for e in exc.errors()[:20]
     ]
+    return error(422, "request not valid", details=details)
+
+
+def _model(_request: Request, exc: Exception) -> JSONResponse:
+    """A model built inside a handler (e.g. a register entry) refused: the same shape as 422s."""
+    assert isinstance(exc, ValidationError)
+    details = [{"field": ".".join(str(p) for p in e.get("loc", ())), "reason": e.get("msg", "not valid")}
+               for e in exc.errors()[:20]]
     return error(422, "request not valid", details=details)
 
 
@@ -70,6 +79,7 @@ def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
 
 HANDLERS: dict[type[Exception], Any] = {
     RequestValidationError: _validation,
+    ValidationError: _model,
     HTTPException: _http,
     SessionInvalid: _session,
     SignInRefused: _signin,

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from access.audit import REASONS
+from access.roles import Role
 from index.identifiers import Scheme
 from index.records import Email, LongText, Phone
-from index.vocabulary import ConsentBasis, Gender, MatchReason, ServiceType
+from index.vocabulary import ConsentBasis, Gender, MatchReason, OptOutBy, ServiceType
 
 
 class Input(BaseModel):
@@ -164,3 +165,294 @@ class TokenOut(Output):
 class UnlockOut(Output):
     user_id: str
     cleared: bool
+
+
+# -- a child's record, as the view policy allows ------------------------------------------------
+
+
+class NameOut(Output):
+    kind: str
+    given_name: str | None
+    middle_names: str | None
+    family_name: str | None
+
+
+class AddressOut(Output):
+    status: str
+    line1: str | None
+    line2: str | None
+    line3: str | None
+    town: str | None
+    postcode: str | None
+
+
+class CarerOut(Output):
+    given_name: str | None
+    family_name: str | None
+    relationship: str
+    parental_responsibility: bool | None
+    phone: str | None
+    email: str | None
+
+
+class IndicatorOut(Output):
+    kind: str
+    set_by: str
+    set_at: dt.datetime
+
+
+class InvolvementOut(Output):
+    id: int
+    service_type: str
+    organisation_name: str
+    organisation_code: str | None
+    practitioner_name: str | None
+    contact_phone: str | None
+    contact_email: str | None
+    start_date: dt.date | None
+    end_date: dt.date | None
+    lead_professional: bool
+    contact_brokered_by_la: bool
+    indicators: list[IndicatorOut]
+
+
+class ChildOut(Output):
+    child_id: int
+    child_number: str
+    owning_la: str
+    visibility: str
+    names: list[NameOut]
+    date_of_birth: dt.date | None
+    gender: str | None
+    status: str | None
+    shielded: bool
+    notice: str | None
+    addresses: list[AddressOut]
+    identifiers: list[tuple[str, str]]
+    carers: list[CarerOut]
+    involvements: list[InvolvementOut]
+
+
+class CreatedOut(Output):
+    id: int
+
+
+class IndicatorChangeOut(Output):
+    involvement_id: int
+    kind: str
+    active: bool
+
+
+# -- LA data team -----------------------------------------------------------------------------
+
+
+class ReviewSideOut(Output):
+    child_id: int
+    child_number: str
+    given_name: str | None
+    family_name: str | None
+    other_names: list[str]
+    date_of_birth: dt.date
+    gender: str
+    postcode: str | None
+    town: str | None
+    identifiers: list[tuple[str, str]]
+    shielded: bool
+
+
+class ReviewItemOut(Output):
+    id: int
+    status: str
+    rule: str
+    priority: int
+    probability: float | None
+    weight: float | None
+    explanation: dict[str, object]
+    child: ReviewSideOut | None
+    candidate: ReviewSideOut | None
+    opened_at: dt.datetime
+    decided_at: dt.datetime | None
+    decided_by: str | None
+    decision_reason: str | None
+    merge_id: int | None
+
+
+class ReviewQueueOut(Output):
+    items: list[ReviewItemOut]
+
+
+class DecisionOut(Output):
+    review_id: int
+    status: str
+    merge_id: int | None
+
+
+class SplitOut(Output):
+    kept_child_id: int
+    restored_child_id: int
+
+
+class ShieldOut(Output):
+    child_id: int
+    shielded: bool
+
+
+class OptOutBody(Input):
+    service_type: ServiceType
+    opted_out_by: OptOutBy
+
+
+class OptOutOut(Output):
+    child_id: int
+    service_type: str
+    opted_out_by: str
+    recorded_at: dt.datetime
+    recorded_by: str
+
+
+class OptOutsOut(Output):
+    opt_outs: list[OptOutOut]
+
+
+class RegisterBody(Input):
+    """A register entry as the LA data team or an administrator writes it (the user is in the path)."""
+
+    organisation: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    organisation_code: Annotated[str, StringConstraints(min_length=1, max_length=16)] | None = None
+    la: Annotated[str, StringConstraints(pattern=r"^\d{3}$")]
+    role: Role
+    service_type: ServiceType | None = None
+    vetting_checked_on: dt.date
+    vetting_expires_on: dt.date
+    training_completed_on: dt.date | None = None
+    training_expires_on: dt.date | None = None
+    suspended: bool = False
+
+
+class RegisterEntryOut(Output):
+    user_id: str
+    organisation: str
+    organisation_code: str | None
+    la: str
+    role: str
+    service_type: str | None
+    vetting_checked_on: dt.date
+    vetting_expires_on: dt.date
+    training_completed_on: dt.date | None
+    training_expires_on: dt.date | None
+    suspended: bool
+    status: str
+
+
+class RegisterOut(Output):
+    entries: list[RegisterEntryOut]
+
+
+class AccessOut(Output):
+    """One access to a child, for the owning LA: who, their organisation, when and why."""
+
+    seq: int
+    child_id: int
+    at: dt.datetime
+    actor: str
+    organisation: str | None
+    action: str
+    reason: str | None
+    shielded: bool
+
+
+class AccessesOut(Output):
+    accesses: list[AccessOut]
+
+
+class InvestigationOut(Output):
+    id: int
+    child_id: int
+    opened_by: str
+    organisation: str | None
+    opened_at: dt.datetime
+    audit_seq: int
+    closed_at: dt.datetime | None
+    closed_by: str | None
+
+
+class InvestigationsOut(Output):
+    investigations: list[InvestigationOut]
+
+
+class UsageFlagOut(Output):
+    actor: str
+    children_viewed: int
+    peer_median: float
+    outside_la_views: int
+    reasons: list[str]
+
+
+class UsageOut(Output):
+    start: dt.datetime
+    end: dt.datetime
+    flags: list[UsageFlagOut]
+
+
+class VerificationOut(Output):
+    ok: bool
+    entries: int
+    head_hash: str
+    broken_seq: int | None
+    problem: str | None
+
+
+# -- school submitter ------------------------------------------------------------------------
+
+
+class SubmissionOut(Output):
+    submission_id: int
+    source_kind: str
+    state: str
+    records_total: int
+    rejected: int
+    received_at: dt.datetime | None = None
+    duplicate: bool = False
+    failure: str | None = None
+    parse_report: dict[str, object] | None = None
+    run_report: dict[str, object] | None = None
+
+
+class RejectionOut(Output):
+    record_ref: str
+    field: str
+    reason: str
+    upn: str | None
+
+
+class SubmissionDetailOut(Output):
+    submission: SubmissionOut
+    rejections: list[RejectionOut]
+
+
+class SubmissionsOut(Output):
+    submissions: list[SubmissionOut]
+
+
+# -- administrator ---------------------------------------------------------------------------
+
+
+class ConfigurationOut(Output):
+    """The settings an administrator may see (never a secret) and change at run time."""
+
+    lockout_threshold: int
+    lockout_minutes: int
+    session_idle_minutes: int
+    session_max_hours: int
+    enrolment_token_hours: int
+    unusual_use_factor: float
+    unusual_use_min_children: int
+
+
+class ConfigurationBody(Input):
+    lockout_threshold: Annotated[int, Field(ge=1, le=100)] | None = None
+    lockout_minutes: Annotated[int, Field(ge=1, le=24 * 60)] | None = None
+    session_idle_minutes: Annotated[int, Field(ge=1, le=240)] | None = None
+    enrolment_token_hours: Annotated[int, Field(ge=1, le=24 * 14)] | None = None
+    unusual_use_factor: Annotated[float, Field(ge=1.0, le=1000.0)] | None = None
+    unusual_use_min_children: Annotated[int, Field(ge=1, le=100_000)] | None = None

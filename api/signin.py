@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Response
 
 from access import Permission
-from api.deps import Ctx, CurrentActor, session_token
+from api.deps import Ctx, CurrentActor
 from api.errors import SESSION_COOKIE
 from api.schemas import EnrolBody, EnrolmentOut, MeOut, SignedInOut, SignInBody
 
@@ -39,8 +39,9 @@ def confirm(body: SignInBody, ctx: Ctx) -> Response:
 
 
 @router.post("/signout", status_code=204)
-def sign_out(ctx: Ctx, token: str = Depends(session_token)) -> Response:
-    ctx.signin.sign_out(token)
+def sign_out(ctx: Ctx, who: CurrentActor) -> Response:
+    """End this session (a session that has already ended is refused like any other request)."""
+    ctx.signin.sign_out(who.token)
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE)
     return response

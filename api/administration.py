@@ -1,0 +1,53 @@
+"""The administrator's side: unlock a user, read and change the run-time configuration (never
+a secret). Enrolment tokens: api.la (administrators and LA data teams, own LA)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from access import Forbidden, Permission, admin
+from api.deps import Ctx, CurrentActor, record, refused, requires
+from api.schemas import ConfigurationBody, ConfigurationOut, UnlockOut
+from index.store import transaction
+
+P = Permission
+router = APIRouter(prefix="/admin", tags=["administrator"])
+
+UserId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._@-]+$")]
+
+
+@router.post("/users/{user_id}/unlock", response_model=UnlockOut, dependencies=requires(P.UNLOCK))
+def unlock(user_id: UserId, ctx: Ctx, who: CurrentActor) -> UnlockOut:
+    """Lift a lockout before it ends (a registered user of the administrator's own LA)."""
+    try:
+        with transaction(ctx.engine) as db:
+            cleared = admin.unlock(db, who.principal, user_id, now=ctx.clock())
+    except Forbidden as exc:
+        raise refused(ctx, who, P.UNLOCK, exc) from None
+    return UnlockOut(user_id=user_id, cleared=cleared)
+
+
+def _configuration(ctx: Ctx) -> ConfigurationOut:
+    return ConfigurationOut(**{name: getattr(ctx.access, name) for name in ConfigurationOut.model_fields})
+
+
+@router.get("/configuration", response_model=ConfigurationOut, dependencies=requires(P.CONFIGURE))
+def read_configuration(ctx: Ctx, who: CurrentActor) -> ConfigurationOut:
+    with transaction(ctx.engine) as db:
+        record(db, who, "configure", reason="administration", at=ctx.clock())
+    return _configuration(ctx)
+
+
+@router.patch("/configuration", response_model=ConfigurationOut, dependencies=requires(P.CONFIGURE))
+def change_configuration(body: ConfigurationBody, ctx: Ctx, who: CurrentActor) -> ConfigurationOut:
+    """Change lockout, session and unusual-use thresholds for this running service (the
+    settings shared with sign-in, so the change applies at once; restart: back to the
+    environment's values)."""
+    changes = body.model_dump(exclude_none=True)
+    with transaction(ctx.engine) as db:
+        record(db, who, "configure", reason="administration", at=ctx.clock())
+        for name, value in changes.items():
+            setattr(ctx.access, name, value)
+    return _configuration(ctx)

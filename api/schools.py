@@ -1,0 +1,147 @@
+"""A school submitter's side (own school only): upload a census or CTF, see the staging result
+and, after the nightly run, the report for that submission. Nothing else.
+
+An upload is written under a name the server chooses (never the client's file name or path),
+readable by the service only, handed to ingest staging, and deleted once staged: the raw file
+carries data the index must never hold (DESIGN.md), and only the minimised records are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, UploadFile
+from fastapi import Path as PathParam
+from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
+
+from access import Permission
+from api.context import Context
+from api.deps import Ctx, CurrentActor, record, requires, school_scope
+from api.schemas import RejectionOut, SubmissionDetailOut, SubmissionOut, SubmissionsOut
+from index import models as m
+from index.store import transaction
+
+P = Permission
+router = APIRouter(prefix="/schools/{laestab}", tags=["school submitter"],
+                   dependencies=requires(P.UPLOAD_SUBMISSION))
+
+School = Annotated[str, Depends(school_scope(P.UPLOAD_SUBMISSION))]
+SubmissionId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
+CHUNK = 1024 * 1024
+
+
+class StagingUnavailable(RuntimeError):
+    pass
+
+
+def stage_file(ctx: Context, path: Path, school: str) -> Any:
+    """Hand a stored upload to ingest staging (imported here, when first needed)."""
+    try:
+        from ingest.staging import submit_file
+    except ImportError:
+        raise HTTPException(503, "submission staging is not available in this installation yet") from None
+    return submit_file(ctx.engine, path, source=school, today=ctx.clock().date())
+
+
+def _rejection_class() -> type[Exception]:
+    try:
+        from ingest.staging import SubmissionRejected
+    except ImportError:
+        return StagingUnavailable
+    return SubmissionRejected  # type: ignore[no-any-return]
+
+
+async def _store(ctx: Context, upload: UploadFile) -> Path:
+    """Copy the upload to a new file under a random name, at most max_upload_bytes."""
+    folder = Path(ctx.settings.upload_dir)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = folder / f"upload-{secrets.token_hex(16)}.xml"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    written = 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while chunk := await upload.read(CHUNK):
+                written += len(chunk)
+                if written > ctx.settings.max_upload_bytes:
+                    raise HTTPException(413, "the file is larger than the upload limit")
+                out.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    if written == 0:
+        path.unlink(missing_ok=True)
+        raise HTTPException(422, "the uploaded file is empty")
+    return path
+
+
+def _submission_out(db: Any, submission_id: int, *, duplicate: bool = False) -> SubmissionOut:
+    sub = db.get(m.Submission, submission_id)
+    staged = db.scalars(select(m.StagedSubmission)
+                        .where(m.StagedSubmission.submission_id == submission_id)).first()
+    rejected = db.scalar(select(func.count()).select_from(m.StagedRejection)
+                         .where(m.StagedRejection.submission_id == submission_id)) or 0
+    return SubmissionOut(
+        submission_id=submission_id, source_kind=sub.source_kind.value,
+        state=staged.state if staged else "done", records_total=staged.records_total if staged else 0,
+        rejected=rejected, received_at=sub.received_at, duplicate=duplicate,
+        failure=staged.failure if staged else None,
+        parse_report=json.loads(staged.parse_report) if staged and staged.parse_report else None,
+        run_report=json.loads(staged.run_report) if staged and staged.run_report else None,
+    )
+
+
+@router.post("/submissions", response_model=SubmissionOut, status_code=201)
+async def upload(school: School, file: UploadFile, ctx: Ctx, who: CurrentActor) -> SubmissionOut:
+    """Upload a school census or CTF for this school; it is checked and staged for the nightly
+    run at once. The file name sent with it is ignored."""
+    path = await _store(ctx, file)
+    await file.close()
+    rejected_kind = _rejection_class()
+    try:
+        result = await run_in_threadpool(stage_file, ctx, path, school)
+        submission_id, duplicate, outcome = result.submission_id, result.duplicate, "ok"
+    except rejected_kind as exc:
+        submission_id, duplicate, outcome = exc.submission_id, False, "refused"  # type: ignore[attr-defined]
+        reason = str(exc.reason)  # type: ignore[attr-defined]
+    finally:
+        path.unlink(missing_ok=True)
+    with transaction(ctx.engine) as db:
+        record(db, who, "upload_submission", reason="submission", outcome=outcome, at=ctx.clock())
+        out = _submission_out(db, submission_id, duplicate=duplicate)
+    if outcome != "ok":
+        raise HTTPException(422, f"the file was refused: {reason} (submission {submission_id})")
+    return out
+
+
+@router.get("/submissions", response_model=SubmissionsOut)
+def list_submissions(school: School, ctx: Ctx, who: CurrentActor) -> SubmissionsOut:
+    """This school's submissions, newest first (at most 100)."""
+    with transaction(ctx.engine) as db:
+        ids = db.scalars(select(m.Submission.id).where(m.Submission.source_code == school)
+                         .order_by(m.Submission.id.desc()).limit(100)).all()
+        record(db, who, "read_submission", reason="submission", at=ctx.clock())
+        return SubmissionsOut(submissions=[_submission_out(db, i) for i in ids])
+
+
+@router.get("/submissions/{submission_id}", response_model=SubmissionDetailOut)
+def show_submission(school: School, submission_id: SubmissionId, ctx: Ctx,
+                    who: CurrentActor) -> SubmissionDetailOut:
+    """The staging result (accepted, rejected and why, by position and field) and, after the
+    nightly run, its report."""
+    with transaction(ctx.engine) as db:
+        source = db.scalar(select(m.Submission.source_code).where(m.Submission.id == submission_id))
+        if source != school:
+            raise HTTPException(404, "no submission with that id for this school")
+        rejections = db.scalars(select(m.StagedRejection)
+                                .where(m.StagedRejection.submission_id == submission_id)
+                                .order_by(m.StagedRejection.id).limit(1000)).all()
+        record(db, who, "read_submission", reason="submission", at=ctx.clock())
+        return SubmissionDetailOut(
+            submission=_submission_out(db, submission_id),
+            rejections=[RejectionOut(record_ref=r.record_ref, field=r.field, reason=r.reason, upn=r.upn)
+                        for r in rejections])

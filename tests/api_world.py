@@ -1,0 +1,222 @@
+"""A running service for the API tests: the real app on a real slapd (ops.slapd) and a SQLite
+store, with demo users of every role signed in through the HTTP sign-in (password + TOTP), and
+a few children in two LAs (823, the users' own, and 202)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyotp
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from access import admin
+from access.directory import Directory
+from access.register import RegisterEntry, save_entry
+from access.roles import Principal, Role
+from access.settings import AccessSettings
+from access.signin import SignIn
+from access.totp import new_key
+from api.app import create_app
+from api.context import ApiSettings, Context
+from index import models as m
+from index.embedded import EmbeddedSearch
+from index.records import ChildRecord
+from index.store import add_children, make_engine, transaction, upgrade
+from index.vocabulary import ChildStatus, Gender, MatchReason, ReviewStatus
+from ops.slapd import DEMO_USERS, GROUP_ROLES, SERVICE_DN, SERVICE_PASSWORD, SUFFIX, DemoDirectory
+
+START = dt.datetime(2026, 3, 2, 9, 0, 0, tzinfo=dt.UTC)
+OWN_LA, OTHER_LA = "823", "202"
+OWN_SCHOOL, OTHER_SCHOOL = "8232001", "8232999"
+BOOTSTRAP = Principal(user_id="setup.admin", role=Role.ADMINISTRATOR, la=OWN_LA)
+
+# uid -> (role, organisation, organisation code, service type)
+USERS: dict[str, tuple[Role, str, str | None, str | None]] = {
+    "pat.practitioner": (Role.PRACTITIONER, "Bedford Health Visiting", "RYV01", "health_visitor"),
+    "cora.protect": (Role.PRACTITIONER, "Bedford Children's Social Care", "LA823SC", "social_care"),
+    "dana.datateam": (Role.LA_DATA_TEAM, "Bedford LA data team", None, None),
+    "sam.school": (Role.SCHOOL_SUBMITTER, "Oakfield Primary", OWN_SCHOOL, "school"),
+    "alex.auditor": (Role.AUDITOR, "Internal audit", None, None),
+    "ada.admin": (Role.ADMINISTRATOR, "Bedford IT", None, None),
+}
+ROLE_USER: dict[Role, str] = {
+    Role.PRACTITIONER: "pat.practitioner", Role.LA_DATA_TEAM: "dana.datateam",
+    Role.SCHOOL_SUBMITTER: "sam.school", Role.AUDITOR: "alex.auditor", Role.ADMINISTRATOR: "ada.admin",
+}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += dt.timedelta(**delta)
+
+
+def password_of(uid: str) -> str:
+    return next(u.password for u in DEMO_USERS if u.uid == uid)
+
+
+def register_values(uid: str, la: str = OWN_LA, **changes: object) -> dict[str, object]:
+    role, organisation, code, service = USERS.get(uid, (Role.PRACTITIONER, "Elsewhere Health", "RXX01",
+                                                        "health_visitor"))
+    values: dict[str, object] = {
+        "user_id": uid, "organisation": organisation, "organisation_code": code, "la": la, "role": role,
+        "service_type": service,
+        "vetting_checked_on": dt.date(2025, 1, 1), "vetting_expires_on": dt.date(2027, 12, 31),
+        "training_completed_on": dt.date(2025, 2, 1), "training_expires_on": dt.date(2027, 2, 1),
+    }
+    values.update(changes)
+    return values
+
+
+def set_register(engine: Engine, uid: str, la: str = OWN_LA, **changes: object) -> None:
+    with transaction(engine) as db:
+        save_entry(db, RegisterEntry.model_validate(register_values(uid, la, **changes)))
+
+
+def child(la: str, given: str, family: str, dob: dt.date, postcode: str, town: str, *,
+          shielded: bool = False, involvements: list[dict[str, object]] | None = None) -> ChildRecord:
+    return ChildRecord.model_validate({
+        "owning_la": la, "date_of_birth": dob, "gender": "female", "shielded": shielded,
+        "names": [{"given_name": given, "family_name": family}],
+        "addresses": [{"line1": "12 Quayside Lane", "town": town, "postcode": postcode}],
+        "carers": [{"given_name": "Morwenna", "family_name": family, "relationship_to_child": "parent",
+                    "parental_responsibility": True, "phone": "07700 900123"}],
+        "involvements": involvements or [],
+    })
+
+
+# Every value of the seeded children a refusal must never show.
+PERSONAL = ("Tamsin", "Pendragon", "Ysolde", "Trevithick", "Kerensa", "Penhaligon", "Demelza",
+            "Nancarrow", "Morwenna", "Quayside", "MK40 1AB", "2015-06-07", "2009-04-05", "2016-01-02",
+            "2014-11-12", "07700 900123", "Kempston", "Truro")
+
+HEALTH_VISITING = {"service_type": "health_visitor", "organisation_name": "Bedford Health Visiting",
+                   "organisation_code": "RYV01", "practitioner_name": "Hana Visitor",
+                   "contact_phone": "01234 567890", "start_date": "2025-01-01"}
+CONNEXIONS = {"service_type": "connexions", "organisation_name": "Bedford Connexions",
+              "organisation_code": "CNX01", "practitioner_name": "Con Worker",
+              "contact_phone": "01234 000111", "start_date": "2025-01-01"}
+
+
+@dataclass
+class World:
+    app: FastAPI
+    client: TestClient
+    ctx: Context
+    engine: Engine
+    clock: Clock
+    tmp: Path
+    tokens: dict[str, str] = field(default_factory=dict)
+    authenticators: dict[str, pyotp.TOTP] = field(default_factory=dict)
+    ids: dict[str, int] = field(default_factory=dict)
+
+    def auth(self, uid: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[uid]}"}
+
+    def sign_in(self, uid: str) -> str:
+        """A new session through the HTTP sign-in (the clock moves on a time-step first)."""
+        self.clock.advance(seconds=30)
+        response = self.client.post("/signin", json={
+            "username": uid, "password": password_of(uid), "code": self.authenticators[uid].at(self.clock())})
+        assert response.status_code == 200, response.text
+        self.client.cookies.clear()  # requests say who they are by bearer token, each on its own
+        return response.json()["token"]
+
+
+def access_settings(server: DemoDirectory) -> AccessSettings:
+    return AccessSettings(
+        ldap_uri=server.ldap_uri, ldap_base_dn=SUFFIX, ldap_bind_dn=SERVICE_DN,
+        ldap_bind_password=SERVICE_PASSWORD, ldap_group_roles=GROUP_ROLES,  # type: ignore[arg-type]
+        totp_keys=[new_key()], lockout_threshold=5, lockout_minutes=15,  # type: ignore[list-item]
+        session_idle_minutes=15, session_max_hours=8, unusual_use_min_children=2,
+    )
+
+
+def build_world(server: DemoDirectory, tmp: Path) -> World:
+    engine = make_engine(f"sqlite:///{tmp / 'store.db'}")
+    upgrade(engine)
+    clock = Clock()
+    settings = access_settings(server)
+    search = EmbeddedSearch(engine)
+    api_settings = ApiSettings(database_url=str(engine.url), access=settings, secure_cookie=False,
+                               upload_dir=tmp / "uploads")
+    ctx = Context(api_settings, engine, SignIn(engine, Directory(settings), settings, clock=clock), search,
+                  clock=clock)
+    app = create_app(context=ctx)
+    world = World(app, TestClient(app, raise_server_exceptions=False), ctx, engine, clock, tmp)
+    _seed(world)
+    for uid in USERS:
+        set_register(engine, uid)
+        _enrol(world, uid)
+    set_register(engine, "olga.other", la=OTHER_LA)
+    for uid in USERS:
+        world.tokens[uid] = world.sign_in(uid)
+    return world
+
+
+def _enrol(world: World, uid: str) -> None:
+    with transaction(world.engine) as db:
+        token = admin.issue_enrolment(db, BOOTSTRAP, uid, now=world.clock(), settings=world.ctx.access)
+    enrolment = world.client.post("/enrolment", json={"username": uid, "password": password_of(uid),
+                                                      "token": token})
+    assert enrolment.status_code == 200, enrolment.text
+    authenticator = pyotp.TOTP(enrolment.json()["secret"])
+    confirmed = world.client.post("/enrolment/confirm", json={
+        "username": uid, "password": password_of(uid), "code": authenticator.at(world.clock())})
+    assert confirmed.status_code == 204, confirmed.text
+    world.authenticators[uid] = authenticator
+
+
+def _seed(world: World) -> None:
+    with transaction(world.engine) as db:
+        ids = add_children(db, [
+            child(OWN_LA, "Tamsin", "Pendragon", dt.date(2015, 6, 7), "MK40 1AB", "Kempston",
+                  involvements=[HEALTH_VISITING, CONNEXIONS]),
+            child(OWN_LA, "Ysolde", "Trevithick", dt.date(2009, 4, 5), "MK40 1AB", "Kempston",
+                  shielded=True, involvements=[HEALTH_VISITING]),
+            child(OTHER_LA, "Kerensa", "Penhaligon", dt.date(2016, 1, 2), "TR1 2AB", "Truro",
+                  involvements=[HEALTH_VISITING]),
+            child(OWN_LA, "Demelza", "Nancarrow", dt.date(2014, 11, 12), "MK40 1AB", "Kempston"),
+            child(OWN_LA, "Demelza", "Nancarow", dt.date(2014, 11, 12), "MK40 1AB", "Kempston"),
+            child(OTHER_LA, "Kerensa", "Penhalligon", dt.date(2016, 1, 2), "TR1 2AB", "Truro"),
+        ])
+        own, shielded, other, dup_a, dup_b, other_dup = ids
+        involvement = {i.child_id: i.id for i in db.query(m.Involvement).filter(
+            m.Involvement.organisation_code == "RYV01")}
+        connexions = db.query(m.Involvement).filter(m.Involvement.organisation_code == "CNX01").one().id
+        reviews = {}
+        for la, a, b in ((OWN_LA, dup_b, dup_a), (OTHER_LA, other_dup, other)):
+            row = m.MatchReview(child_id=a, candidate_id=b, owning_la=la, rule="probabilistic_review",
+                                priority=10, weight=4.0, probability=0.8,
+                                explanation=json.dumps({"rule": "probabilistic_review"}),
+                                held_shielded=False, status=ReviewStatus.OPEN, opened_at=START)
+            db.add(row)
+            db.flush()
+            reviews[la] = row.id
+        merge = m.ChildMerge(kept_child_id=other, merged_child_id=999_999, merged_child_number="9999999999",
+                             merged_owning_la=OTHER_LA, merged_date_of_birth=dt.date(2016, 1, 2),
+                             merged_gender=Gender.FEMALE, merged_status=ChildStatus.LIVE,
+                             merged_shielded=False,
+                             merged_created_at=START, kept_shielded=False, merged_at=START,
+                             merged_by="olga.other", merge_reason=MatchReason.DETAILS_MATCH)
+        investigation = m.ShieldInvestigation(child_id=other, owning_la=OTHER_LA, opened_by="olga.other",
+                                              opened_at=START, audit_seq=0)
+        db.add_all([merge, investigation])
+        db.flush()
+        world.ids.update(
+            own=own, shielded=shielded, other=other, dup_a=dup_a, dup_b=dup_b, other_dup=other_dup,
+            inv_own=involvement[own], inv_shielded=involvement[shielded], inv_other=involvement[other],
+            inv_connexions=connexions, review_own=reviews[OWN_LA], review_other=reviews[OTHER_LA],
+            merge_other=merge.id, investigation_other=investigation.id,
+        )
+    world.ctx.search.index_children(ids)  # type: ignore[attr-defined]
