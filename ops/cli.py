@@ -18,6 +18,7 @@ from ops.ingest import ingest_app
 from ops.lists import dedupe_command, link_command
 from ops.reindex import index_app
 from ops.review import review_app
+from ops.serve import command as serve_command
 from ops.synth import command as synth_command
 
 # Tracebacks never show local variables: they may hold personal data.
@@ -34,6 +35,7 @@ app.add_typer(review_app, name="review")
 app.add_typer(ingest_app, name="ingest")
 app.command("synth")(synth_command)
 app.command("demo")(demo_command)
+app.command("serve")(serve_command)
 app.command("link")(link_command)
 app.command("dedupe")(dedupe_command)
 bench_app.command("search")(bench_search_command)

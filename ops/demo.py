@@ -6,6 +6,7 @@ repeats the searches.
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -99,8 +100,14 @@ def command(
     la: Annotated[str, typer.Option(help="LA number of the demo area.")] = "823",
     seed: Annotated[int, typer.Option(help="Seed of the synthetic area.")] = 2025,
     db: Annotated[Path, typer.Option(help="SQLite file of the demo store.")] = Path("var/demo.db"),
+    serve: Annotated[bool, typer.Option(
+        "--serve", help="Then start the demo directory, enrol the demo users and run the service.")] = False,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the service (with --serve).")] = 8000,
+    ldap_port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the demo slapd (with --serve).")
+                         ] = 3890,
 ) -> None:
-    """Create the embedded store, load a synthetic demo area and run a few example searches."""
+    """Create the embedded store, load a synthetic demo area and run a few example searches;
+    with --serve, then run the real service with demo users for every role."""
     engine = open_store(f"sqlite:///{db}", create=True)
     loaded, ids = load_area(engine, children=children, la=la, seed=seed)
     search = EmbeddedSearch(engine)
@@ -126,3 +133,15 @@ def command(
                        f"(score {hit.score:.2f}){mark}")
         if not hits:
             typer.echo("    no match")
+    if serve:
+        from ops.demo_service import serve_demo
+
+        serve_demo(engine, db, la=la, port=port, ldap_port=ldap_port, search_body=_search_body(examples(
+            engine, ids, seed)[0].query))
+
+
+def _search_body(query: SearchQuery) -> str:
+    """The request body of an example search, for the printed curl command."""
+    body = {"reason": "coordinate_services", "family_name": query.family_name,
+            "given_name": query.given_name, "date_of_birth": query.date_of_birth, "postcode": query.postcode}
+    return json.dumps({k: str(v) if k == "date_of_birth" else v for k, v in body.items() if v is not None})
