@@ -9,12 +9,14 @@ either committed a batch whole or not at all; the next run starts each submissio
 checkpoint and so does exactly the work that was left. A school census is closed, in its own
 transaction, by ending that school's involvement for every child no longer on its roll.
 
-The search backend is told after each commit which children changed (`index_children`).
-Candidates for a batch come from the committed store and search backend plus the batch's own
-new children, so that state must be complete when a batch starts: a run that finds a dead
-run's traces (its `ingest_runs` row still *running*) first re-indexes every child that dead
-run's submissions touched, then resumes. Hence a killed run plus a rerun gives exactly the
-store of an uninterrupted run (tests/test_ingest_nightly_crash.py kills one at every step).
+Which children a batch changed is queued in the same transaction (`index.outbox.mark_changed`)
+and pushed to the search backend right after the commit (`outbox.drain`); a run first drains
+whatever a killed run left queued. Candidates for a batch come from the committed store and
+the search backend plus the batch's own new children, so every batch starts from a complete
+index, and a killed run plus a rerun gives exactly the store and index of an uninterrupted run
+(tests/test_ingest_nightly_crash.py kills one at every kind of step). If the backend cannot
+take the updates (Elasticsearch down), the run stops with them still queued; the submissions
+keep their checkpoints and the next run goes on from there.
 
 A submission that fails part-way (an unexpected error) is marked *failed* with the error's
 class and position, never its message (which may quote data), and the night goes on.
@@ -34,7 +36,7 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from index import ChildRecord, SearchBackend, add_children, transaction
+from index import ChildRecord, SearchBackend, SearchUnavailable, add_children, outbox, transaction
 from index import models as m
 from index.embedded import EmbeddedSearch
 from index.vocabulary import ServiceType, SourceKind
@@ -81,7 +83,8 @@ class RunSummary:
     failed: dict[int, str] = field(default_factory=dict)
     resumed: dict[int, int] = field(default_factory=dict)  # submission -> position resumed from
     abandoned_runs: list[int] = field(default_factory=list)
-    reindexed: int = 0
+    caught_up: int = 0  # children a killed run had queued for search, pushed at the start
+    stopped: str | None = None  # why the run stopped before the end (search unavailable)
     records: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
 
@@ -89,19 +92,23 @@ class RunSummary:
         return {"run_id": self.run_id, "submissions": self.submissions,
                 "failed": {str(k): v for k, v in self.failed.items()},
                 "resumed": {str(k): v for k, v in self.resumed.items()},
-                "abandoned_runs": self.abandoned_runs, "reindexed_after_abandoned": self.reindexed,
+                "abandoned_runs": self.abandoned_runs, "search_caught_up": self.caught_up,
+                "stopped": self.stopped,
                 "records": self.records, "outcomes": dict(sorted(self.outcomes.items()))}
 
     def describe(self) -> str:
         lines = [f"run {self.run_id}: {len(self.submissions)} submissions, {self.records} records "
                  + ", ".join(f"{k} {v}" for k, v in sorted(self.outcomes.items()))]
         for run in self.abandoned_runs:
-            lines.append(f"  found run {run} killed part-way: marked abandoned, "
-                         f"{self.reindexed} children re-indexed")
+            lines.append(f"  found run {run} killed part-way: marked abandoned")
+        if self.caught_up:
+            lines.append(f"  pushed {self.caught_up} queued children to search first")
         for sub, position in sorted(self.resumed.items()):
             lines.append(f"  resumed submission {sub} at record position {position}")
         for sub, reason in sorted(self.failed.items()):
             lines.append(f"  submission {sub} failed: {reason}")
+        if self.stopped:
+            lines.append(f"  stopped early: {self.stopped}")
         return "\n".join(lines)
 
 
@@ -139,18 +146,16 @@ def _start(engine: Engine, summary: RunSummary) -> None:
         summary.run_id = run.id
 
 
-def _reindex_abandoned(engine: Engine, backend: SearchBackend, summary: RunSummary) -> None:
-    """Every child a dead run's submissions touched goes to the search backend again: the run
-    may have died between a commit and telling the backend."""
-    if not summary.abandoned_runs:
-        return
-    with transaction(engine) as session:
-        subs = select(m.StagedSubmission.submission_id).where(
-            m.StagedSubmission.run_id.in_(summary.abandoned_runs))
-        ids = sorted(set(session.scalars(select(m.StagedRecord.child_id).where(
-            m.StagedRecord.submission_id.in_(subs), m.StagedRecord.child_id.is_not(None)))))
-    backend.index_children(ids)
-    summary.reindexed = len(ids)
+class SearchBehind(RuntimeError):
+    """The search backend could not take the queued updates; the run must not go on without it."""
+
+
+def _push(ctx_engine: Engine, backend: SearchBackend) -> int:
+    report = outbox.drain(ctx_engine, backend)
+    if report.unavailable is not None:
+        raise SearchBehind(f"the search backend is unavailable ({report.unavailable}); "
+                           f"{report.pending} children stay queued for the next run")
+    return report.pushed
 
 
 def _next_submission(engine: Engine, skip: set[int]) -> int | None:
@@ -280,12 +285,13 @@ def _run_batch(ctx: _Context, submission_id: int) -> bool:
         report["reviews"] = report.get("reviews", []) + reviews
         staged.run_report = json.dumps(report, sort_keys=True)
         staged.next_position = start + len(rows)
+        # The outbox row of each child whose search entry changes, with the change itself.
+        outbox.mark_changed(session, set(child_of.values()) | changes.searchable_changed)
         ctx.kill.point("written")
-    ctx.kill.point("committed")
     ctx.summary.records += len(rows)
     ctx.summary.outcomes.update(outcomes)
-    changed = sorted(set(child_of.values()) | changes.searchable_changed)
-    ctx.backend.index_children(changed)
+    ctx.kill.point("committed")
+    _push(ctx.engine, ctx.backend)
     ctx.kill.point("indexed")
     return True
 
@@ -358,12 +364,20 @@ def run_nightly(
     summary = RunSummary()
     with run_lock(engine):
         _start(engine, summary)
-        _reindex_abandoned(engine, backend, summary)
         ctx = _Context(engine, backend, model or MatchModel.load(), batch_size, summary, _KillSwitch())
         failed: set[int] = set()
-        while (submission_id := _next_submission(engine, failed)) is not None:
+        try:
+            summary.caught_up = _push(engine, backend)
+        except SearchBehind as exc:
+            summary.stopped = str(exc)
+        while summary.stopped is None and (submission_id := _next_submission(engine, failed)) is not None:
             try:
                 _run_submission(ctx, submission_id)
+            except (SearchBehind, SearchUnavailable) as exc:
+                # Not this submission's fault: it keeps its checkpoint, the next run goes on.
+                summary.stopped = (str(exc) if isinstance(exc, SearchBehind)
+                                   else "the search backend is unavailable")
+                log.error("ingest run %d stopped: %s", summary.run_id, summary.stopped)
             except Exception as exc:  # one bad submission must not stop the night
                 # The class only: an error's message may quote the data it choked on.
                 log.error("submission %d failed: %s", submission_id, type(exc).__name__)

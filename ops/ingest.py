@@ -104,3 +104,7 @@ def report(
 
 
 __all__ = ["ingest_app"]
+
+
+if __name__ == "__main__":  # `python -m ops.ingest ...`: the same commands as `childindex ingest ...`
+    ingest_app()
