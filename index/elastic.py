@@ -219,6 +219,11 @@ class ElasticSearch:
         self._client = client or make_client(self.settings)
         self._known_las: set[str] = set()
 
+    @property
+    def engine(self) -> Engine:
+        """The store this backend indexes from."""
+        return self._engine
+
     # -- names ------------------------------------------------------------------------------
 
     @property

@@ -1,4 +1,5 @@
-"""`childindex index ...`: the Elasticsearch search index, rebuilt and checked from the store.
+"""`childindex index ...`: the Elasticsearch search index, rebuilt, checked and caught up from
+the store (`drain` pushes the children queued in the search outbox, index.outbox).
 
 Connection settings come from CHILDINDEX_ES_* (see index.elastic.ElasticSettings).
 """
@@ -9,12 +10,13 @@ from typing import Annotated
 
 import typer
 
-from index import StoreError, StoreSettings
+from index import StoreError, StoreSettings, outbox
 from index.elastic import ElasticIndexError, ElasticSearch, VerifyReport
 from index.search import SearchUnavailable
 from index.store import open_store
 
-index_app = typer.Typer(no_args_is_help=True, help="The Elasticsearch search index: rebuild, verify.")
+index_app = typer.Typer(no_args_is_help=True,
+                        help="The Elasticsearch search index: rebuild, verify, drain the outbox.")
 
 DatabaseOption = Annotated[
     str | None,
@@ -74,6 +76,29 @@ def verify(
         typer.echo("repaired")
     else:
         raise typer.Exit(code=1)
+
+
+@index_app.command("drain")
+def drain(
+    db: DatabaseOption = None,
+    wait: Annotated[float, typer.Option(
+        "--wait", min=0, help="While Elasticsearch is down, retry for up to this many seconds.")] = 0.0,
+) -> None:
+    """Push the children queued in the search outbox to Elasticsearch. Exit 3 when
+    Elasticsearch is unavailable: the rest stay queued for the next drain."""
+    backend = _backend(db)
+    try:
+        report = outbox.drain_until_caught_up(backend.engine, backend, timeout_s=wait,
+                                              pause_s=min(5.0, max(wait / 10, 0.5)))
+    except ElasticIndexError as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(code=2) from None
+    finally:
+        backend.close()
+    typer.echo(f"pushed {report.pushed} children; {report.pending} still queued")
+    if report.unavailable is not None:
+        typer.secho(f"error: {report.unavailable}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(code=3)
 
 
 __all__ = ["index_app"]

@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import Engine, update
 from typer.testing import CliRunner
 
-from index import ChildRecord, add_children, transaction
+from index import ChildRecord, add_children, outbox, transaction
 from index import models as m
 from index.elastic import ElasticSearch, ElasticSettings, make_client
 from index.identifiers import Scheme, upn_check_letter
@@ -390,6 +390,67 @@ def test_elasticsearch_down_is_unavailable_then_recovers(
     finally:
         forwarder.stop()
         es.close()
+
+
+def test_nightly_updates_queue_while_down_and_catch_up(
+    elasticsearch_url: str, store: tuple[Engine, dict[str, int]]
+) -> None:
+    """The outbox (index.outbox) against the real node: changes made while Elasticsearch is
+    away stay queued, with the store changes committed; when it is back a drain catches up."""
+    engine, ids = store
+    port = _free_port()
+    upstream = elasticsearch_url.removeprefix("http://").split(":")
+    forwarder = Forwarder(port, (upstream[0], int(upstream[1])))
+    es = throwaway_backend(engine, hosts=[f"http://127.0.0.1:{port}"], max_retries=1,
+                           request_timeout=5.0)
+    forwarder.start()
+    try:
+        es.index_children(ids.values())
+        forwarder.stop()  # Elasticsearch goes away before the nightly run
+        with transaction(engine) as session:
+            [nadia] = add_children(session, [record("Nadia", "Quasim", DOB, "823", "MK40 1AA")])
+            session.execute(update(m.Child).where(m.Child.id == ids["kai"]).values(status="archived"))
+            session.execute(update(m.Child).where(m.Child.id == ids["alex"]).values(owning_la="384"))
+            outbox.mark_changed(session, [nadia, ids["kai"], ids["alex"]])
+        report = outbox.drain(engine, es)
+        assert (report.pushed, report.pending) == (0, 3) and "unavailable" in (report.unavailable or "")
+        with pytest.raises(SearchUnavailable):
+            es.search(ALEX_QUERY)
+        # Back again, after a while: the waiting drain catches up by itself.
+        threading.Timer(1.0, forwarder.start).start()
+        report = outbox.drain_until_caught_up(engine, es, timeout_s=60, pause_s=0.5)
+        assert report.caught_up and report.pushed == 3 and outbox.pending(engine) == 0
+        nadia_query = SearchQuery(family_name="Quasim", given_name="Nadia", date_of_birth=DOB)
+        assert [h.child_id for h in es.search(nadia_query)] == [nadia]
+        assert ids["alex"] in {h.child_id for h in es.search(alex_in("384"))}
+        assert ids["alex"] not in {h.child_id for h in es.search(alex_in("823"))}
+        assert es.verify().consistent  # the index now matches the store exactly
+    finally:
+        forwarder.stop()
+        es.close()
+
+
+def test_cli_drain(
+    elasticsearch_url: str, store: tuple[Engine, dict[str, int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine, ids = store
+    backend = throwaway_backend(engine, hosts=[elasticsearch_url])
+    monkeypatch.setenv("CHILDINDEX_ES_INDEX_PREFIX", backend.settings.index_prefix)
+    monkeypatch.setenv("CHILDINDEX_ES_REPLICAS", "0")
+    monkeypatch.setenv("CHILDINDEX_ES_MAX_RETRIES", "0")
+    monkeypatch.setenv("CHILDINDEX_ES_HOSTS", f"http://127.0.0.1:{_free_port()}")  # nobody there
+    with transaction(engine) as session:
+        outbox.mark_changed(session, ids.values())
+    db = ["--db", engine.url.render_as_string(hide_password=False)]
+    runner = CliRunner()
+    result = runner.invoke(app, ["index", "drain", *db])
+    assert result.exit_code == 3, result.output
+    assert f"{len(ids)} still queued" in result.output
+    monkeypatch.setenv("CHILDINDEX_ES_HOSTS", elasticsearch_url)
+    result = runner.invoke(app, ["index", "drain", *db])
+    assert result.exit_code == 0, result.output
+    assert f"pushed {len(ids)} children; 0 still queued" in result.output
+    assert backend.verify().consistent
 
 
 def test_part_of_the_index_unavailable_is_unavailable_not_partial(
