@@ -21,6 +21,11 @@ LIST_SUFFIX = "[]"
 
 _LEAF, _LIST, _GROUP, _PREFIX = range(4)
 
+# One level of a table, resolved once: child element name -> (what to do, where it goes, below).
+# "Below" is the next level for a prefix, the group's own table for a group. Walking a pupil is
+# then one dict lookup per element, with no path strings built per element.
+Level = dict[str, tuple[int, str | None, str, Any]]
+
 
 @dataclass(frozen=True)
 class Keep:
@@ -28,21 +33,29 @@ class Keep:
 
     fields: Mapping[str, str]
     groups: Mapping[str, tuple[str, Keep]] = field(default_factory=dict)
-    # path -> (what to do, where it goes): one dict lookup per element while walking.
-    nodes: Mapping[str, tuple[int, tuple[str, ...], Keep | None]] = field(init=False)
+    # The table as nested levels (see `Level`), built once.
+    tree: Level = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        nodes: dict[str, tuple[int, tuple[str, ...], Keep | None]] = {}
+        tree: Level = {}
         for path in (*self.fields, *self.groups):
-            parts = path.split("/")
-            for i in range(1, len(parts)):
-                nodes["/".join(parts[:i])] = (_PREFIX, (), None)
+            level = tree
+            *parents, _last = path.split("/")
+            for name in parents:
+                node = level.setdefault(name, (_PREFIX, None, "", {}))
+                if node[0] != _PREFIX:
+                    raise ValueError(f"{path}: {name} is both kept and descended through")
+                level = node[3]
         for path, target in self.fields.items():
             kind = _LIST if target.endswith(LIST_SUFFIX) else _LEAF
-            nodes[path] = (kind, tuple(target.removesuffix(LIST_SUFFIX).split(".")), None)
+            parts = target.removesuffix(LIST_SUFFIX).split(".")
+            if len(parts) > 2:
+                raise ValueError(f"{path}: target {target} nests deeper than part.field")
+            holder = parts[0] if len(parts) == 2 else None
+            _place(tree, path, (kind, holder, parts[-1], None))
         for path, (target, sub) in self.groups.items():
-            nodes[path] = (_GROUP, (target,), sub)
-        object.__setattr__(self, "nodes", nodes)
+            _place(tree, path, (_GROUP, None, target, sub))
+        object.__setattr__(self, "tree", tree)
 
     def element_names(self) -> frozenset[str]:
         """Every element name this table keeps or descends through (for sanity checks)."""
@@ -52,6 +65,16 @@ class Keep:
         return frozenset(names)
 
 
+def _place(tree: Level, path: str, node: tuple[int, str | None, str, Any]) -> None:
+    level = tree
+    *parents, last = path.split("/")
+    for name in parents:
+        level = level[name][3]
+    if last in level and level[last][0] == _PREFIX:
+        raise ValueError(f"{path} is both kept and descended through")
+    level[last] = node
+
+
 def local_name(tag: str) -> str:
     return tag.rpartition("}")[2] if tag[0] == "{" else tag
 
@@ -59,45 +82,39 @@ def local_name(tag: str) -> str:
 def minimise(element: etree._Element, keep: Keep, dropped: Counter[str]) -> dict[str, Any]:
     """The allow-listed content of `element`; the names of everything else counted in `dropped`."""
     out: dict[str, Any] = {}
-    _walk(element, "", keep.nodes, out, dropped)
+    _walk(element, keep.tree, out, dropped)
     return out
 
 
-def _walk(
-    element: etree._Element,
-    base: str,
-    nodes: Mapping[str, tuple[int, tuple[str, ...], Keep | None]],
-    out: dict[str, Any],
-    dropped: Counter[str],
-) -> None:
+def _walk(element: etree._Element, level: Level, out: dict[str, Any], dropped: Counter[str]) -> None:
     for child in element:
         tag = child.tag
-        if not isinstance(tag, str):  # comments and processing instructions carry nothing we keep
+        if tag.__class__ is not str:  # comments and processing instructions carry nothing we keep
             continue
         if tag[0] == "{":
             tag = tag.rpartition("}")[2]
-        path = base + tag
-        node = nodes.get(path)
+        node = level.get(tag)
         if node is None:
             dropped[tag] += 1
             continue
-        kind, target, sub = node
+        kind, holder_name, name, below = node
         if kind == _PREFIX:
-            _walk(child, path + "/", nodes, out, dropped)
+            _walk(child, below, out, dropped)
             continue
         if kind == _GROUP:
-            out.setdefault(target[0], []).append(minimise(child, sub, dropped))  # type: ignore[arg-type]
+            item: dict[str, Any] = {}
+            _walk(child, below.tree, item, dropped)
+            out.setdefault(name, []).append(item)
             continue
         text = child.text
         if text and (text := " ".join(text.split())):  # line breaks and runs of spaces fold
-            holder = out
-            for part in target[:-1]:
-                holder = holder.setdefault(part, {})
+            holder = out if holder_name is None else out.setdefault(holder_name, {})
             if kind == _LIST:
-                holder.setdefault(target[-1], []).append(text)
-            else:
-                holder.setdefault(target[-1], text)
+                holder.setdefault(name, []).append(text)
+            elif name not in holder:
+                holder[name] = text
         if len(child):  # a kept leaf holds text only; anything inside it goes
             for grandchild in child:
-                if isinstance(grandchild.tag, str):
-                    dropped[local_name(grandchild.tag)] += 1
+                tag = grandchild.tag
+                if tag.__class__ is str:
+                    dropped[local_name(tag)] += 1

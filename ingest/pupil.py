@@ -11,6 +11,7 @@ warning instead, so that one typo does not keep a child out of the index.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -320,6 +321,34 @@ def upn_key(upn: str) -> int:
     return (UPN_ALPHABET.index(upn[0]) * 10**11 + int(upn[1:12])) * 33 + tail
 
 
+# The common case, a UPN already in canonical form, checked here without the general
+# validator's clean-up; anything else (and every failure) goes through `validate_identifier`,
+# which gives the reasons. Both agree on what is valid (tests/test_ingest_census.py).
+_UPN_LETTER = "[" + UPN_ALPHABET + "]"
+_CANONICAL_UPN = re.compile(f"{_UPN_LETTER}[0-9]{{11}}[0-9{UPN_ALPHABET}]")
+_UPN_VALUE = {**{str(d): d for d in range(10)}, **{c: i for i, c in enumerate(UPN_ALPHABET)}}
+_UPN_WEIGHTS = tuple(range(2, 14))
+# (LA number, temporary?) -> the validator's warnings for it, learnt from the validator itself.
+_UPN_WARNINGS: dict[tuple[str, bool], tuple[str, ...]] = {}
+
+
+def check_upn(raw: str) -> tuple[str, tuple[str, ...]]:
+    """The canonical UPN and its warnings, or Reject("upn", reason)."""
+    if _CANONICAL_UPN.fullmatch(raw):
+        value = _UPN_VALUE
+        total = sum(map(operator.mul, _UPN_WEIGHTS, [value[c] for c in raw[1:]]))
+        if UPN_ALPHABET[total % 23] == raw[0]:
+            warnings = _UPN_WARNINGS.get((raw[1:4], raw[12] > "9"))
+            if warnings is not None:
+                return raw, warnings
+    try:
+        checked = validate_identifier(Scheme.UPN, raw)
+    except InvalidIdentifier as exc:
+        raise Reject("upn", exc.reason) from None
+    _UPN_WARNINGS[(checked.value[1:4], checked.value[12] > "9")] = checked.warnings
+    return checked.value, checked.warnings
+
+
 def build_pupil(
     fields: Mapping[str, Any],
     position: int,
@@ -334,16 +363,13 @@ def build_pupil(
         raw_upn = fields.get("upn")
         if not raw_upn:
             raise Reject("upn", "is missing")
-        try:
-            checked = validate_identifier(Scheme.UPN, raw_upn)
-        except InvalidIdentifier as exc:
-            raise Reject("upn", exc.reason) from None
-        upn = checked.value
+        upn, upn_warnings = check_upn(raw_upn)
         upn_number = upn_key(upn)
         if upn_number in seen_upns:
             first = seen_upns[upn_number]
             raise Reject("upn", f"appears more than once in this file (first at pupil {first})")
-        warnings.extend(f"upn: {w}" for w in checked.warnings)
+        if upn_warnings:
+            warnings.extend(f"upn: {w}" for w in upn_warnings)
         identifiers = [{"scheme": Scheme.UPN, "value": upn}]
         for scheme, key in ((Scheme.FORMER_UPN, "former_upn"), (Scheme.ULN, "uln")):
             extra = _optional_identifier(scheme, fields.get(key), warnings)
@@ -387,19 +413,18 @@ def build_pupil(
             "start_date": entered,
             "end_date": left,
         }
-        child = ChildRecord.model_validate(
-            {
-                "owning_la": context.school.la,
-                "date_of_birth": born,
-                "gender": SEX_CODES.get((fields.get("sex") or "").upper(), Gender.UNSPECIFIED),
-                "names": [n for n in names if n is not None],
-                "addresses": [address] if address else [],
-                "identifiers": identifiers,
-                "carers": carers,
-                "involvements": [school, *history],
-                "provenance": {"record_ref": record_ref},
-            }
-        )
+        data = {
+            "owning_la": context.school.la,
+            "date_of_birth": born,
+            "gender": SEX_CODES.get((fields.get("sex") or "").upper(), Gender.UNSPECIFIED),
+            "names": [n for n in names if n is not None],
+            "addresses": [address] if address else [],
+            "identifiers": identifiers,
+            "carers": carers,
+            "involvements": [school, *history],
+            "provenance": {"record_ref": record_ref},
+        }
+        child = ChildRecord.model_validate(data)
     except Reject as exc:
         return RecordError(context.file, record_ref, exc.field, exc.reason, upn)
     except ValidationError as exc:

@@ -222,3 +222,34 @@ def test_upn_key_is_one_to_one() -> None:
             "Z999999999999", "A000000000000", "B801200005001", "B80120000500B"]
     assert len({upn_key(u) for u in upns}) == len(upns)
     assert max(upn_key(u) for u in upns) < 2**63
+
+
+def test_fast_upn_check_agrees_with_the_identifier_validator() -> None:
+    # check_upn takes a short cut for canonical UPNs; it must accept, canonicalise, warn and
+    # refuse exactly as index.identifiers.validate does (valid, wrong letter, temporary,
+    # unknown LA, lower case, spaced, I/O/S, wrong length).
+    import random
+
+    from index.identifiers import UPN_ALPHABET, InvalidIdentifier, upn_check_letter, validate
+    from ingest.pupil import Reject, check_upn
+
+    rng = random.Random(4)
+    letters = "0123456789" + UPN_ALPHABET + "IOS"
+    accepted = 0
+    for _ in range(20_000):
+        body = "".join(rng.choice("0123456789") for _ in range(11)) + rng.choice(letters)
+        good = body[-1] not in "IOS" and rng.random() < 0.7
+        raw = (upn_check_letter(body) if good else rng.choice(UPN_ALPHABET + "IOS")) + body
+        raw = rng.choice([raw, raw, raw.lower(), f"{raw[:5]} {raw[5:]}", raw[:-1], raw + "1"])
+        try:
+            fast: tuple[object, ...] = check_upn(raw)
+        except Reject as exc:
+            fast = ("refused", exc.field, exc.reason)
+        try:
+            checked = validate("upn", raw)
+            slow: tuple[object, ...] = (checked.value, checked.warnings)
+        except InvalidIdentifier as exc:
+            slow = ("refused", "upn", exc.reason)
+        assert fast == slow, raw
+        accepted += fast[0] != "refused"
+    assert accepted > 5_000
