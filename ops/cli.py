@@ -9,6 +9,7 @@ import typer
 from index import StoreError, StoreSettings
 from index.store import make_engine, upgrade
 from ops.audit import audit_app
+from ops.bench.api import command as bench_api_command
 from ops.bench.audit import command as bench_audit_command
 from ops.bench.ingest import command as bench_ingest_command
 from ops.bench.match import command as bench_match_command
@@ -39,6 +40,7 @@ app.command("serve")(serve_command)
 app.command("link")(link_command)
 app.command("dedupe")(dedupe_command)
 bench_app.command("search")(bench_search_command)
+bench_app.command("api")(bench_api_command)
 bench_app.command("ingest")(bench_ingest_command)
 bench_app.command("match")(bench_match_command)
 bench_app.command("audit")(bench_audit_command)
