@@ -224,8 +224,8 @@ def unusual_use(la: AuditLa, ctx: Ctx, who: CurrentActor,
                 days: Annotated[int, Query(ge=1, le=366)] = 30) -> UsageOut:
     """Users who viewed far more children than their peers, or outside their LA (thresholds
     from configuration): the LA's own users, and anyone who looked at the LA's children."""
-    end = ctx.clock()
-    start = end - dt.timedelta(days=days)
+    now = ctx.clock()
+    start, end = now - dt.timedelta(days=days), now + dt.timedelta(microseconds=1)  # up to now, inclusive
     with transaction(ctx.engine) as db:
         flags = flag_unusual_use(db, start, end, settings=ctx.access)
         if la is not None:
@@ -235,7 +235,7 @@ def unusual_use(la: AuditLa, ctx: Ctx, who: CurrentActor,
                 .join(m.Child, m.Child.id == m.AuditEventChild.child_id)
                 .where(m.Child.owning_la == la, m.AuditEvent.at >= start, m.AuditEvent.at < end)))
             flags = [f for f in flags if f.actor in ours]
-        record(db, who, "read_audit", reason="audit_review", at=end)
+        record(db, who, "read_audit", reason="audit_review", at=now)
     return UsageOut(start=start, end=end, flags=[
         UsageFlagOut(actor=f.actor, children_viewed=f.children_viewed, peer_median=f.peer_median,
                      outside_la_views=f.outside_la_views, reasons=list(f.reasons)) for f in flags])

@@ -32,7 +32,7 @@ from ops.slapd import DEMO_USERS, GROUP_ROLES, SERVICE_DN, SERVICE_PASSWORD, SUF
 
 START = dt.datetime(2026, 3, 2, 9, 0, 0, tzinfo=dt.UTC)
 OWN_LA, OTHER_LA = "823", "202"
-OWN_SCHOOL, OTHER_SCHOOL = "8232001", "8232999"
+OWN_SCHOOL, OTHER_SCHOOL = "8231234", "8232999"
 BOOTSTRAP = Principal(user_id="setup.admin", role=Role.ADMINISTRATOR, la=OWN_LA)
 
 # uid -> (role, organisation, organisation code, service type)
