@@ -134,8 +134,8 @@ def register_entry(person: DemoPerson, la: str, today: dt.date,
         organisation, code = f"LA {la} children's services", None
     return RegisterEntry(
         user_id=person.uid, organisation=organisation, organisation_code=code, la=la, role=person.role,
-        vetting_checked_on=today, vetting_expires_on=today.replace(year=today.year + VETTING_YEARS),
-        training_completed_on=today, training_expires_on=today.replace(year=today.year + TRAINING_YEARS),
+        vetting_checked_on=today, vetting_expires_on=today + dt.timedelta(days=365 * VETTING_YEARS),
+        training_completed_on=today, training_expires_on=today + dt.timedelta(days=365 * TRAINING_YEARS),
         service_type=person.service if person.role is Role.PRACTITIONER else None,
     )
 
