@@ -46,7 +46,7 @@ def _organisations(db: Session, actors: set[str]) -> dict[str, str]:
         return {}
     rows = db.execute(select(m.Practitioner.user_id, m.Practitioner.organisation)
                       .where(m.Practitioner.user_id.in_(actors)))
-    return dict(rows.tuples().all())
+    return {user: organisation for user, organisation in rows}
 
 
 def _entries_out(db: Session, entries: list[Entry]) -> AuditOut:
