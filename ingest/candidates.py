@@ -5,9 +5,12 @@ and only when that gives no link, *loose*. Against the store:
 
 - strict: the children holding one of the record's trusted identifiers (looked up for a whole
   batch in one query before deciding), plus the children this batch has already created;
-- loose: also what the search backend finds for the record's names, date of birth, postcode
-  and sex (a handful of ranked hits; the backend's own blocking keys, including mistyped
-  dates and swapped names).
+- loose: also the children the search backend would find by the record's names, date of
+  birth and postcode. With the embedded backend (the default), that is read for the whole
+  batch at once from its key table: the children sharing the most of the record's own search
+  keys (date of birth or postcode with each name's phonetic codes, prefixes and forms), keys
+  shared by very many children (everyone born that day) left out, at most `LOOSE_CAP` each.
+  Any other backend is asked record by record (`SearchBackend.search`).
 
 Children created earlier in the run are committed and indexed before the next batch starts, so
 the candidates of a record depend only on the committed store and on the records before it in
@@ -16,7 +19,7 @@ its batch: a resumed run sees exactly what an uninterrupted one saw.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 
 from sqlalchemy import select
@@ -24,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from index import ChildRecord, SearchBackend, SearchQuery, SearchQueryError
 from index import models as m
+from index.embedded import EmbeddedSearch, child_keys
 from index.vocabulary import AddressStatus, ChildStatus, NameKind
 from matching import TRUSTED_SCHEMES, BlockingIndex, Person, UnscorableRecord, make_person
 
@@ -32,6 +36,10 @@ MATCHABLE = (ChildStatus.LIVE, ChildStatus.DECEASED)
 _TRUSTED = frozenset(s.value for s in TRUSTED_SCHEMES)
 # Rows per IN (...) list: well under SQLite's and PostgreSQL's parameter limits.
 _CHUNK = 900
+# Loose candidates per record from the embedded key table, the most keys shared first ...
+LOOSE_CAP = 12
+# ... and a key shared by more children than this says nothing (everyone born that day).
+BROAD_KEY = 200
 
 
 def _chunks(values: Sequence[object], size: int = _CHUNK) -> Iterable[Sequence[object]]:
@@ -101,15 +109,18 @@ def identifier_holders(session: Session, records: Iterable[ChildRecord]) -> dict
     wanted = sorted({(i.scheme.value, i.value) for r in records for i in r.identifiers
                      if i.scheme.value in _TRUSTED})
     held: dict[tuple[str, str], list[int]] = defaultdict(list)
-    values = sorted({v for _s, v in wanted})
-    pairs = set(wanted)
-    for chunk in _chunks(values):
-        for child_id, scheme, value in session.execute(
-            select(m.ChildIdentifier.child_id, m.ChildIdentifier.scheme, m.ChildIdentifier.value)
-            .where(m.ChildIdentifier.value.in_(chunk)).order_by(m.ChildIdentifier.child_id)
-        ):
-            if (scheme.value, value) in pairs:
-                held[(scheme.value, value)].append(child_id)
+    by_scheme: dict[str, list[str]] = defaultdict(list)
+    for scheme, value in wanted:
+        by_scheme[scheme].append(value)
+    for scheme, values in sorted(by_scheme.items()):
+        for chunk in _chunks(values):
+            # Scheme and value together: the (scheme, value) index answers it.
+            for child_id, value in session.execute(
+                select(m.ChildIdentifier.child_id, m.ChildIdentifier.value)
+                .where(m.ChildIdentifier.scheme == scheme, m.ChildIdentifier.value.in_(chunk))
+                .order_by(m.ChildIdentifier.child_id)
+            ):
+                held[(scheme, value)].append(child_id)
     return held
 
 
@@ -128,14 +139,24 @@ class StoreCandidates:
         self._people: dict[int, Person] = {}
         self._batch = BlockingIndex()
         self._records: dict[int | str, ChildRecord] = {}
+        self._loose: dict[int | str, list[int]] = {}
         self.searches = 0
 
     def prepare(self, records: dict[int | str, ChildRecord]) -> None:
         """Start a batch: `records` by the references the matcher will be given."""
         self._records = records
         self._holders = identifier_holders(self._session, records.values())
-        self._people = stored_people(self._session, {c for ids in self._holders.values() for c in ids})
         self._batch = BlockingIndex()
+        self._loose = {}
+        wanted = {c for ids in self._holders.values() for c in ids}
+        if isinstance(self._backend, EmbeddedSearch):
+            # Records no stored child shares an identifier with will need the loose pass.
+            held = set(self._holders)
+            unheld = {ref: r for ref, r in records.items()
+                      if not any((i.scheme.value, i.value) in held for i in r.identifiers)}
+            self._loose = self._key_candidates(unheld)
+            wanted |= {c for ids in self._loose.values() for c in ids}
+        self._people = stored_people(self._session, wanted)
 
     def add(self, person: Person) -> int:
         return self._batch.add(person)
@@ -143,17 +164,52 @@ class StoreCandidates:
     def candidates(self, person: Person, loose: bool = True) -> list[Person]:
         ids = {c for key in person.ids for c in self._holders.get(key, ())}
         if loose:
-            ids |= self._search(person)
+            ids |= self._loose_ids(person)
         missing = ids - self._people.keys()
         if missing:
             self._people.update(stored_people(self._session, missing))
         stored = [self._people[c] for c in sorted(ids) if c in self._people]
         return stored + self._batch.candidates(person, loose)
 
-    def _search(self, person: Person) -> set[int]:
+    def _loose_ids(self, person: Person) -> set[int]:
+        if person.ref in self._loose:
+            return set(self._loose[person.ref])
         record = self._records.get(person.ref)
         if record is None:
             return set()
+        if isinstance(self._backend, EmbeddedSearch):
+            return set(self._key_candidates({person.ref: record}).get(person.ref, ()))
+        return self._search(record)
+
+    def _key_candidates(self, records: dict[int | str, ChildRecord]) -> dict[int | str, list[int]]:
+        """For each record, the stored children sharing the most of its search keys."""
+        keys_of = {
+            ref: child_keys(
+                date_of_birth=r.date_of_birth,
+                family_names=[n.family_name for n in r.names], given_names=[n.given_name for n in r.names],
+                postcodes=[a.postcode for a in r.addresses], identifier_values=(),
+            )
+            for ref, r in records.items()
+        }
+        holders: dict[int, list[int]] = defaultdict(list)
+        every = sorted({k for keys in keys_of.values() for k in keys})
+        for chunk in _chunks(every):
+            for key, child_id in self._session.execute(
+                select(m.SearchKey.key, m.SearchKey.child_id).where(m.SearchKey.key.in_(chunk))
+            ):
+                holders[key].append(child_id)
+        self.searches += len(records)
+        found: dict[int | str, list[int]] = {}
+        for ref, keys in keys_of.items():
+            shared: Counter[int] = Counter()
+            for key in keys:
+                ids = holders.get(key, ())
+                if len(ids) <= BROAD_KEY:
+                    shared.update(ids)
+            found[ref] = sorted(shared, key=lambda c: (-shared[c], c))[:LOOSE_CAP]
+        return found
+
+    def _search(self, record: ChildRecord) -> set[int]:
         name = record.current_name
         address = next((a for a in record.addresses
                         if a.status is AddressStatus.CURRENT and a.postcode), None)

@@ -98,10 +98,11 @@ def apply_links(
         return counts
     ids = sorted({child_id for child_id, _r, _ref in links})
     names = _rows(session, m.ChildName, ids)
-    addresses = _rows(session, m.ChildAddress, ids)
     identifiers = _rows(session, m.ChildIdentifier, ids)
-    carers = _rows(session, m.Carer, ids)
-    involvements = _rows(session, m.Involvement, ids)
+    # A census carries no contacts, a service feed no address history: read only what is needed.
+    addresses = _rows(session, m.ChildAddress, ids) if any(r.addresses for _c, r, _f in links) else {}
+    carers = _rows(session, m.Carer, ids) if any(r.carers for _c, r, _f in links) else {}
+    involvements = _rows(session, m.Involvement, ids) if any(r.involvements for _c, r, _f in links) else {}
 
     # What the batch already added per child, so a second record of the child sees it.
     known_names = {c: {name_key(n.given_name, n.family_name) for n in names[c]} for c in ids}
@@ -109,14 +110,14 @@ def apply_links(
     current_address: dict[int, tuple[str, str] | None] = {}
     current_rows: dict[int, list[int]] = defaultdict(list)
     for c in ids:
-        current = [a for a in addresses[c] if a.status is AddressStatus.CURRENT]
+        current = [a for a in addresses.get(c, ()) if a.status is AddressStatus.CURRENT]
         current_rows[c] = [a.id for a in current]
         current_address[c] = address_key(current[-1].line1, current[-1].postcode) if current else None
     carer_rows: dict[int, dict[tuple[str, str, str], dict[str, Any]]] = {
         c: {carer_key(r.given_name, r.family_name, r.relationship_to_child): dict(r._mapping)
-            for r in carers[c]} for c in ids}
+            for r in carers.get(c, ())} for c in ids}
     involvement_rows: dict[int, list[dict[str, Any]]] = {
-        c: [dict(r._mapping) for r in involvements[c]] for c in ids}
+        c: [dict(r._mapping) for r in involvements.get(c, ())] for c in ids}
 
     inserts: dict[type[m.Base], list[dict[str, Any]]] = defaultdict(list)
     carer_updates: dict[int, dict[str, Any]] = {}

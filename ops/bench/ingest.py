@@ -2,8 +2,13 @@
 
 Each file size is parsed in a fresh Python process, so the peak resident memory reported is that
 parse's own (ru_maxrss of the child). Comparing two sizes shows memory does not grow with the
-file. This measures the parser only: the end-to-end path (staging, matching, the store) is
-later work and not measured here.
+file.
+
+`--end-to-end N` also measures the whole path: `submit_file` (parse, minimise, validate, stage)
+and `run_nightly` (matching, store changes, search index) for a generated census into a store
+that already holds N children (built once under var/bench/: the census's pupils as the previous
+census left them, less a tenth who are new and with a twentieth at an older address, and
+children of another LA to make up N), each in a fresh process on a fresh copy of the store.
 
 The generated file repeats a realistic pupil block carrying every prohibited section a real
 census return has (characteristics, SEN, exclusions, attendance), so the parser drops as much
@@ -13,13 +18,15 @@ as it keeps, as it does in real use.
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -74,29 +81,37 @@ _FOOTER = """  </PupilsOnRoll>
 """
 
 
-def write_census(path: Path, pupils: int, seed: int = 0) -> int:
-    """Write a census return with `pupils` distinct valid pupils; returns its size in bytes."""
+def pupil_values(pupils: int, seed: int = 0, la: str = LA) -> Iterator[dict[str, Any]]:
+    """The values of each generated pupil, in file order (the same for the same seed)."""
     rng = random.Random(seed)
+    for serial in range(1, pupils + 1):
+        # The serial fills the UPN after its LA number, so every pupil's UPN is distinct.
+        body = f"{la}{serial:09d}"
+        yield {
+            "upn": upn_check_letter(body) + body,
+            "serial": serial,
+            "surname": rng.choice(_SURNAMES),
+            "forename": rng.choice(_FORENAMES),
+            "middle": rng.choice(_FORENAMES),
+            "sex": rng.choice("MF"),
+            "dob": f"{rng.randint(2008, 2021)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+            "house": rng.randint(1, 200),
+            "street": rng.choice(_STREETS),
+            "uprn": 100_000_000 + serial,
+            "inward": f"{rng.randint(1, 9)}{rng.choice(_UNIT)}{rng.choice(_UNIT)}",
+        }
+
+
+def write_census(path: Path, pupils: int, seed: int = 0, *, la: str = LA,
+                 keep: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None) -> int:
+    """Write a census return with `pupils` distinct valid pupils; returns its size in bytes.
+    `keep` may change a pupil's values or leave the pupil out (None)."""
     with path.open("w", encoding="utf-8") as out:
-        out.write(_HEADER.format(la=LA, estab=ESTAB))
-        for serial in range(1, pupils + 1):
-            # The serial fills the UPN after its LA number, so every pupil's UPN is distinct.
-            body = f"{LA}{serial:09d}"
-            out.write(
-                _PUPIL.format(
-                    upn=upn_check_letter(body) + body,
-                    serial=serial,
-                    surname=rng.choice(_SURNAMES),
-                    forename=rng.choice(_FORENAMES),
-                    middle=rng.choice(_FORENAMES),
-                    sex=rng.choice("MF"),
-                    dob=f"{rng.randint(2008, 2021)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
-                    house=rng.randint(1, 200),
-                    street=rng.choice(_STREETS),
-                    uprn=100_000_000 + serial,
-                    inward=f"{rng.randint(1, 9)}{rng.choice(_UNIT)}{rng.choice(_UNIT)}",
-                )
-            )
+        out.write(_HEADER.format(la=la, estab=ESTAB))
+        for values in pupil_values(pupils, seed, la):
+            kept = keep(values) if keep else values
+            if kept is not None:
+                out.write(_PUPIL.format(**kept))
         out.write(_FOOTER)
     return path.stat().st_size
 
@@ -161,6 +176,128 @@ def _measure_in_child(path: Path, stage: str = "full") -> dict[str, float]:
     return json.loads(output.strip().splitlines()[-1])
 
 
+# -- end to end: submit + nightly run into a store that already holds children -------------------
+
+# Of the census's pupils, every NEW_EVERY-th is not in the store yet (new intake) and every
+# MOVED_EVERY-th (offset 1) was stored at another house (moved since the last census).
+NEW_EVERY = 10
+MOVED_EVERY = 20
+FILLER_LA = "824"  # the rest of the store: children of another LA, with their own UPNs
+
+
+def e2e_store_path(children: int, pupils: int, seed: int) -> Path:
+    return Path("var") / "bench" / f"ingest-e2e-{children}-{pupils}-seed{seed}.db"
+
+
+def _previous_term(values: dict[str, Any]) -> dict[str, Any] | None:
+    if values["serial"] % NEW_EVERY == 0:
+        return None
+    if values["serial"] % MOVED_EVERY == 1:
+        return {**values, "house": values["house"] + 1}
+    return values
+
+
+def build_e2e_store(path: Path, children: int, pupils: int, seed: int) -> dict[str, float]:
+    """A store of `children`: the census's pupils as the previous census left them (less the
+    new intake, some at an older address) and children of another LA to make up the number,
+    each loaded through the real parser and `index.add_children`, then search-indexed."""
+    from index import add_children, transaction
+    from index.embedded import EmbeddedSearch
+    from index.store import make_engine, upgrade
+    from ingest import SourceRecord, parse_census
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    building = path.with_name(path.name + ".building")  # renamed when complete
+    for leftover in path.parent.glob(building.name + "*"):
+        leftover.unlink()
+    engine = make_engine(f"sqlite:///{building}")
+    upgrade(engine)
+    started = time.perf_counter()
+    known = sum(1 for v in range(1, pupils + 1) if v % NEW_EVERY)
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        previous = Path(tmp) / "previous.xml"
+        filler = Path(tmp) / "filler.xml"
+        write_census(previous, pupils, seed, keep=_previous_term)
+        write_census(filler, max(0, children - known), seed + 1, la=FILLER_LA)
+        for source, laestab in ((previous, LA + ESTAB), (filler, FILLER_LA + ESTAB)):
+            batch: list[Any] = []
+            for item in parse_census(source, expected_laestab=laestab):
+                if isinstance(item, SourceRecord):
+                    batch.append(item.child)
+                if len(batch) >= 20_000:
+                    with transaction(engine) as session:
+                        add_children(session, batch)
+                    batch.clear()
+            if batch:
+                with transaction(engine) as session:
+                    add_children(session, batch)
+    loaded = time.perf_counter() - started
+    EmbeddedSearch(engine).index_all()
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    building.rename(path)
+    return {"load_seconds": loaded, "index_seconds": time.perf_counter() - started - loaded}
+
+
+def measure_end_to_end(db: Path, census: Path) -> dict[str, Any]:
+    """Submit `census` and run the night into the store `db` (run in a fresh process)."""
+    import resource
+
+    from index.store import open_store
+    from ingest import run_nightly, submit_file
+
+    engine = open_store(f"sqlite:///{db}")
+    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    wall, cpu = time.perf_counter(), time.process_time()
+    submitted = submit_file(engine, census, source=LA + ESTAB)
+    submit_seconds = time.perf_counter() - wall
+    summary = run_nightly(engine)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return {
+        "accepted": submitted.accepted, "submit_seconds": submit_seconds,
+        "run_seconds": wall - submit_seconds, "seconds": wall, "cpu_seconds": cpu,
+        "pupils_per_second": submitted.accepted / wall, "outcomes": dict(summary.outcomes),
+        "baseline_rss_mb": base_rss,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def end_to_end(store_children: int, pupils: int, seed: int, workdir: Path | None) -> None:
+    import sqlite3
+
+    store = e2e_store_path(store_children, pupils, seed)
+    if not store.exists():
+        typer.echo(f"building the store of {store_children:,} children at {store} (once)...")
+        built = build_e2e_store(store, store_children, pupils, seed)
+        typer.echo(f"  loaded in {built['load_seconds']:.0f}s, "
+                   f"search-indexed in {built['index_seconds']:.0f}s")
+    with tempfile.TemporaryDirectory(dir=workdir or store.parent) as tmp:
+        census = Path(tmp) / f"{LA}{ESTAB}_SC_2026SPR_{pupils}.xml"
+        write_census(census, pupils, seed)
+        baseline = _measure_in_child(census)
+        work = Path(tmp) / "store.db"
+        with sqlite3.connect(store) as src, sqlite3.connect(work) as dst:
+            src.backup(dst)
+        output = subprocess.run(
+            [sys.executable, "-m", "ops.bench.ingest", str(census), "e2e", str(work)],
+            check=True, capture_output=True, text=True,
+        ).stdout
+        figures = json.loads(output.strip().splitlines()[-1])
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    typer.echo(
+        f"end to end, store of {store_children:,} children, census of {pupils:,} pupils "
+        f"({100 // NEW_EVERY}% new, {100 // MOVED_EVERY}% moved): "
+        f"{figures['pupils_per_second']:,.0f} pupils/s ({figures['seconds']:.1f}s: submit "
+        f"{figures['submit_seconds']:.1f}s + run {figures['run_seconds']:.1f}s; "
+        f"{figures['cpu_seconds']:.1f}s CPU); outcomes {figures['outcomes']}; "
+        f"peak RSS {figures['peak_rss_mb']:.0f} MB "
+        f"(interpreter and imports {figures['baseline_rss_mb']:.0f} MB); "
+        f"baseline parse-only in the same run {baseline['pupils_per_second']:,.0f} pupils/s; "
+        f"load average {load}"
+    )
+
+
 def command(
     pupils: Annotated[
         list[int] | None,
@@ -169,11 +306,25 @@ def command(
     workdir: Annotated[
         Path | None, typer.Option("--workdir", help="Where to write the files (default: a temp dir).")
     ] = None,
+    store_children: Annotated[
+        list[int] | None,
+        typer.Option("--end-to-end", help="Also submit + run a census into a store of this many children "
+                     "(built once under var/bench/); repeat for several store sizes."),
+    ] = None,
+    e2e_pupils: Annotated[
+        int, typer.Option("--e2e-pupils", help="Pupils in the end-to-end census.")
+    ] = 50_000,
+    parse: Annotated[bool, typer.Option("--parse/--no-parse", help="Measure parsing alone.")] = True,
 ) -> None:
-    """Parse + minimise + validate generated census files: pupils/s and peak memory per size."""
+    """Parse + minimise + validate generated census files: pupils/s and peak memory per size;
+    with --end-to-end, submit + nightly run into a store of N children."""
     sizes = pupils or [50_000, 500_000]
-    typer.echo(f"machine: {describe_machine()}")
-    typer.echo("scope: parse + minimise + validate only (staging and matching into the store: later work)")
+    typer.echo(f"machine: {describe_machine()}; load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    for children in store_children or []:
+        end_to_end(children, e2e_pupils, seed=1, workdir=workdir)
+    if not parse:
+        return
+    typer.echo("scope: parse + minimise + validate only")
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         for size in sizes:
             path = Path(tmp) / f"{LA}{ESTAB}_SC_2025AUT_{size}.xml"
@@ -203,4 +354,7 @@ def command(
 
 
 if __name__ == "__main__":  # the per-size worker process
-    print(json.dumps(measure(Path(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else "full")))
+    if len(sys.argv) > 3 and sys.argv[2] == "e2e":
+        print(json.dumps(measure_end_to_end(Path(sys.argv[3]), Path(sys.argv[1]))))
+    else:
+        print(json.dumps(measure(Path(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else "full")))
