@@ -12,14 +12,18 @@ import datetime as dt
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import closing
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
 from ingest.minimise import Keep, local_name, minimise
 from ingest.pupil import PupilContext, School, build_pupil
-from ingest.report import FeedError, Outcome, ParseReport, RecordError
+from ingest.read_ahead import read_ahead, read_ahead_pays
+from ingest.report import FeedError, Outcome, ParseReport, RecordError, SourceRecord
 from ingest.xml_stream import cut, root_name, stream
 
 LA_NUMBER = re.compile(r"^\d{3}$")
@@ -74,6 +78,65 @@ def check_expected(file: str, laestab: str, expected: str | None) -> None:
         )
 
 
+# What the reading stage hands to the checking stage, in file order: the minimised header,
+# each minimised pupil (with its position), or a pupil found outside its section.
+HEADER, PUPIL, MISPLACED = 0, 1, 2
+Read = tuple[Any, ...]
+
+
+def read_school_file(path: Path, spec: SchoolFileSpec, dropped: Counter[str]) -> Iterator[Read]:
+    """Stream the file and minimise as it goes: no validation here, only the allow-listed values.
+
+    This is the part that may run in a second process (ingest/read_ahead.py): it yields plain
+    data only, and counts what it drops into `dropped`.
+    """
+    file = path.name
+    header_seen = False
+    position = 0
+    pupils, cut_early = spec.pupils, spec.cut_early
+    known_top = {"Header", *pupils, *(p for parents in pupils.values() for p in parents)}
+    tags = ["Header", *pupils, *cut_early]
+    root_element: etree._Element | None = None
+    for element in stream(path, tags):
+        tag = element.tag
+        name = tag.rpartition("}")[2] if tag[0] == "{" else tag
+        parent = element.getparent()
+        if root_element is None:
+            root_element = element.getroottree().getroot()
+        if name in pupils:
+            position += 1
+            if parent is None or local_name(parent.tag) not in pupils[name]:
+                # Misplaced: reported by position, its content dropped with what holds it.
+                yield (MISPLACED, position, name)
+                continue
+            if not header_seen:
+                raise FeedError(file, "has a pupil before its Header (or no Header)")
+            fields = minimise(element, spec.pupil, dropped)
+            _release(element, dropped, known_top)
+            yield (PUPIL, position, fields)
+        elif name == "Header" and parent is root_element:
+            if header_seen:
+                raise FeedError(file, "has more than one Header")
+            header_seen = True
+            fields = minimise(element, spec.header, Counter())
+            _release(element, dropped, known_top)
+            yield (HEADER, fields)
+        elif name in cut_early:
+            # Counted once, at the outermost cut section (an Attendance inside an Attendance
+            # is part of the one dropped section).
+            if parent is None or local_name(parent.tag) not in cut_early:
+                dropped[name] += 1
+            cut(element)
+    if root_element is not None:
+        for child in root_element:
+            if isinstance(child.tag, str) and local_name(child.tag) not in known_top:
+                dropped[local_name(child.tag)] += 1
+
+
+def _is_header(read: Read) -> bool:
+    return read[0] == HEADER
+
+
 def pupil_items(
     path: Path,
     report: ParseReport,
@@ -86,52 +149,36 @@ def pupil_items(
     root = root_name(path)
     if root != spec.root:
         raise FeedError(file, f"has root element {root[:40]}, not {spec.root} ({spec.label})")
-    header: HeaderFacts | None = None
     context: PupilContext | None = None
     seen_upns: dict[int, int] = {}
     position = 0
-    known_top = {"Header", *spec.pupils, *(p for parents in spec.pupils.values() for p in parents)}
-    tags = ["Header", *spec.pupils, *spec.cut_early]
-    root_element: etree._Element | None = None
-    for element in stream(path, tags):
-        name = local_name(element.tag)
-        parent = element.getparent()
-        if root_element is None:
-            root_element = element.getroottree().getroot()
-        if name == "Header" and parent is root_element:
-            if header is not None:
-                raise FeedError(file, "has more than one Header")
-            header = spec.read_header(file, minimise(element, spec.header, Counter()), today)
-            check_expected(file, header.school.laestab, expected_laestab)
-            report.header.update(header.facts)
-            context = PupilContext(file, header.school, header.reference_date)
-            _release(element, report.dropped, known_top)
-        elif name in spec.pupils:
-            position += 1
-            if parent is None or local_name(parent.tag) not in spec.pupils[name]:
-                # Misplaced: reported by position, its content dropped with what holds it.
+    # A large file is read and minimised in a second process while this one validates.
+    reads = (
+        read_ahead(file, partial(read_school_file, path, spec), report.dropped, _is_header)
+        if read_ahead_pays(path)
+        else read_school_file(path, spec, report.dropped)
+    )
+    with closing(reads):
+        for read in reads:
+            if read[0] == PUPIL:
+                _, position, fields = read
+                if context is None:  # the reader refuses this first; kept for clarity of types
+                    raise FeedError(file, "has a pupil before its Header (or no Header)")
+                outcome = build_pupil(fields, position, context, seen_upns)
+                if outcome.__class__ is SourceRecord:
+                    for warning in outcome.warnings:  # type: ignore[union-attr]
+                        report.warn(warning)
+                yield outcome
+            elif read[0] == HEADER:
+                header = spec.read_header(file, read[1], today)
+                check_expected(file, header.school.laestab, expected_laestab)
+                report.header.update(header.facts)
+                context = PupilContext(file, header.school, header.reference_date)
+            else:
+                _, position, name = read
                 where = " or ".join(sorted(spec.pupils[name]))
                 yield RecordError(file, f"pupil {position}", name, f"is not inside {where}, left out")
-                continue
-            if context is None:
-                raise FeedError(file, "has a pupil before its Header (or no Header)")
-            fields = minimise(element, spec.pupil, report.dropped)
-            outcome = build_pupil(fields, position, context, seen_upns)
-            for warning in getattr(outcome, "warnings", ()):
-                report.warn(warning)
-            _release(element, report.dropped, known_top)
-            yield outcome
-        elif name in spec.cut_early:
-            # Counted once, at the outermost cut section (an Attendance inside an Attendance
-            # is part of the one dropped section).
-            if parent is None or local_name(parent.tag) not in spec.cut_early:
-                report.dropped[name] += 1
-            cut(element)
-    if root_element is not None:
-        for child in root_element:
-            if isinstance(child.tag, str) and local_name(child.tag) not in known_top:
-                report.dropped[local_name(child.tag)] += 1
-    if header is None:
+    if context is None:
         raise FeedError(file, "has no Header")
     if position == 0:
         if spec.empty_is_error:
