@@ -25,11 +25,13 @@ When Elasticsearch cannot answer (down, timing out, shards failing), search and 
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import re
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from multiprocessing.pool import AsyncResult
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -53,6 +55,7 @@ from index.embedded import (
     score,
 )
 from index.search import MAX_RESULTS, SearchHit, SearchQuery, SearchUnavailable
+from index.store import make_engine
 
 MAPPING_VERSION = 1
 
@@ -88,6 +91,8 @@ class ElasticSettings(BaseSettings):
     swap_grace_seconds: float = 5.0
     bulk_chunk: int = 2000
     bulk_threads: int = 2
+    # Processes making documents from the store during a rebuild (1: in this process).
+    rebuild_workers: int = 2
 
     @field_validator("hosts", "remote_clusters", mode="before")
     @classmethod
@@ -204,6 +209,32 @@ class RebuildReport:
     removed: list[str]
 
 
+def _documents(engine: Engine, child_ids: Sequence[int]) -> dict[int, Document]:
+    with engine.connect() as conn:
+        rows = EmbeddedSearch._key_rows(conn, child_ids)
+        owners = dict(conn.execute(
+            select(m.Child.id, m.Child.owning_la).where(
+                m.Child.id.in_(child_ids), m.Child.status.in_(SEARCHABLE_STATUSES))
+        ).all())
+    keys: dict[int, list[str]] = defaultdict(list)
+    for row in rows:
+        keys[row["child_id"]].append(str(row["key"]))
+    return {
+        child_id: Document(child_id, la, tuple(sorted(keys[child_id])))
+        for child_id, la in owners.items()
+    }
+
+
+_worker_engines: dict[str, Engine] = {}
+
+
+def _worker_documents(url: str, child_ids: Sequence[int]) -> list[Document]:
+    """In a rebuild worker process: documents from the store at `url` (one engine per process)."""
+    if url not in _worker_engines:
+        _worker_engines[url] = make_engine(url)
+    return list(_documents(_worker_engines[url], child_ids).values())
+
+
 _INDEX_NAME = re.compile(r"^(?P<prefix>.+)-(?P<la>[0-9]{3})-v(?P<version>[0-9]+)$")
 
 
@@ -253,19 +284,29 @@ class ElasticSearch:
 
     def documents(self, child_ids: Sequence[int]) -> dict[int, Document]:
         """The documents of those children that are searchable, read from the store."""
-        with self._engine.connect() as conn:
-            rows = EmbeddedSearch._key_rows(conn, child_ids)
-            owners = dict(conn.execute(
-                select(m.Child.id, m.Child.owning_la).where(
-                    m.Child.id.in_(child_ids), m.Child.status.in_(SEARCHABLE_STATUSES))
-            ).all())
-        keys: dict[int, list[str]] = defaultdict(list)
-        for row in rows:
-            keys[row["child_id"]].append(str(row["key"]))
-        return {
-            child_id: Document(child_id, la, tuple(sorted(keys[child_id])))
-            for child_id, la in owners.items()
-        }
+        return _documents(self._engine, child_ids)
+
+    def _document_batches(self) -> Iterator[list[Document]]:
+        """Every searchable child's document, a batch at a time in id order. Making documents
+        (the keys, in Python) is what limits a rebuild: with `rebuild_workers` > 1, forked
+        worker processes make them, a few batches ahead of the bulk requests."""
+        workers = self.settings.rebuild_workers
+        in_memory = self._engine.url.get_backend_name() == "sqlite" and self._engine.url.database in (
+            None, "", ":memory:")
+        if workers <= 1 or in_memory or "fork" not in multiprocessing.get_all_start_methods():
+            for chunk in self._store_batches():
+                yield list(self.documents(chunk).values())
+            return
+        url = self._engine.url.render_as_string(hide_password=False)
+        # Fork before any bulk thread starts; workers open their own engine.
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            ahead: deque[AsyncResult[list[Document]]] = deque()
+            for chunk in self._store_batches():
+                ahead.append(pool.apply_async(_worker_documents, (url, chunk)))
+                if len(ahead) > 2 * workers:
+                    yield ahead.popleft().get()
+            while ahead:
+                yield ahead.popleft().get()
 
     def _store_batches(self, owning_la: str | None = None) -> Iterator[list[int]]:
         """Every child id in the store (of one LA), in id order, a batch at a time."""
@@ -291,6 +332,8 @@ class ElasticSearch:
                 # A bulk load writes one copy without refreshing; replicas are added at the end.
                 "number_of_replicas": 0 if loading else self.settings.replicas,
                 "refresh_interval": "-1" if loading else "1s",
+                # Loading: fsync the translog in the background; a failed rebuild is redone.
+                "translog": {"durability": "async" if loading else "request"},
             },
             "mappings": {
                 "dynamic": "strict",
@@ -449,8 +492,8 @@ class ElasticSearch:
 
         def actions() -> Iterator[dict[str, Any]]:
             nonlocal count
-            for chunk in self._store_batches():
-                for doc in self.documents(chunk).values():
+            for batch in self._document_batches():
+                for doc in batch:
                     index = self.index_name(doc.owning_la, version)
                     if index not in created:
                         body = self._index_body(loading=True)
@@ -466,7 +509,8 @@ class ElasticSearch:
             if new:
                 self._client.indices.put_settings(
                     index=",".join(new),
-                    settings={"number_of_replicas": self.settings.replicas, "refresh_interval": "1s"})
+                    settings={"number_of_replicas": self.settings.replicas, "refresh_interval": "1s",
+                              "translog.durability": "request"})
                 self._client.indices.refresh(index=",".join(new))
                 self._client.cluster.health(index=",".join(new), wait_for_status="yellow",
                                             timeout="60s")

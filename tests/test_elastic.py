@@ -13,6 +13,8 @@ import dataclasses
 import datetime as dt
 import json
 import socket
+import ssl
+import subprocess
 import threading
 import urllib.error
 import urllib.request
@@ -353,6 +355,32 @@ class Forwarder:
         self._open.clear()
 
 
+class TlsForwarder(Forwarder):
+    """The forwarder with TLS in front (a certificate for 127.0.0.1): Elasticsearch as a
+    production client meets it, over HTTPS with a private CA."""
+
+    def __init__(self, port: int, upstream: tuple[str, int], cert: Path, key: Path) -> None:
+        super().__init__(port, upstream)
+        self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._tls.load_cert_chain(cert, key)
+
+    def _accept(self, server: socket.socket) -> None:
+        while True:
+            try:
+                plain, _ = server.accept()
+            except OSError:
+                return
+            try:
+                client = self._tls.wrap_socket(plain, server_side=True)
+            except (ssl.SSLError, OSError):
+                plain.close()  # the client did not trust us: its side reports why
+                continue
+            upstream = socket.create_connection(self.upstream)
+            self._open += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -451,6 +479,32 @@ def test_cli_drain(
     assert result.exit_code == 0, result.output
     assert f"pushed {len(ids)} children; 0 still queued" in result.output
     assert backend.verify().consistent
+
+
+def test_https_with_a_private_ca_file(
+    backend: ElasticSearch, elasticsearch_url: str, tmp_path: Path
+) -> None:
+    cert, key = tmp_path / "es.pem", tmp_path / "es.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    port = _free_port()
+    upstream = elasticsearch_url.removeprefix("http://").split(":")
+    forwarder = TlsForwarder(port, (upstream[0], int(upstream[1])), cert, key)
+    forwarder.start()
+    https = [f"https://127.0.0.1:{port}"]
+    prefix = backend.settings.index_prefix
+    trusting = throwaway_backend(backend.engine, hosts=https, ca_file=cert, index_prefix=prefix)
+    untrusting = throwaway_backend(backend.engine, hosts=https, index_prefix=prefix, max_retries=0)
+    try:
+        assert trusting.search(ALEX_QUERY)[0].child_id == backend.search(ALEX_QUERY)[0].child_id
+        # Without the CA the certificate is not trusted: unavailable, saying it is TLS.
+        with pytest.raises(SearchUnavailable, match="Tls"):
+            untrusting.search(ALEX_QUERY)
+    finally:
+        trusting.close()
+        untrusting.close()
+        forwarder.stop()
 
 
 def test_part_of_the_index_unavailable_is_unavailable_not_partial(
