@@ -212,27 +212,32 @@ def server_environment(db: Path, access: AccessSettings) -> dict[str, str]:
 class Server:
     """`childindex serve` in its own process group, stopped on exit."""
 
-    def __init__(self, env: dict[str, str], workers: int) -> None:
+    def __init__(self, env: dict[str, str], workers: int, log: Path) -> None:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
+        self.log = log
         childindex = Path(sys.executable).parent / "childindex"
-        self.process = subprocess.Popen(
-            [str(childindex), "serve", "--port", str(self.port), "--workers", str(workers)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        with log.open("wb") as out:  # a file, not a pipe: a full pipe would stall the server
+            self.process = subprocess.Popen(
+                [str(childindex), "serve", "--port", str(self.port), "--workers", str(workers)],
+                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def _log_tail(self) -> str:
+        return self.log.read_text(errors="replace")[-1000:]
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + READY_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                err = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
-                raise RuntimeError(f"childindex serve exited: {err[-1000:]}")
+                raise RuntimeError(f"childindex serve exited: {self._log_tail()}")
             try:
                 if httpx.get(f"{self.base}/openapi.json", timeout=2).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
             time.sleep(0.2)
-        raise RuntimeError(f"childindex serve did not answer within {READY_SECONDS:.0f} s")
+        raise RuntimeError(f"childindex serve did not answer within {READY_SECONDS:.0f} s: "
+                           f"{self._log_tail()}")
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -364,7 +369,7 @@ def run(children: int, seed: int, db: Path | None, levels: list[int], seconds: f
     try:
         access = directory.access_settings(totp_keys=[demo_key(path.parent / "api-totp.key")])
         enrolled = set_up(engine, access, la=LA, people=people)
-        server = Server(server_environment(path, access), workers)
+        server = Server(server_environment(path, access), workers, path.parent / "api-server.log")
         server.wait_ready()
         tokens = sign_in_all(server.base, enrolled)
         rows = []
