@@ -308,8 +308,12 @@ def _close(ctx: _Context, submission_id: int) -> None:
         report = json.loads(staged.run_report or "{}")
         counts = Counter(report.get("counts", {}))
         if submission.source_kind is SourceKind.CENSUS and staged.census_date is not None:
-            counts["involvements_ended_not_on_roll"] = end_missing_pupils(
-                session, submission_id, submission.source_code, staged.census_date)
+            if staged.records_total > 0:
+                counts["involvements_ended_not_on_roll"] = end_missing_pupils(
+                    session, submission_id, submission.source_code, staged.census_date)
+            else:
+                # An empty return is far likelier a broken export than a school with no pupils.
+                report["warnings"] = ["the census holds no accepted pupils: no involvement was ended"]
         report["counts"] = dict(sorted(counts.items()))
         if staged.resumed_from is not None:
             report["resumed_from"] = staged.resumed_from

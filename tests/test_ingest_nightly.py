@@ -154,6 +154,19 @@ def test_nightly_run_store_effects(engine: Engine, tmp_path: Path) -> None:
                         .where(m.StagedRecord.payload.is_not(None))) == 0
 
 
+def test_an_empty_census_ends_nobody(sqlite_engine: Engine, tmp_path: Path) -> None:
+    pupils = list(_pupils().values())
+    submit_file(sqlite_engine, write(tmp_path / "a.xml", census_xml(pupils)), source=SCHOOL)
+    run_nightly(sqlite_engine)
+    empty = submit_file(sqlite_engine, write(tmp_path / "b.xml", census_xml([], reference="2026-01-15")),
+                        source=SCHOOL)
+    run_nightly(sqlite_engine)
+    for child_id in _children(sqlite_engine).values():
+        assert _school_involvements(sqlite_engine, child_id) == [(SCHOOL, None)]
+    warnings = submission_report(sqlite_engine, empty.submission_id)["run"]["warnings"]
+    assert "no involvement was ended" in warnings[0]
+
+
 def count_rows_of(engine: Engine) -> dict[str, int]:
     with transaction(engine) as s:
         return count_rows(s)
