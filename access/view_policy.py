@@ -16,6 +16,8 @@ Rules (DESIGN.md), as data and one function:
   that a shield hides.
 - Ended involvements are shown (with their end date): who worked with the child is part of
   the signpost; cleared indicators are not.
+- An archived record is seen by the owning LA's data team only, for the first year after it
+  was archived (DESIGN.md, retention); to everyone else it is not there.
 """
 
 from __future__ import annotations
@@ -30,9 +32,18 @@ from sqlalchemy.orm import Session
 from access.roles import Permission, Principal, Role
 from access.totp import token_digest
 from index import models as m
-from index.vocabulary import SENSITIVE_SERVICES, AddressStatus, ConsentBasis, NameKind, OptOutBy, ServiceType
+from index.vocabulary import (
+    SENSITIVE_SERVICES,
+    AddressStatus,
+    ChildStatus,
+    ConsentBasis,
+    NameKind,
+    OptOutBy,
+    ServiceType,
+)
 
 CONTACT_LA_TEAM = "contact the LA data team"
+ARCHIVED_VISIBLE_DAYS = 365
 OPTED_OUT_NOTICE = "sharing with your service has been declined: name and address only"
 
 # Who may opt a child out of sharing, and from what age (DESIGN.md: a parent, or a young person
@@ -126,6 +137,15 @@ class ChildView:
     involvements: tuple[InvolvementView, ...] = field(default=())
 
 
+def visible_at_all(principal: Principal, child: m.Child, today: dt.date) -> bool:
+    """Is the record there at all for this user? (Archived: owning team, first year only.)"""
+    if child.status is not ChildStatus.ARCHIVED:
+        return True
+    since = child.status_since
+    in_first_year = since is None or (today - since).days <= ARCHIVED_VISIBLE_DAYS
+    return is_owning_team(principal, child) and in_first_year
+
+
 def is_owning_team(principal: Principal, child: m.Child) -> bool:
     return principal.role is Role.LA_DATA_TEAM and principal.la == child.owning_la
 
@@ -208,10 +228,11 @@ def _addresses(child: m.Child) -> tuple[AddressView, ...]:
     )
 
 
-def child_view(session: Session, viewer: Viewer, child_id: int) -> ChildView | None:
-    """What `viewer` may see of the child, or None if there is no such child."""
+def child_view(session: Session, viewer: Viewer, child_id: int, *,
+               today: dt.date | None = None) -> ChildView | None:
+    """What `viewer` may see of the child, or None if there is no such child (for this viewer)."""
     child = session.get(m.Child, child_id)
-    if child is None:
+    if child is None or not visible_at_all(viewer.principal, child, today or dt.date.today()):
         return None
     base = dict(
         child_id=child.id, child_number=child.child_number, owning_la=child.owning_la,

@@ -62,7 +62,7 @@ def child_out(view: ChildView) -> ChildOut:
 def view_record(child: Viewed, reason: Annotated[Reason, Query()], ctx: Ctx, who: CurrentActor) -> ChildOut:
     """One child's record as the view policy allows this user to see it; the reason is required."""
     with transaction(ctx.engine) as db:
-        view = child_view(db, viewer_of(db, who, child.id), child.id)
+        view = child_view(db, viewer_of(db, who, child.id), child.id, today=ctx.clock().date())
         if view is None:
             raise HTTPException(404, "no child with that id")
         record(db, who, "view_record", reason=reason, child_ids=[child.id], at=ctx.clock())
@@ -82,8 +82,10 @@ def shield_override(child: Viewed, body: OverrideBody, ctx: Ctx, who: CurrentAct
         db.add(m.ShieldInvestigation(child_id=child.id, owning_la=child.owning_la, opened_by=who.user_id,
                                      opened_at=now, audit_seq=seq))
         db.flush()
-        view = child_view(db, dataclasses.replace(viewer_of(db, who, child.id), override=True), child.id)
-    assert view is not None  # the child was found by the scope check in this request
+        viewer = dataclasses.replace(viewer_of(db, who, child.id), override=True)
+        view = child_view(db, viewer, child.id, today=now.date())
+    if view is None:
+        raise HTTPException(404, "no child with that id")
     return child_out(view)
 
 

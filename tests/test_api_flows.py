@@ -7,6 +7,7 @@ hostile request gets (injection strings, bad bodies, unknown fields, an unavaila
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 from api_world import OTHER_LA, OWN_SCHOOL, PERSONAL, USERS, World, build_world, password_of, set_register
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from access import audit
 from access.audit import CRITERIA_FIELDS
@@ -636,3 +637,23 @@ def test_docs_are_served(world: World) -> None:
     assert world.client.get("/docs").status_code == 200
     schema = world.client.get("/openapi.json").json()
     assert "/search" in schema["paths"] and "/children/{child_id}" in schema["paths"]
+
+
+def test_archived_records_are_for_the_owning_team_for_a_year(world: World) -> None:
+    child_id, now = world.ids["dup_b"], world.clock()
+    with transaction(world.engine) as db:
+        db.execute(update(m.Child).where(m.Child.id == child_id)
+                   .values(status="archived", status_since=now.date() - dt.timedelta(days=30)))
+    try:
+        params = {"reason": "safeguarding"}
+        pat = world.client.get(f"/children/{child_id}", params=params, headers=world.auth("pat.practitioner"))
+        assert pat.status_code == 404
+        assert view(world, "dana.datateam", child_id)["status"] == "archived"
+        with transaction(world.engine) as db:
+            db.execute(update(m.Child).where(m.Child.id == child_id)
+                       .values(status_since=now.date() - dt.timedelta(days=400)))
+        dana = world.client.get(f"/children/{child_id}", params=params, headers=world.auth("dana.datateam"))
+        assert dana.status_code == 404
+    finally:
+        with transaction(world.engine) as db:
+            db.execute(update(m.Child).where(m.Child.id == child_id).values(status="live", status_since=None))
