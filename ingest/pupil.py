@@ -133,22 +133,25 @@ def check_age(born: dt.date, context: PupilContext) -> None:
         raise Reject("date_of_birth", f"the child would be over {context.max_age} on the reference date")
 
 
+_LINE_KEYS = ("line1", "line2", "line3", "line4", "line5")
+_LINE_NAMES = ("line1", "line2", "line3")
+
+
 def _lines(parts: Mapping[str, str]) -> list[str]:
     """Address lines from BS7666 parts or free lines; a numbered PAON joins its street."""
-    paon, street = parts.get("paon"), parts.get("street")
+    get = parts.get
+    paon, street = get("paon"), get("street")
     if paon and street and paon[0].isdigit():
-        numbered: list[str | None] = [f"{paon} {street}"]
+        candidates = [get("saon"), f"{paon} {street}", get("locality")]
     else:
-        numbered = [paon, street]
-    town, post_town = parts.get("town"), parts.get("post_town")
-    extra_town = town if town and post_town and town.casefold() != post_town.casefold() else None
-    candidates = [
-        parts.get("saon"), *numbered, parts.get("locality"), extra_town,
-        *(parts.get(f"line{n}") for n in range(1, 6)),
-    ]
+        candidates = [get("saon"), paon, street, get("locality")]
+    town, post_town = get("town"), get("post_town")
+    if town and post_town and town.casefold() != post_town.casefold():
+        candidates.append(town)
+    candidates.extend(get(key) for key in _LINE_KEYS)
     lines = [c for c in candidates if c]
     if len(lines) > 3:
-        lines = [*lines[:2], ", ".join(lines[2:])]
+        lines = [lines[0], lines[1], ", ".join(lines[2:])]
     return [line[:MAX_LINE] for line in lines]
 
 
@@ -158,13 +161,14 @@ def address_fields(
     """AddressIn keyword arguments from address parts; a bad postcode raises Reject(field)."""
     if not parts:
         return None
-    out: dict[str, Any] = {f"line{i}": line for i, line in enumerate(_lines(parts), start=1)}
+    out: dict[str, Any] = dict(zip(_LINE_NAMES, _lines(parts), strict=False))
     town = parts.get("post_town") or parts.get("town")
     if town:
         out["town"] = town[:MAX_LINE]
-    if parts.get("postcode"):
+    postcode = parts.get("postcode")
+    if postcode:
         try:
-            out["postcode"] = normalise_postcode(parts["postcode"])
+            out["postcode"] = normalise_postcode(postcode)
         except ValueError:
             raise Reject(field, "is not a UK postcode") from None
     uprn = parts.get("uprn")
@@ -349,6 +353,9 @@ def check_upn(raw: str) -> tuple[str, tuple[str, ...]]:
     return checked.value, checked.warnings
 
 
+_OPTIONAL_IDENTIFIERS = ((Scheme.FORMER_UPN, "former_upn"), (Scheme.ULN, "uln"))
+
+
 def build_pupil(
     fields: Mapping[str, Any],
     position: int,
@@ -371,10 +378,11 @@ def build_pupil(
         if upn_warnings:
             warnings.extend(f"upn: {w}" for w in upn_warnings)
         identifiers = [{"scheme": Scheme.UPN, "value": upn}]
-        for scheme, key in ((Scheme.FORMER_UPN, "former_upn"), (Scheme.ULN, "uln")):
-            extra = _optional_identifier(scheme, fields.get(key), warnings)
-            if extra is not None and extra["value"] != upn:
-                identifiers.append(extra)
+        for scheme, key in _OPTIONAL_IDENTIFIERS:
+            if key in fields:
+                extra = _optional_identifier(scheme, fields[key], warnings)
+                if extra is not None and extra["value"] != upn:
+                    identifiers.append(extra)
 
         if not fields.get("surname"):
             raise Reject("surname", "is missing")
@@ -398,10 +406,13 @@ def build_pupil(
         address = address_fields(fields.get("address", {}), "postcode", warnings, "")
         carers = [
             carer
-            for number, contact in enumerate(fields.get("contacts", []), start=1)
+            for number, contact in enumerate(fields.get("contacts", ()), start=1)
             if (carer := build_carer(contact, number, warnings)) is not None
         ]
-        history, (entered, left) = school_history(fields.get("schools", []), context.school, warnings)
+        history: list[InvolvementIn] = []
+        entered = left = None
+        if "schools" in fields:  # CTF only
+            history, (entered, left) = school_history(fields["schools"], context.school, warnings)
         entered = parse_date(fields.get("entry_date"), "entry_date") or entered
         left = parse_date(fields.get("leaving_date"), "leaving_date") or left
         if entered and left and left < entered:
