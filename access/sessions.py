@@ -16,6 +16,11 @@ from access.settings import AccessSettings
 from access.totp import token_digest
 from index import models as m
 
+# A session's last use is written at most this often: every request would otherwise be a write
+# transaction (serialised on SQLite) just to move the idle clock; idle expiry is late by at most
+# this much.
+SEEN_EVERY = dt.timedelta(seconds=30)
+
 
 class SessionInvalid(Exception):
     """The session cannot be used; `reason` is unknown, revoked, idle or expired."""
@@ -62,8 +67,9 @@ def resolve(session: Session, token: str, *, now: dt.datetime, settings: AccessS
         raise SessionInvalid("expired")
     if _utc(row.last_seen_at) + dt.timedelta(minutes=settings.session_idle_minutes) <= now:
         raise SessionInvalid("idle")
-    row.last_seen_at = now
-    session.flush()
+    if now - _utc(row.last_seen_at) >= SEEN_EVERY:
+        row.last_seen_at = now
+        session.flush()
     return Principal(
         user_id=row.user_id, role=Role(row.role), la=row.la,
         organisation_code=row.organisation_code,

@@ -157,10 +157,14 @@ def test_enrolment_token_cannot_be_reused_or_used_late(service: SignIn, clock: C
     assert caught.value.reason == "enrolment_wrong_user"
 
 
-def test_enrolment_tokens_only_from_an_administrator_of_the_users_la(service: SignIn) -> None:
+def test_enrolment_tokens_only_from_an_administrator_or_data_team_of_the_users_la(service: SignIn) -> None:
     register(service.engine, "pat.practitioner")
+    # The issue: the LA data team manages "the practitioner register and enrolment tokens".
+    with transaction(service.engine) as db:
+        assert admin.issue_enrolment(db, Principal("dana.datateam", Role.LA_DATA_TEAM, la="823"),
+                                     "pat.practitioner", now=START, settings=service.settings)
     others = [Principal("pat.practitioner", Role.PRACTITIONER, la="823"),
-              Principal("dana.datateam", Role.LA_DATA_TEAM, la="823"),
+              Principal("dana.elsewhere", Role.LA_DATA_TEAM, la="202"),
               Principal("ada.elsewhere", Role.ADMINISTRATOR, la="202")]
     for actor in others:
         with pytest.raises(Forbidden), transaction(service.engine) as db:
