@@ -92,7 +92,7 @@ def refused(ctx: Context, who: Actor, needed: Permission, exc: Forbidden,
     return exc
 
 
-def _require(ctx: Context, who: Actor, needed: Permission, *, la: str | None = None,
+def require_scope(ctx: Context, who: Actor, needed: Permission, *, la: str | None = None,
              school: str | None = None, child_ids: Iterable[int] = ()) -> None:
     try:
         who.principal.require(needed, la=la, school=school)
@@ -138,7 +138,7 @@ def child_scope(needed: Permission) -> Callable[..., ChildRef]:
 
     def check(ctx: Ctx, who: CurrentActor, child_id: ChildId) -> ChildRef:
         child = _child_ref(ctx, child_id)
-        _require(ctx, who, needed, la=child.owning_la, child_ids=[child.id])
+        require_scope(ctx, who, needed, la=child.owning_la, child_ids=[child.id])
         return child
 
     return check
@@ -148,7 +148,7 @@ def la_scope(needed: Permission) -> Callable[..., str | None]:
     """A route dependency for LA-wide lists: the actor's own LA (None: every LA, auditors)."""
 
     def check(ctx: Ctx, who: CurrentActor) -> str | None:
-        _require(ctx, who, needed, la=who.principal.la)
+        require_scope(ctx, who, needed, la=who.principal.la)
         return None if who.principal.grants()[needed] is Scope.ALL else who.principal.la
 
     return check
@@ -159,7 +159,7 @@ LaEstab = Annotated[str, Path(pattern=r"^\d{7}$", description="the school's LAEs
 
 def school_scope(needed: Permission) -> Callable[..., str]:
     def check(ctx: Ctx, who: CurrentActor, laestab: LaEstab) -> str:
-        _require(ctx, who, needed, school=laestab)
+        require_scope(ctx, who, needed, school=laestab)
         return laestab
 
     return check
@@ -171,7 +171,7 @@ def review_scope(needed: Permission) -> Callable[..., int]:
             la = db.scalar(select(m.MatchReview.owning_la).where(m.MatchReview.id == review_id))
         if la is None:
             raise HTTPException(404, "no review item with that id")
-        _require(ctx, who, needed, la=la)
+        require_scope(ctx, who, needed, la=la)
         return review_id
 
     return check
@@ -183,7 +183,7 @@ def merge_scope(needed: Permission) -> Callable[..., int]:
             la = db.scalar(select(m.ChildMerge.merged_owning_la).where(m.ChildMerge.id == merge_id))
         if la is None:
             raise HTTPException(404, "no merge with that id")
-        _require(ctx, who, needed, la=la)
+        require_scope(ctx, who, needed, la=la)
         return merge_id
 
     return check
@@ -209,7 +209,7 @@ def involvement_scope(needed: Permission) -> Callable[..., InvolvementRef]:
             ).first()
         if row is None:
             raise HTTPException(404, "no involvement with that id")
-        _require(ctx, who, needed, la=row.owning_la, child_ids=[row.child_id])
+        require_scope(ctx, who, needed, la=row.owning_la, child_ids=[row.child_id])
         by_code = bool(who.organisation_code and row.organisation_code)
         own = (row.organisation_code == who.organisation_code if by_code
                else row.organisation_name == who.organisation)

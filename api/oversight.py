@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from access import Entry, Permission, audit, flag_unusual_use, verify, what_user_looked_at, who_looked_at
 from access.register import get_entry
-from api.deps import ChildRef, Ctx, CurrentActor, _require, child_scope, la_scope, record, requires
+from api.deps import ChildRef, Ctx, CurrentActor, child_scope, la_scope, record, require_scope, requires
 from api.schemas import (
     AccessesOut,
     AccessOut,
@@ -92,7 +92,7 @@ def what_looked(user_id: UserId, ctx: Ctx, who: CurrentActor) -> AuditOut:
     its own register)."""
     with transaction(ctx.engine) as db:
         entry = get_entry(db, user_id)
-    _require(ctx, who, P.READ_AUDIT, la=entry.la if entry else None)
+    require_scope(ctx, who, P.READ_AUDIT, la=entry.la if entry else None)
     with transaction(ctx.engine) as db:
         entries = what_user_looked_at(db, user_id)
         record(db, who, "read_audit", reason="audit_review", subject_user=user_id, at=ctx.clock())
@@ -204,7 +204,7 @@ def close_investigation(investigation_id: InvestigationId, ctx: Ctx, who: Curren
         if row is None:
             raise HTTPException(404, "no investigation with that id")
         la, child_id = row.owning_la, row.child_id
-    _require(ctx, who, P.SHIELD, la=la, child_ids=[child_id])
+    require_scope(ctx, who, P.SHIELD, la=la, child_ids=[child_id])
     now = ctx.clock()
     with transaction(ctx.engine) as db:
         row = db.get(m.ShieldInvestigation, investigation_id)
