@@ -14,6 +14,7 @@ each (the child a query was made from among the first five).
 from __future__ import annotations
 
 import os
+import resource
 import time
 from collections import defaultdict
 from contextlib import ExitStack
@@ -67,6 +68,18 @@ def _index_stats(backend: ElasticSearch) -> tuple[int, float, float, float]:
             heap["heap_used_in_bytes"] / 2**20, heap["heap_max_in_bytes"] / 2**20)
 
 
+def _es_cpu_seconds(backend: ElasticSearch) -> float:
+    """CPU time the Elasticsearch node's process has used so far."""
+    [node] = backend._client.nodes.stats(node_id="_local", metric="process")["nodes"].values()
+    return node["process"]["cpu"]["total_in_millis"] / 1000
+
+
+def _own_cpu_seconds() -> float:
+    """CPU time of this process and its finished children (the rebuild's worker processes)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def run(children: int, queries: int, seed: int, db: Path | None, es_url: str | None = None,
         shards: int = 1) -> str:
     path = db or default_db(children, seed)
@@ -79,9 +92,13 @@ def run(children: int, queries: int, seed: int, db: Path | None, es_url: str | N
         backend = ElasticSearch(engine, ElasticSettings(
             hosts=[es_url], index_prefix="bench", replicas=0, shards=shards, refresh="false",
             request_timeout=60.0, swap_grace_seconds=1.0))
+        index_load = os.getloadavg()
+        cpu_before = (_own_cpu_seconds(), _es_cpu_seconds(backend))
         started = time.perf_counter()
         rebuilt = backend.rebuild()
         index_seconds = time.perf_counter() - started
+        index_cpu = (_own_cpu_seconds() - cpu_before[0], _es_cpu_seconds(backend) - cpu_before[1])
+        index_load_after = os.getloadavg()
         backend._client.indices.forcemerge(index=backend.search_alias, max_num_segments=1,
                                            request_timeout=3600)
         docs, store_mb, heap_used, heap_max = _index_stats(backend)
@@ -89,7 +106,9 @@ def run(children: int, queries: int, seed: int, db: Path | None, es_url: str | N
         _known, probes = sample_probes(children, seed, queries + WARM_UP)
         load = os.getloadavg()
         _interleaved([backend, embedded], probes[:WARM_UP])
+        es_cpu = _es_cpu_seconds(backend)
         es, emb = _interleaved([backend, embedded], probes[WARM_UP:])
+        es_cpu = _es_cpu_seconds(backend) - es_cpu
         load_after = os.getloadavg()
         backend.close()
     engine.dispose()
@@ -103,7 +122,13 @@ def run(children: int, queries: int, seed: int, db: Path | None, es_url: str | N
         f"store: {path} ({'reused' if build.reused else 'built'})",
         f"bulk indexing (rebuild from the store, {rebuilt.children:,} children into "
         f"{len(rebuilt.indices)} index(es), parallel_bulk x{backend.settings.bulk_threads}): "
-        f"{index_seconds:,.1f} s = {rebuilt.children / index_seconds:,.0f} children/s",
+        f"{index_seconds:,.1f} s = {rebuilt.children / index_seconds:,.0f} children/s (load average "
+        f"{index_load[0]:.1f} before, {index_load_after[0]:.1f} after)",
+        f"indexing CPU: {index_cpu[0]:,.0f} s in Python (store reads and keys, "
+        f"{backend.settings.rebuild_workers} worker processes; bulk requests) + {index_cpu[1]:,.0f} s in "
+        f"Elasticsearch = {1000 * sum(index_cpu) / max(rebuilt.children, 1):.2f} CPU-ms per child: "
+        f"{os.cpu_count()} otherwise idle cores would index about "
+        f"{(os.cpu_count() or 1) * rebuilt.children / max(sum(index_cpu), 1e-9):,.0f} children/s",
         f"index after force-merge: {docs:,} documents, {store_mb:,.0f} MB on disk "
         f"({1024 * store_mb / max(docs, 1):,.2f} KB per child); heap used {heap_used:,.0f} of "
         f"{heap_max:,.0f} MB",
@@ -121,6 +146,8 @@ def run(children: int, queries: int, seed: int, db: Path | None, es_url: str | N
     agree = es["all"].found - emb["all"].found
     lines.append("")
     lines.append(f"recall@{TOP} difference (elasticsearch - embedded), all queries: {agree:+d} children")
+    lines.append(f"Elasticsearch CPU per query: {1000 * es_cpu / max(len(es['all'].latencies), 1):.1f} ms "
+                 "(the node's process, over the timed queries)")
     return "\n".join(lines)
 
 
