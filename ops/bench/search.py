@@ -26,17 +26,17 @@ import math
 import multiprocessing
 import os
 import random
+import shutil
 import statistics
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, create_engine, delete, event, func, select, update
 
 from index import ChildRecord, SearchQuery, SearchQueryError, add_children, make_child_number, transaction
 from index import models as m
@@ -75,9 +75,6 @@ MISTAKES: dict[str, float] = {
 IDENTIFIER_SCHEMES = (Scheme.UPN, Scheme.NHS_NUMBER, Scheme.ULN, Scheme.LA_REFERENCE, Scheme.CHILD_NUMBER)
 # Which source records the store prefers for a child, most trusted first.
 SOURCE_PREFERENCE = ("census/*SPR", "census/*AUT", "ctf/", "feeds/gp_practice", "feeds/")
-
-TrueChildren = Callable[[int, str, int], Iterable[tuple[int, ChildRecord]]]
-
 
 def default_db(children: int, seed: int) -> Path:
     return Path("var") / "bench" / f"search-{children}-seed{seed}-feeds.db"
@@ -172,8 +169,7 @@ def _chunk(index: int, children: int, la: str, seed: int) -> synth.Chunk:
 
 def record_keys(child_id: int, record: ChildRecord) -> list[int]:
     """The search keys `EmbeddedSearch.index_children` gives this child once stored as `child_id`
-    (the same `child_keys` on the same values): worked out beside the load, in the worker that
-    made the record. `build_store` checks a sample against `index_children`."""
+    (the same `child_keys` on the same values), without reading the child back."""
     return sorted(child_keys(
         date_of_birth=record.date_of_birth,
         family_names=[n.family_name for n in record.names],
@@ -184,48 +180,82 @@ def record_keys(child_id: int, record: ChildRecord) -> list[int]:
     ))
 
 
-Keyed = tuple[int, ChildRecord, list[int]]
-
-
-def _feed_chunk(job: tuple[int, int, str, int]) -> list[Keyed]:
-    index, children, la, seed = job
+def _chunk_pairs(index: int, children: int, la: str, seed: int) -> list[tuple[int, ChildRecord]]:
     chunk = _chunk(index, children, la, seed)
     by_child = _chunk_records(chunk, seed)
-    pairs = [(child.id, stored_record(child, by_child.get(child.id, []), la)) for child in chunk.children]
-    return [(child_id, record, record_keys(child_id, record)) for child_id, record in pairs]
-
-
-def _keyed_feed(children: int, la: str, seed: int, workers: int) -> Iterator[Keyed]:
-    jobs = [(index, children, la, seed) for index in range(_chunk_count(children))]
-    if len(jobs) == 1 or workers < 1:
-        for job in jobs:
-            yield from _feed_chunk(job)
-        return
-    methods = multiprocessing.get_all_start_methods()
-    with multiprocessing.get_context("fork" if "fork" in methods else "spawn").Pool(workers) as pool:
-        for keyed in pool.imap(_feed_chunk, jobs):
-            yield from keyed
+    return [(child.id, stored_record(child, by_child.get(child.id, []), la)) for child in chunk.children]
 
 
 def feed_children(children: int, la: str, seed: int) -> Iterator[tuple[int, ChildRecord]]:
     """(true child id, the child as the store holds it) for every child, in id order."""
-    for child_id, record, _keys in _keyed_feed(children, la, seed, workers=0):
-        yield child_id, record
+    for index in range(_chunk_count(children)):
+        yield from _chunk_pairs(index, children, la, seed)
 
 
-_INSERT_KEYS = f"INSERT INTO {m.SearchKey.__tablename__} (key, child_id) VALUES (?, ?)"
-# Processes making records and keys while the main one writes the store.
-BUILD_WORKERS = 2
+# Processes each writing one neighbourhood at a time into a shard file, through the store's own
+# add_children and the backend's own index_children; the main process only copies shard rows
+# into the store (INSERT ... SELECT, no Python per row). A single writer doing it all made a
+# million children take over an hour on a busy 2-core machine.
+BUILD_WORKERS = 4
 # Children whose keys are checked against `index_children` after a build.
 KEY_CHECK_SAMPLE = 2000
+# The tables a shard fills, parents first; their own surrogate ids are left to the store.
+_SHARD_TABLES = (m.Child, m.ChildName, m.ChildAddress, m.ChildIdentifier, m.SearchKey)
+_PLACEHOLDER = ChildRecord.model_validate(
+    {"owning_la": LA, "date_of_birth": dt.date(2000, 1, 1), "names": [{"family_name": "placeholder"}]})
 
 
-def build_store(path: Path, children: int, seed: int, source: TrueChildren | None = None) -> Build:
+def _write_shard(job: tuple[int, int, str, int, Path]) -> Path:
+    """One neighbourhood's children stored and indexed in a shard file of their own, with the
+    ids (and so child numbers) they have in the whole store."""
+    index, children, la, seed, directory = job
+    pairs = _chunk_pairs(index, children, la, seed)
+    shard = directory / f"shard-{index:05d}.db"
+    shard.unlink(missing_ok=True)
+    engine = create_engine(f"sqlite:///{shard}")
+    m.Base.metadata.create_all(engine, tables=[t.__table__ for t in _SHARD_TABLES])
+    first = pairs[0][0]
+    with transaction(engine) as session:
+        if first > 1:
+            # add_children numbers from max(id) + 1: a placeholder just below, removed after.
+            add_children(session, [_PLACEHOLDER])
+            session.execute(delete(m.ChildName))
+            session.execute(update(m.Child).values(id=first - 1))
+        ids = add_children(session, [record.model_copy(update={"carers": (), "involvements": ()})
+                                     for _true_id, record in pairs])
+        session.execute(delete(m.Child).where(m.Child.id < first))
+    if ids != [true_id for true_id, _record in pairs]:
+        raise RuntimeError(f"shard {index}: store ids do not follow true child ids")
+    EmbeddedSearch(engine).index_children(ids)
+    engine.dispose()
+    return shard
+
+
+def _copy_shard(engine: Engine, shard: Path) -> None:
+    with engine.connect() as conn:
+        # ATTACH and DETACH outside a transaction (SQLite refuses them inside one).
+        conn.exec_driver_sql("ATTACH DATABASE ? AS shard", (str(shard),))
+        conn.commit()
+        try:
+            for model in _SHARD_TABLES:
+                table = model.__table__
+                # Children keep their ids; the other tables' own ids are the store's to give.
+                columns = ", ".join(c.name for c in table.columns if model is m.Child or c.name != "id")
+                conn.exec_driver_sql(f"INSERT INTO main.{table.name} ({columns}) "
+                                     f"SELECT {columns} FROM shard.{table.name}")
+            conn.commit()
+        finally:
+            conn.rollback()
+            conn.exec_driver_sql("DETACH DATABASE shard")
+            conn.commit()
+    shard.unlink()
+
+
+def build_store(path: Path, children: int, seed: int, workers: int = BUILD_WORKERS) -> Build:
     """The store at `path` with `children` children indexed; reused when a complete one with
     the same parameters is there already. Store id i is true child i."""
     wanted = {"children": children, "seed": seed, "la": LA, "records": STORE_RECORDS}
     marker = _marker(path)
-    url = f"sqlite:///{path}"
     if path.exists() and marker.exists():
         done = json.loads(marker.read_text())
         if {k: done.get(k) for k in wanted} == wanted:
@@ -233,47 +263,56 @@ def build_store(path: Path, children: int, seed: int, source: TrueChildren | Non
                          done["index_seconds"], reused=True)
     _remove_store(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(url)
+    shards = path.with_name(path.name + ".shards")
+    shutil.rmtree(shards, ignore_errors=True)
+    shards.mkdir()
+    engine = make_engine(f"sqlite:///{path}")
     event.listen(engine, "connect", _bulk_pragmas)
     upgrade(engine)
-    load = index = 0.0
-    if source is None:
-        keyed = _keyed_feed(children, LA, seed, BUILD_WORKERS)
-    else:
-        keyed = ((i, r, record_keys(i, r)) for i, r in source(children, LA, seed))
-    loaded = 0
-    while batch := list(islice(keyed, LOAD_BATCH)):
-        started = time.perf_counter()
-        with transaction(engine) as session:
-            ids = add_children(session, [record for _true_id, record, _keys in batch])
-            if ids != [true_id for true_id, _record, _keys in batch]:
-                raise RuntimeError(f"{path}: store ids do not follow true child ids")
-            indexed = time.perf_counter()
-            rows = sorted((key, child_id) for child_id, _record, keys in batch for key in keys)
-            # Straight to the driver's executemany: the ORM's bulk insert costs 10x as much here.
-            session.connection().exec_driver_sql(_INSERT_KEYS, rows)
-        load += indexed - started
-        index += time.perf_counter() - indexed
-        loaded += len(ids)
-        typer.echo(f"  loaded {loaded:,} / {children:,} children", err=True)
-    _check_keys(engine, loaded, seed)
+    jobs = [(index, children, LA, seed, shards) for index in range(_chunk_count(children))]
+    started = time.perf_counter()
+    copying = 0.0
+    methods = multiprocessing.get_all_start_methods()
+    with multiprocessing.get_context("fork" if "fork" in methods else "spawn").Pool(max(1, workers)) as pool:
+        for done_index, shard in enumerate(pool.imap(_write_shard, jobs), start=1):
+            copy_started = time.perf_counter()
+            _copy_shard(engine, shard)
+            copying += time.perf_counter() - copy_started
+            if done_index % 20 == 0 or done_index == len(jobs):
+                typer.echo(f"  stored {min(done_index * synth.CHUNK_CHILDREN, children):,} / "
+                           f"{children:,} children", err=True)
+    wall = time.perf_counter() - started
+    _check_keys(engine, children, seed)
     with engine.connect() as conn:
         key_rows = conn.scalar(select(func.count()).select_from(m.SearchKey)) or 0
+        stored = conn.scalar(select(func.count()).select_from(m.Child)) or 0
     engine.dispose()
-    marker.write_text(json.dumps({**wanted, "key_rows": key_rows, "load_seconds": load,
-                                  "index_seconds": index}))
-    return Build(loaded, key_rows, _size_mb(path), load, index, reused=False)
+    shards.rmdir()
+    if stored != children:
+        raise RuntimeError(f"{path}: {stored} children stored, {children} wanted")
+    marker.write_text(json.dumps({**wanted, "key_rows": key_rows, "load_seconds": wall,
+                                  "index_seconds": copying}))
+    return Build(children, key_rows, _size_mb(path), wall, copying, reused=False)
 
 
 def _check_keys(engine: Engine, children: int, seed: int) -> None:
-    """The keys written beside the load are the ones `index_children` gives: a sample."""
-    sample = sorted(random.Random(seed).sample(range(1, children + 1), min(children, KEY_CHECK_SAMPLE)))
+    """The copied keys are the ones `index_children` gives, and `record_keys` agrees: a sample."""
+    rng = random.Random(seed)
+    sample = sorted(rng.sample(range(1, children + 1), min(children, KEY_CHECK_SAMPLE)))
     with engine.connect() as conn:
         expected = sorted((r["key"], r["child_id"]) for r in EmbeddedSearch._key_rows(conn, sample))
         stored = sorted((key, child_id) for key, child_id in conn.execute(
             select(m.SearchKey.key, m.SearchKey.child_id).where(m.SearchKey.child_id.in_(sample))))
     if expected != stored:
-        raise RuntimeError("search keys written with the load differ from index_children's")
+        raise RuntimeError("search keys in the store differ from index_children's")
+    index = rng.randrange(_chunk_count(children))
+    pairs = _chunk_pairs(index, children, LA, seed)[:50]
+    by_record = sorted((k, i) for i, record in pairs for k in record_keys(i, record))
+    with engine.connect() as conn:
+        held = sorted((key, child_id) for key, child_id in conn.execute(select(
+            m.SearchKey.key, m.SearchKey.child_id).where(m.SearchKey.child_id.in_([i for i, _ in pairs]))))
+    if by_record != held:
+        raise RuntimeError("search keys in the store differ from the records' keys")
 
 
 def _size_mb(path: Path) -> float:
@@ -573,12 +612,11 @@ def describe_misses(misses: Sequence[Miss]) -> list[str]:
             "by noise kind: " + (", ".join(f"{kind} {n}" for kind, n in kinds.most_common()) or "none")]
 
 
-def run(children: int, queries: int, seed: int, db: Path | None,
-        source: TrueChildren | None = None, show_misses: bool = False) -> str:
+def run(children: int, queries: int, seed: int, db: Path | None, show_misses: bool = False) -> str:
     """Build or reuse the store, run the queries; the report as markdown."""
     path = db or default_db(children, seed)
     started = time.perf_counter()
-    build = build_store(path, children, seed, source)
+    build = build_store(path, children, seed)
     build_wall = time.perf_counter() - started
     engine = make_engine(f"sqlite:///{path}")
     backend = EmbeddedSearch(engine)
