@@ -193,12 +193,6 @@ def _optional_identifier(
     return {"scheme": scheme, "value": checked.value}
 
 
-def _name(kind: NameKind, given: str | None, family: str | None) -> dict[str, Any] | None:
-    if not (given or family):
-        return None
-    return {"kind": kind, "given_name": given, "family_name": family}
-
-
 def _valid(adapter: TypeAdapter[str], value: str) -> bool:
     try:
         adapter.validate_python(value)
@@ -354,6 +348,11 @@ def check_upn(raw: str) -> tuple[str, tuple[str, ...]]:
 
 
 _OPTIONAL_IDENTIFIERS = ((Scheme.FORMER_UPN, "former_upn"), (Scheme.ULN, "uln"))
+# Names besides the current one: (kind, given-name field, family-name field).
+_OTHER_NAMES = (
+    (NameKind.PREFERRED, "preferred_forename", "preferred_surname"),
+    (NameKind.FORMER, "former_forename", "former_surname"),
+)
 
 
 def build_pupil(
@@ -399,10 +398,12 @@ def build_pupil(
                 "given_name": fields["forename"],
                 "family_name": fields["surname"],
                 "middle_names": fields.get("middle_names"),
-            },
-            _name(NameKind.PREFERRED, fields.get("preferred_forename"), fields.get("preferred_surname")),
-            _name(NameKind.FORMER, fields.get("former_forename"), fields.get("former_surname")),
+            }
         ]
+        for kind, given_field, family_field in _OTHER_NAMES:
+            given, family = fields.get(given_field), fields.get(family_field)
+            if given or family:
+                names.append({"kind": kind, "given_name": given, "family_name": family})
         address = address_fields(fields.get("address", {}), "postcode", warnings, "")
         carers = [
             carer
@@ -428,7 +429,7 @@ def build_pupil(
             "owning_la": context.school.la,
             "date_of_birth": born,
             "gender": SEX_CODES.get((fields.get("sex") or "").upper(), Gender.UNSPECIFIED),
-            "names": [n for n in names if n is not None],
+            "names": names,
             "addresses": [address] if address else [],
             "identifiers": identifiers,
             "carers": carers,
@@ -445,5 +446,5 @@ def build_pupil(
         record_ref=record_ref,
         child=child,
         left_on=left,
-        warnings=tuple(f"{record_ref}: {w}" for w in warnings),
+        warnings=tuple(f"{record_ref}: {w}" for w in warnings) if warnings else (),
     )
