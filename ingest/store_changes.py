@@ -20,6 +20,7 @@ are batched: one query per table per batch of children, then bulk inserts and up
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -42,8 +43,14 @@ INVOLVEMENT_UPDATES = ("organisation_name", "practitioner_name", "contact_phone"
                        "start_date", "end_date", "lead_professional", "consent_basis")
 
 
+@functools.lru_cache(maxsize=200_000)
+def _fold(value: str) -> str:
+    return fold(value)
+
+
 def _f(value: str | None) -> str:
-    return fold(value) if value else ""
+    # Names, streets and towns repeat across a file: folded once each.
+    return _fold(value) if value else ""
 
 
 def name_key(given: str | None, family: str | None) -> tuple[str, str]:
