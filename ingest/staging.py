@@ -186,7 +186,7 @@ def submit_file(
     try:
         kind = detect_kind(path)
         if owning_la is None:
-            raise FeedError(path.name, "the LA of a service feed must be given (--la)")
+            raise FeedError(path.name, "its LA must be given (--la): the source is not an LAEstab")
         school = source if kind in (SourceKind.CENSUS, SourceKind.CTF) else None
         parse = parse_feed(path, expected_laestab=school, owning_la=owning_la, today=today)
         with transaction(engine) as session:
