@@ -148,6 +148,18 @@ def test_nightly_run_store_effects(engine: Engine, tmp_path: Path) -> None:
     hits = search.search(SearchQuery(family_name="Okafor", postcode="MK45 2PR"))
     assert hits and hits[0].child_id == amara_id
     assert search.search(SearchQuery(family_name="Khan", date_of_birth=dt.date(2015, 3, 3)))
+    # A later CTF with a parent's new phone number updates that carer; no one is added twice.
+    moved.contacts = [("Ngozi", "Okafor", "PAR", "07700 900999")]
+    ctf2 = write(tmp_path / "ctf2.xml", ctf_xml([moved], when="2026-02-01"))
+    later = submit_file(engine, ctf2, source=SCHOOL)
+    assert run_nightly(engine).outcomes == {"link": 1}
+    counts = submission_report(engine, later.submission_id)["run"]["counts"]
+    assert counts["carers_updated"] == 1
+    assert "carers_added" not in counts and "addresses_changed" not in counts
+    with transaction(engine) as s:
+        phones = s.execute(select(m.Carer.given_name, m.Carer.phone).where(m.Carer.child_id == amara_id)
+                           .order_by(m.Carer.id)).all()
+        assert [tuple(c) for c in phones] == [("Ngozi", "07700 900999"), ("Tunde", "07700 900456")]
     # The staged copies of personal data are gone once run.
     with transaction(engine) as s:
         assert s.scalar(select(func.count()).select_from(m.StagedRecord)
