@@ -37,7 +37,7 @@ from api.schemas import (
     Reason,
 )
 from index import models as m
-from index.store import transaction
+from index.store import add_involvement, transaction
 from index.vocabulary import SENSITIVE_SERVICES, ConsentBasis, IndicatorKind
 
 P = Permission
@@ -102,16 +102,14 @@ def record_involvement(child: Involved, body: InvolvementBody, ctx: Ctx, who: Cu
     now = ctx.clock()
     with transaction(ctx.engine) as db:
         seq = record(db, who, "record_involvement", reason=body.reason, child_ids=[child.id], at=now)
-        involvement = m.Involvement(
-            child_id=child.id, service_type=body.service_type, organisation_name=who.organisation,
+        new_id = add_involvement(db, child.id, dict(
+            service_type=body.service_type, organisation_name=who.organisation,
             organisation_code=who.organisation_code, practitioner_name=body.practitioner_name,
             contact_phone=body.contact_phone, contact_email=body.contact_email,
             start_date=body.start_date or now.date(), lead_professional=body.lead_professional,
             consent_basis=body.consent_basis, record_ref=f"audit entry {seq}",
-        )
-        db.add(involvement)
-        db.flush()
-        return CreatedOut(id=involvement.id)
+        ))
+    return CreatedOut(id=new_id)
 
 
 @router.post("/involvements/{involvement_id}/end", response_model=CreatedOut,

@@ -222,6 +222,16 @@ def add_children(session: Session, records: Iterable[ChildRecord]) -> list[int]:
     return ids
 
 
+def add_involvement(session: Session, child_id: int, values: dict[str, Any]) -> int:
+    """Add one involvement (column values) to a stored child; its id. The id is allocated as
+    `add_children` allocates them (max + 1 under the children lock), never from a sequence that
+    those explicit ids have left behind on PostgreSQL."""
+    _lock_children(session)
+    new_id = (session.scalar(select(func.max(m.Involvement.id))) or 0) + 1
+    session.execute(insert(m.Involvement).values(id=new_id, child_id=child_id, **values))
+    return new_id
+
+
 def _add_involvements(
     session: Session, involvements: list[tuple[dict[str, Any], tuple[dict[str, Any], ...]]]
 ) -> None:

@@ -142,8 +142,9 @@ def access_settings(server: DemoDirectory) -> AccessSettings:
     )
 
 
-def build_world(server: DemoDirectory, tmp: Path) -> World:
-    engine = make_engine(f"sqlite:///{tmp / 'store.db'}")
+def build_world(server: DemoDirectory, tmp: Path, engine: Engine | None = None) -> World:
+    """The service on `engine` (an empty store; default: a new SQLite file under `tmp`)."""
+    engine = engine or make_engine(f"sqlite:///{tmp / 'store.db'}")
     upgrade(engine)
     clock = Clock()
     settings = access_settings(server)

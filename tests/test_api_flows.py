@@ -29,9 +29,19 @@ from ops.slapd import DemoDirectory
 CENSUS = Path(__file__).parent / "data" / "ingest" / "census_markers.xml"
 
 
-@pytest.fixture(scope="module")
-def world(ldap_server: DemoDirectory, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    yield build_world(ldap_server, tmp_path_factory.mktemp("api-flows"))
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def world(
+    request: pytest.FixtureRequest, ldap_server: DemoDirectory, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    """The service on SQLite, then on the suite's throwaway PostgreSQL server."""
+    engine = None
+    if request.param == "postgresql":
+        from conftest import _reset_postgres
+
+        engine = _reset_postgres(request.getfixturevalue("postgres_url"))
+    world = build_world(ldap_server, tmp_path_factory.mktemp("api-flows"), engine)
+    yield world
+    world.engine.dispose()
 
 
 def last_entry(world: World) -> m.AuditEvent:
