@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from rapidfuzz.distance import OSA, JaroWinkler
-from sqlalchemy import BigInteger, Connection, Date, Engine, Integer, String, delete, insert, select, text
+from sqlalchemy import Connection, Engine, delete, insert, select
 
 from index import identifiers
 from index import models as m
@@ -123,10 +123,16 @@ GENDER_LEVELS: dict[str, float] = {"same": 1.0, "unknown": 0.5, "different": 0.0
 PLAUSIBLE_AGE_YEARS = 30
 
 
-def _plausible_variants(date: dt.date, today: dt.date | None = None) -> list[dt.date]:
-    today = today or dt.date.today()
+def _plausible_variants(date: dt.date, today: dt.date | None = None) -> tuple[str, ...]:
+    """The query date and its plausible variants as yyyymmdd, the query date first."""
+    return _plausible_ymds(date, today or dt.date.today())
+
+
+@functools.lru_cache(maxsize=20_000)
+def _plausible_ymds(date: dt.date, today: dt.date) -> tuple[str, ...]:
     oldest = today.replace(year=today.year - PLAUSIBLE_AGE_YEARS, day=min(today.day, 28))
-    return [d for d in date_variants(date) if d == date or oldest <= d <= today]
+    others = sorted(d for d in date_variants(date) if d != date and oldest <= d <= today)
+    return tuple(_ymd(d) for d in (date, *others))
 
 
 def key_hash(text: str) -> int:
@@ -135,7 +141,7 @@ def key_hash(text: str) -> int:
 
 
 def _ymd(date: dt.date) -> str:
-    return date.strftime("%Y%m%d")
+    return f"{date.year:04d}{date.month:02d}{date.day:02d}"
 
 
 def _name_parts(
@@ -225,8 +231,7 @@ class _Query:
             parts = _name_parts([self.family_name_text], [self.given] if self.given else [])
             if self.dob is not None:
                 exact = _ymd(self.dob)
-                for date in _plausible_variants(self.dob):
-                    ymd = _ymd(date)
+                for ymd in _plausible_variants(self.dob):
                     factor = 1.0 if ymd == exact else VARIANT_DATE_FACTOR
                     for kind, values in parts.items():
                         for v in values:
@@ -517,12 +522,14 @@ class EmbeddedSearch:
         if not keys:
             return {}
         sql = _LOOKUP.format(keys=_integers(keys))
-        params = {}
-        if q.owning_la is not None:
-            sql += " AND c.owning_la = :la"
-            params["la"] = q.owning_la
         with self._engine.connect() as conn:
-            found = conn.execute(text(sql).columns(**_LOOKUP_TYPES), params).all()
+            # Straight to the driver: the SQL differs every time (inline integers), so
+            # SQLAlchemy's compiled cache never hits and compiling cost more than the lookup.
+            params: tuple[str, ...] = ()
+            if q.owning_la is not None:
+                sql += " AND c.owning_la = " + ("?" if conn.dialect.paramstyle == "qmark" else "%s")
+                params = (q.owning_la,)
+            found = conn.exec_driver_sql(sql, params).fetchall()
             prescore: dict[int, float] = defaultdict(float)
             candidates: dict[int, _Candidate] = {}
             for child_id, key, dob, gender, child_number in found:
@@ -530,7 +537,7 @@ class EmbeddedSearch:
                     continue
                 prescore[child_id] += keys[key]
                 if child_id not in candidates:
-                    candidates[child_id] = _Candidate(child_id, dob, str(gender), child_number)
+                    candidates[child_id] = _Candidate(child_id, _date(dob), str(gender), child_number)
             if len(candidates) > cap:
                 keep = sorted(prescore, key=lambda c: (-prescore[c], c))[:cap]
                 candidates = {c: candidates[c] for c in keep}
@@ -542,10 +549,10 @@ class EmbeddedSearch:
     @staticmethod
     def _fill(conn: Connection, q: _Query, candidates: dict[int, _Candidate]) -> None:
         ids = _integers(candidates)
-        for child_id, kind, given, middle, family in conn.execute(text(_NAMES.format(ids=ids))):
+        for child_id, kind, given, middle, family in conn.exec_driver_sql(_NAMES.format(ids=ids)):
             candidates[child_id].names.append(_name_row(NameKind(kind).value, given, middle, family))
         if q.postcode is not None:
-            for child_id, status, postcode, ended in conn.execute(text(_POSTCODES.format(ids=ids))):
+            for child_id, status, postcode, ended in conn.exec_driver_sql(_POSTCODES.format(ids=ids)):
                 parts = postcode_parts(postcode)
                 if parts is None:
                     continue
@@ -554,8 +561,13 @@ class EmbeddedSearch:
                     factor = min(factor, PAST_ADDRESS_FACTOR)
                 candidates[child_id].postcodes.append((parts, factor))
         if q.identifier is not None and q.identifier[0] is not Scheme.CHILD_NUMBER:
-            for child_id, scheme, value in conn.execute(text(_IDENTIFIERS.format(ids=ids))):
+            for child_id, scheme, value in conn.exec_driver_sql(_IDENTIFIERS.format(ids=ids)):
                 candidates[child_id].identifiers.add((Scheme(scheme).value, value))
+
+
+def _date(value: dt.date | str) -> dt.date:
+    """A date as the driver returns it: a date (psycopg) or ISO text (sqlite3)."""
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
 
 
 def _integers(values: Iterable[int]) -> str:
@@ -571,10 +583,6 @@ _LOOKUP = (
     f"FROM {m.SearchKey.__tablename__} k JOIN {m.Child.__tablename__} c ON c.id = k.child_id "
     f"WHERE k.key IN ({{keys}}) AND c.status IN ({_STATUSES})"
 )
-_LOOKUP_TYPES = {
-    "child_id": Integer(), "key": BigInteger(), "date_of_birth": Date(), "gender": String(),
-    "child_number": String(),
-}
 _NAMES = (
     "SELECT child_id, kind, given_name, middle_names, family_name "
     f"FROM {m.ChildName.__tablename__} WHERE child_id IN ({{ids}})"
