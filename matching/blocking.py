@@ -7,8 +7,10 @@ digit wrong, a day either side: `index.keys.date_variants`) and its given and fa
 tried the other way round. So a true match is missed only when *every* rule's fields are wrong
 at once, while blocks stay a handful of people each even in an index of a million.
 
-Queries come in two passes (`Matcher.decide`): *strict* keys first (the person's own keys and
-exact shielded keys: a few dictionary look-ups), and only when that gives no link, every key.
+Queries come in up to three passes (`Matcher.decide`): *strict* first (the people holding the
+person's trusted identifiers, and shielded children under its strict keys: a few dictionary
+look-ups in small tables); when that gives no identifier link, every key but the date of birth
+variants; and only when that gives no link either, every key.
 
 Keys are kept as 64-bit hashes (collisions only add a candidate, which scoring then rejects).
 Used by the list commands, the benchmark and tests; the store uses the search backend instead.
@@ -87,10 +89,12 @@ def _phonetic_of(compact: str) -> str:
     return phonetic(compact)
 
 
-def query_keys(person: Person, loose: bool = True) -> set[int]:
+def query_keys(person: Person, loose: bool = True, variants: bool = True) -> set[int]:
     """The hashed keys to look an incoming person up under: strict keys are the person's own
-    index keys plus exact shielded keys; `loose` adds date of birth variants, swapped names,
-    neighbouring birth years and the loose shielded keys."""
+    index keys plus exact shielded keys; `loose` adds swapped names, neighbouring birth years
+    and the loose shielded keys, and with `variants` the other people born on the dates its
+    date of birth may really be (the widest and dearest keys: in an index of a million they
+    bring dozens of candidates, nearly all of them strangers)."""
     keys = index_keys(person)
     dob = person.dob
     if dob:
@@ -99,13 +103,14 @@ def query_keys(person: Person, loose: bool = True) -> set[int]:
     if not loose:
         return keys
     family, given = person.family_phonetic, person.given_phonetic
-    families = {family} | {_phonetic_of(f) for f in person.other_family}
-    families.discard("")
     if dob:
-        for date in _dates(dob):
-            keys.update(hash(("dob_family", date, name)) for name in families)
-            if given:
-                keys.add(hash(("dob_given", date, given)))
+        if variants:
+            families = {family} | {_phonetic_of(f) for f in person.other_family}
+            families.discard("")
+            for date in _dates(dob):
+                keys.update(hash(("dob_family", date, name)) for name in families)
+                if given:
+                    keys.add(hash(("dob_given", date, given)))
         keys |= _shield_keys(person, _dates(dob), (-1, 0, 1))
         # Given and family names entered the wrong way round.
         if given:
@@ -142,6 +147,9 @@ class BlockingIndex:
     def __init__(self, people: Iterable[Person] = (), max_block: int = MAX_BLOCK) -> None:
         self.people: list[Person] = []
         self._blocks: dict[int, int | list[int]] = {}
+        # Shielded children again, under all their keys: the strict pass looks only here (and at
+        # identifiers), so that a record that may be a shielded child is always compared with it.
+        self._shielded_blocks: dict[int, int | list[int]] = {}
         self.max_block = max_block
         self.stats = BlockingStats()
         for person in people:
@@ -157,21 +165,26 @@ class BlockingIndex:
         """File a person; returns its position."""
         position = len(self.people)
         self.people.append(person)
-        blocks = self._blocks
-        for key in index_keys(person):
-            held = blocks.get(key)
-            if held is None:
-                blocks[key] = position
-            elif isinstance(held, int):
-                blocks[key] = [held, position]
-            else:
-                held.append(position)
+        keys = index_keys(person)
+        _file(self._blocks, keys, position)
+        if person.shielded:
+            _file(self._shielded_blocks, keys, position)
         return position
 
-    def candidate_positions(self, person: Person, loose: bool = True) -> set[int]:
+    def candidate_positions(self, person: Person, loose: bool = True, variants: bool = True) -> set[int]:
         found: set[int] = set()
-        blocks = self._blocks
-        for key in query_keys(person, loose):
+        if loose:
+            self._look_up(self._blocks, query_keys(person, variants=variants), found)
+        else:
+            self._look_up(self._blocks, [hash(("id", scheme, value)) for scheme, value in person.ids], found)
+            if self._shielded_blocks:
+                self._look_up(self._shielded_blocks, query_keys(person, loose=False), found)
+        self.stats.queries += 1
+        self.stats.candidates += len(found)
+        return found
+
+    def _look_up(self, blocks: dict[int, int | list[int]], keys: Iterable[int], found: set[int]) -> None:
+        for key in keys:
             held = blocks.get(key)
             if held is None:
                 continue
@@ -181,15 +194,26 @@ class BlockingIndex:
                 found.update(held)
             else:
                 self.stats.skipped_blocks += 1
-        self.stats.queries += 1
-        self.stats.candidates += len(found)
-        return found
 
-    def candidates(self, person: Person, loose: bool = True) -> list[Person]:
-        """Known people sharing at least one blocking key with `person`, in filing order
-        (strict keys only unless `loose`)."""
+    def candidates(self, person: Person, loose: bool = True, variants: bool = True) -> list[Person]:
+        """Known people sharing at least one blocking key with `person`, in filing order.
+        Unless `loose`: only the holders of its trusted identifiers and the shielded children
+        under its strict keys (`query_keys(person, loose=False)`). Without `variants`: not the
+        people found only under its date of birth's variants."""
         people = self.people
-        return [people[p] for p in sorted(self.candidate_positions(person, loose))]
+        return [people[p] for p in sorted(self.candidate_positions(person, loose, variants))]
+
+
+def _file(blocks: dict[int, int | list[int]], keys: Iterable[int], position: int) -> None:
+    # Most keys hold one person: a bare int until a second arrives saves a list per key.
+    for key in keys:
+        held = blocks.get(key)
+        if held is None:
+            blocks[key] = position
+        elif isinstance(held, int):
+            blocks[key] = [held, position]
+        else:
+            held.append(position)
 
 
 def recall(pairs: Sequence[tuple[Person, object]], index: BlockingIndex) -> float:

@@ -137,14 +137,24 @@ class Matcher:
         return self.model.thresholds
 
     def decide(self, person: Person) -> Decision:
-        """Decide with the strict blocking keys first; only when that does not give a link,
-        again with every key (typo'd dates, swapped names, loose shielded keys). Most records
-        are settled by the first, cheap pass."""
-        strict = self.index.candidates(person, loose=False)
-        decision = self.decide_among(person, strict)
-        if decision.outcome is Outcome.LINK:
-            return decision
-        return self.decide_among(person, self.index.candidates(person))
+        """Decide with the strict candidates first (the holders of the person's trusted
+        identifiers, and shielded children); only when that does not give an identifier link
+        (or a person's *same* verdict), again with every candidate (typo'd dates, swapped
+        names, loose shielded keys). Most records carry an identifier and are settled by the
+        first, cheap pass; a probabilistic link is never made among the strict candidates."""
+        memo: dict[int, tuple[float, tuple[int, ...]]] = {}  # a candidate is scored once
+        if person.ids:
+            decision = self.decide_among(person, self.index.candidates(person, loose=False), memo=memo)
+            if decision.outcome is Outcome.LINK and decision.rule in _SETTLED_BY_STRICT:
+                return decision
+        if isinstance(self.index, BlockingIndex):
+            # Without the date of birth variants first: a link found there stands, since a
+            # stranger born on a neighbouring date with a different name elsewhere cannot come
+            # close to it. Records that end in review or new are decided among every candidate.
+            decision = self.decide_among(person, self.index.candidates(person, variants=False), memo=memo)
+            if decision.outcome is Outcome.LINK:
+                return decision
+        return self.decide_among(person, self.index.candidates(person), memo=memo)
 
     def add(self, person: Person) -> None:
         """Make a newly created child known to later decisions (blocking and frequencies)."""
@@ -170,8 +180,13 @@ class Matcher:
                 self.add(person)
             yield ref, decision
 
-    def decide_among(self, person: Person, candidates: Iterable[Person]) -> Decision:
-        """The decision for `person` given its candidates (from blocking or a search backend)."""
+    def decide_among(
+        self, person: Person, candidates: Iterable[Person],
+        memo: dict[int, tuple[float, tuple[int, ...]]] | None = None,
+    ) -> Decision:
+        """The decision for `person` given its candidates (from blocking or a search backend).
+        `memo` keeps candidates' scores between calls for the same person (by object id)."""
+        memo = {} if memo is None else memo
         pool: list[Person] = []
         for candidate in candidates:
             verdict = self.verdicts(person, candidate)
@@ -186,20 +201,24 @@ class Matcher:
         pool_to_score = pool
         if len(holders) == 1:
             pool_to_score = [c for c in pool if c is holders[0] or c.shielded]
-        scored = self._scored(person, pool_to_score)
+        scored = self._scored(person, pool_to_score, memo)
         decision = self._identifier_decision(person, scored)
         if decision is None or decision.outcome is not Outcome.LINK:
             if pool_to_score is not pool:
-                scored = self._scored(person, pool)
+                scored = self._scored(person, pool, memo)
             decision = decision or self._score_decision(person, scored)
         return self._shield(person, decision, scored)
 
-    def _scored(self, person: Person, pool: list[Person]) -> list[Scored]:
+    def _scored(self, person: Person, pool: list[Person],
+                memo: dict[int, tuple[float, tuple[int, ...]]]) -> list[Scored]:
         model, tf = self.model, self.tf
         scored: list[Scored] = []
         for c in pool:
-            vector = model.vector(person, c)
-            scored.append((model.total_of(vector, person, tf), vector, c))
+            known = memo.get(id(c))
+            if known is None:
+                vector = model.vector(person, c)
+                known = memo[id(c)] = (model.total_of(vector, person, tf), vector)
+            scored.append((known[0], known[1], c))
         scored.sort(key=lambda s: -s[0])
         return scored
 
@@ -275,6 +294,10 @@ class Matcher:
             shielded=shielded,
             scheme=scheme,
         )
+
+
+# Links the strict pass may make on its own: they do not depend on who else is a candidate.
+_SETTLED_BY_STRICT = frozenset({Rule.IDENTIFIER, Rule.HUMAN_SAME})
 
 
 def _replace_shielded(decision: Decision) -> Decision:

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from matching.comparisons import COMPARISONS, Comparison
+from matching.comparisons import COMPARISONS, Comparison, compile_vector
 from matching.person import Person
 
 DEFAULT_MODEL = Path(__file__).with_name("data") / "default_model.json"
@@ -171,13 +171,18 @@ class MatchModel:
             self._weights.append([0.0] + [math.log2(mi / ui) for mi, ui in zip(m, u, strict=True)])
             self._u.append([1.0, *u])
             self._tf.append([False, *(level.tf for level in c.levels), False])
+        # Every level's bar without term frequencies, built once: explanations are made for
+        # every decision.
+        self._vector = compile_vector(self.comparisons)
+        self._bars = [[FieldWeight(c.name, label, w) for label, w in zip(c.labels, ws, strict=True)]
+                      for c, ws in zip(self.comparisons, self._weights, strict=True)]
         self.prior_weight = weight_of(min(max(self.prior, _FLOOR), 1 - _FLOOR))
 
     # -- scoring: one loop, used for both the fast total and the explanation ----------------
 
     def vector(self, a: Person, b: Person) -> tuple[int, ...]:
         """The level each comparison reaches for this pair (indexes into its labels)."""
-        return tuple([c.level_of(a, b) for c in self.comparisons])
+        return self._vector(a, b)
 
     def _tf_adjustment(self, i: int, level: int, a: Person, tf: TermFrequencies) -> float:
         tf_field = self.comparisons[i].tf_field
@@ -219,13 +224,14 @@ class MatchModel:
     ) -> Explanation:
         fields = []
         total = self.prior_weight
-        for i, (c, level) in enumerate(zip(self.comparisons, vector, strict=True)):
-            adjustment = 0.0
-            if tf is not None and self._tf[i][level]:
+        bars, tf_levels = self._bars, self._tf
+        for i, level in enumerate(vector):
+            bar = bars[i][level]
+            if tf is not None and tf_levels[i][level]:
                 adjustment = self._tf_adjustment(i, level, a, tf)
-            weight = self._weights[i][level] + adjustment
-            total += weight
-            fields.append(FieldWeight(c.name, c.labels[level], weight, adjustment))
+                bar = FieldWeight(bar.comparison, bar.level, bar.weight + adjustment, adjustment)
+            total += bar.weight
+            fields.append(bar)
         return Explanation(self.prior_weight, tuple(fields), total, probability(total))
 
     def explain(self, a: Person, b: Person, tf: TermFrequencies | None = None) -> Explanation:

@@ -312,3 +312,54 @@ def test_comparison_vector_matches_levels() -> None:
     assert len(vector) == len(COMPARISONS)
     sex = [c.name for c in COMPARISONS].index("sex")
     assert COMPARISONS[sex].labels[vector[sex]] == "else"
+
+
+def _varied_people(rng: random.Random, count: int) -> list:
+    """People whose fields vary over the values that reach every level of every comparison."""
+    given = ["Amelia", "Amelie", "Millie", "Grace", "Hughes", "Oscar", "", "Ameila", "Emilia"]
+    family = ["Hughes", "Hewes", "Smith-Hughes", "Amelia", "Patel", "", "Huges"]
+    middle = ["", "Grace", "Grace Amelia", "Amelia Rose", "Rose"]
+    dates = [D, dt.date(2015, 4, 3), dt.date(2015, 3, 14), dt.date(2015, 3, 20), dt.date(2005, 3, 4),
+             dt.date(2011, 7, 9), None]
+    postcodes = ["MK40 1AA", "MK40 1AB", "MK40 3XY", "MK41 7QP", "LS1 4AP", None]
+    addresses = ["12 Harpur Street Bedford", "12 Harpur St Bedford", "3 Castle Road", None]
+    ids = [{}, {"nhs_number": "9434765870"}, {"nhs_number": "4010232137"}, {"uln": "9276308686"},
+           {"nhs_number": "9434765870", "uln": "9276308686"}]
+    return [
+        make_person(i, given_name=rng.choice(given), family_name=rng.choice(family),
+                    middle_names=rng.choice(middle), other_family_names=rng.choice([[], ["Patel"]]),
+                    date_of_birth=rng.choice(dates), sex=rng.choice(["F", "M", None]),
+                    postcode=rng.choice(postcodes), address=rng.choice(addresses),
+                    identifiers=rng.choice(ids) or {"upn": "B801200005001"})
+        for i in range(count)
+    ]
+
+
+def test_compiled_vector_walks_the_levels_exactly_as_declared() -> None:
+    from matching.comparisons import compile_vector
+
+    rng = random.Random(11)
+    people = _varied_people(rng, 300)
+    vector = compile_vector(COMPARISONS)
+    seen: set[tuple[int, int]] = set()
+    for _ in range(20_000):
+        a, b = rng.choice(people), rng.choice(people)
+        expected = tuple(c.level_of(a, b) for c in COMPARISONS)
+        assert vector(a, b) == expected
+        seen.update(enumerate(expected))
+    # The pairs reached nearly every level, so the comparison above means something.
+    reachable = sum(len(c.labels) for c in COMPARISONS)
+    assert len(seen) >= reachable - 3
+
+
+def test_date_relation_agrees_with_date_distance() -> None:
+    from index.keys import date_distance
+    from matching.comparisons import _relation
+
+    rng = random.Random(5)
+    base = [dt.date(2000, 1, 1) + dt.timedelta(days=rng.randrange(9000)) for _ in range(300)]
+    for a in base:
+        for b in [a, a + dt.timedelta(days=rng.randrange(-40, 40)), rng.choice(base),
+                  a.replace(year=a.year + rng.choice([-10, -1, 1, 10])) if a.month != 2 else a,
+                  a.replace(day=a.month, month=a.day) if a.day <= 12 else a]:
+            assert _relation(a, b) == date_distance(a, b), (a, b)
