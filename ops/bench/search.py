@@ -57,7 +57,7 @@ STORE_RECORDS = "one feed record per child (most trusted source), identifiers of
 # The feed noise the stored records carry: the synthetic area's defaults.
 STORE_NOISE = noise.NoiseRates()
 # Queries come from this many neighbourhoods (chunks) of the area, regenerated for their truth.
-QUERY_CHUNKS = 25
+QUERY_CHUNKS = 10
 
 # The query mix: the share of queries by identifier, then for the name queries how often each
 # mistake is made (independently, so some queries carry two or three).
