@@ -175,6 +175,12 @@ class Matcher:
             except UnscorableRecord as exc:
                 yield ref, exc
                 continue
+            except Exception as exc:  # one malformed record must not stop the batch
+                # A record that slipped past validation (built without it, or malformed in a
+                # way no check foresaw): reported like any unscorable one, by kind, no values.
+                # Only normalising is guarded: a failure while deciding is a bug and is raised.
+                yield ref, UnscorableRecord(f"record could not be normalised ({type(exc).__name__})")
+                continue
             decision = self.decide(person)
             if add_new and decision.outcome is Outcome.NEW:
                 self.add(person)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 import sys
 import time
 from collections.abc import Iterable, Mapping
@@ -93,7 +94,11 @@ def _family(text: str) -> tuple[str, frozenset[str], str]:
 
 @functools.lru_cache(maxsize=100_000)
 def _middle(text: str) -> str:
-    return " ".join(name_tokens(text))
+    return _intern(" ".join(name_tokens(text)))
+
+
+# One date object per date of birth (a few thousand), not one per person.
+_date = functools.lru_cache(maxsize=65_536)(lambda date: date)
 
 
 # Addresses repeat across a child's records (every feed reports the same home).
@@ -166,7 +171,7 @@ def make_person(
         family_tokens=family_tokens,
         family_phonetic=family_ph,
         other_family=others,
-        dob=date_of_birth,
+        dob=_date(date_of_birth) if date_of_birth is not None else None,
         sex=_sex(sex),
         postcode=parts,
         address=_address(_clip(address, "address", 2 * MAX_LONG)),
@@ -209,6 +214,9 @@ ROW_COLUMNS: tuple[str, ...] = (
 )
 
 
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def person_from_row(ref: int | str, row: Mapping[str, str | None]) -> Person:
     """The matcher's view of one CSV row; `UnscorableRecord` names the bad field and why.
 
@@ -223,12 +231,13 @@ def person_from_row(ref: int | str, row: Mapping[str, str | None]) -> Person:
     dob_text = cell("date_of_birth")
     dob = None
     if dob_text:
+        # fromisoformat alone also takes week dates ('2015-W01-1') and compact forms.
+        if not _ISO_DATE.fullmatch(dob_text):
+            raise UnscorableRecord("date_of_birth is not a date in YYYY-MM-DD form")
         try:
             dob = dt.date.fromisoformat(dob_text)
         except ValueError:
             raise UnscorableRecord("date_of_birth is not a date in YYYY-MM-DD form") from None
-        if len(dob_text) != 10:
-            raise UnscorableRecord("date_of_birth is not a date in YYYY-MM-DD form")
     sex = cell("sex")
     if sex and fold(sex) not in _SEX and fold(sex) not in {"u", "unknown", "unspecified", "x"}:
         raise UnscorableRecord("sex is not one of F, M, U (or female, male, unspecified)")

@@ -377,3 +377,35 @@ def test_a_batch_survives_records_that_cannot_be_scored() -> None:
     assert results["r4"].outcome is Outcome.NEW
     # The second record of a new child links to the first, once it is known.
     assert results["r5"].outcome is Outcome.LINK and results["r5"].ref == "r4"
+
+
+def test_a_batch_survives_hostile_records_that_slipped_past_validation() -> None:
+    """Records built without validation (a caller's bug, a stale cache): absurd dates, overlong
+    or unusable names, missing parts. Each is reported with a reason and no value; the
+    well-formed records around them are decided as usual."""
+    known = person_from_record(1, _record())
+    good = _record()
+
+    def unvalidated(**changes: object) -> ChildRecord:
+        return good.model_copy(update=changes)  # model_copy does not validate
+
+    name = good.names[0]
+    batch = [
+        ("old", unvalidated(date_of_birth=dt.date(1066, 10, 14))),
+        ("future", unvalidated(date_of_birth=dt.date(2999, 1, 1))),
+        ("long", unvalidated(names=[name.model_copy(update={"family_name": "Q" * 5000})])),
+        ("blank", unvalidated(names=[name.model_copy(update={"given_name": "\u200b", "family_name": " "})])),
+        ("broken", unvalidated(names=[])),  # no current name at all
+        ("ok", good),
+        ("cyrillic", unvalidated(names=[name.model_copy(update={"given_name": "Дмитрий",
+                                                                "family_name": "Иванов"})])),
+    ]
+    results = dict(matcher(known).decide_records(batch))
+    reasons = {ref: str(r) for ref, r in results.items() if isinstance(r, UnscorableRecord)}
+    assert set(reasons) == {"old", "future", "long", "blank", "broken"}
+    assert "plausible" in reasons["old"] and "plausible" in reasons["future"]
+    assert "longer than 100" in reasons["long"] and "Q" * 10 not in reasons["long"]
+    assert "nothing to match on" in reasons["blank"]
+    assert "could not be normalised" in reasons["broken"]
+    assert results["ok"].outcome is Outcome.LINK and results["ok"].ref == 1
+    assert results["cyrillic"].outcome is not Outcome.LINK
