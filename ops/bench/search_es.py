@@ -85,6 +85,9 @@ def run(children: int, queries: int, seed: int, db: Path | None, es_url: str | N
         shards: int = 1) -> str:
     path = db or default_db(children, seed)
     marker = path.with_name(path.name + ".complete")
+    if path.exists() and not marker.exists():
+        # Another benchmark may be building it right now: never remove or rebuild it here.
+        raise SystemExit(f"{path} is incomplete (still being built?): run again once it is done")
     if db is not None and marker.exists():
         # A store named explicitly is used as it is, never rebuilt (another benchmark may own it).
         made = json.loads(marker.read_text())
