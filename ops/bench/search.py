@@ -653,6 +653,12 @@ def run(children: int, queries: int, seed: int, db: Path | None, show_misses: bo
     lines += [noisy[label].row(label) for label in ROW_ORDER if label in noisy]
     lines += [baseline[label].row(f"baseline: exact {label}")
               for label in ("all", "name + dob", "name + postcode") if label in baseline]
+    searchable = noisy["all"]
+    if (not_held := noisy.get("identifier not held")) and len(not_held.latencies) < len(searchable.latencies):
+        n = len(searchable.latencies) - len(not_held.latencies)
+        recall = 100 * (searchable.found - not_held.found) / n
+        lines += ["", f"recall@{TOP} without the {len(not_held.latencies)} queries by an identifier no feed "
+                  f"gave the store (no search can find those): {recall:.2f}%"]
     lines += ["", noisy["all"].cpu_line(), *describe_misses(misses)]
     if show_misses:
         # Development only: the synthetic values of each missed query (never real data).
