@@ -42,6 +42,10 @@ from ops.machine import describe_machine, peak_rss_mb
 LA = "823"
 # One child in this many is left out of the evaluation index: their records must not link.
 HOLD_OUT = 20
+# Index sizes (children in the area) at which resident memory is reported while building.
+MEMORY_CHECKPOINTS = (100_000, 300_000)
+# The seed the stored model (matching/data/default_model.json) was estimated and tuned on.
+STORED_MODEL_SEED = 1
 
 TrueChildren = Callable[[int, str, int], Iterable[tuple[int, ChildRecord]]]
 NoisyRecords = Callable[[int, str, int], Iterable[tuple[str, str, int, ChildRecord]]]
@@ -139,10 +143,22 @@ def evaluate(model: MatchModel, children: int, seed: int, records: int) -> tuple
     started = time.perf_counter()
     gc.collect()
     before = current_rss_mb()
-    index = BlockingIndex(_people(true_children(children, LA, seed), lambda c: c % HOLD_OUT != 0))
+    index = BlockingIndex()
+    # Resident memory as the index grows, to show what a child costs at each size.
+    checkpoints = sorted({size for size in MEMORY_CHECKPOINTS if size < children} | {children})
+    growth: list[tuple[int, float]] = []
+    for child_id, person in enumerate(_people(true_children(children, LA, seed),
+                                              lambda c: c % HOLD_OUT != 0)):
+        index.add(person)
+        if checkpoints and child_id + 1 >= checkpoints[0] * (HOLD_OUT - 1) // HOLD_OUT:
+            gc.collect()
+            growth.append((len(index), current_rss_mb()))
+            checkpoints.pop(0)
     gc.collect()
+    if not growth or growth[-1][0] != len(index):
+        growth.append((len(index), current_rss_mb()))
     memory = {"index_children": len(index), "index_build_s": time.perf_counter() - started,
-              "rss_before_index_mb": before, "rss_after_index_mb": current_rss_mb()}
+              "rss_before_index_mb": before, "rss_after_index_mb": current_rss_mb(), "growth": growth}
     matcher = Matcher(index, model, TermFrequencies.from_people(index))
     figures = Figures()
     feed = islice(noisy_records(children, LA, seed), records)
@@ -196,7 +212,12 @@ def run(children: int, records: int, seed: int, train_seed: int, train_children:
     lines = [f"machine: {describe_machine()}; load average at start {os.getloadavg()[0]:.1f}"]
     if use_stored:
         model = MatchModel.load()
-        lines.append("model: stored defaults (matching/data/default_model.json)")
+        lines.append(f"model: stored defaults (matching/data/default_model.json: weights estimated and "
+                     f"thresholds chosen on synthetic seed {STORED_MODEL_SEED}, never on the evaluation "
+                     "seed)")
+        if seed == STORED_MODEL_SEED:
+            raise typer.BadParameter(f"the stored model was estimated on seed {STORED_MODEL_SEED}: "
+                                     "evaluate on another seed")
     else:
         model, seconds = train(train_children, train_seed, records=min(records, 4 * train_children),
                                u_pairs=u_pairs)
@@ -209,14 +230,22 @@ def run(children: int, records: int, seed: int, train_seed: int, train_children:
     t = model.thresholds
     lines.append(f"thresholds: link {t.link}, review {t.review}, shield review {t.shield_review}")
     figures, memory = evaluate(model, children, seed, records)
-    lines.append(f"evaluation: seed {seed}, index of {memory['index_children']:,} children "
+    lines.append(f"evaluation: seed {seed} (separate from the seed weights and thresholds came from), "
+                 f"index of {memory['index_children']:,} children "
                  f"(1 in {HOLD_OUT} held out) built in {memory['index_build_s']:.1f} s")
     lines += figures.lines()
     grown = memory["rss_after_index_mb"] - memory["rss_before_index_mb"]
+    lines.append("memory while the index grew: " + ", ".join(
+        f"{size:,} children {rss:,.0f} MB resident "
+        f"({(rss - memory['rss_before_index_mb']) * 2**20 / size:,.0f} B/child)"
+        for size, rss in memory["growth"]))
     lines.append(f"memory: the index took {grown:,.0f} MB "
                  f"({grown * 2**20 / max(memory['index_children'], 1):,.0f} bytes per child); "
                  f"{memory['rss_after_index_mb']:,.0f} MB resident after building it, "
-                 f"peak {memory['peak_rss_mb']:,.0f} MB while linking")
+                 f"peak {memory['peak_rss_mb']:,.0f} MB while linking "
+                 f"({memory['peak_rss_mb'] - memory['rss_after_index_mb']:+,.0f} MB over "
+                 f"{figures.records:,} records: caches are bounded)")
+    lines.append(f"load average at end {os.getloadavg()[0]:.1f}")
     return "\n".join(lines)
 
 
