@@ -219,7 +219,21 @@ def add_children(session: Session, records: Iterable[ChildRecord]) -> list[int]:
         if table_rows:
             session.execute(insert(table), table_rows)
     _add_involvements(session, involvements)
+    _advance_sequences(session, m.Child, m.Involvement)
     return ids
+
+
+def _advance_sequences(session: Session, *tables: type[m.Base]) -> None:
+    # Ids given explicitly (max + 1) leave PostgreSQL's sequences behind; code that lets the
+    # database number its rows (the nightly run, the API) would then collide with them.
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for table in tables:
+        name = table.__tablename__
+        session.execute(text(
+            f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
+            f"GREATEST((SELECT max(id) FROM {name}), 1))"
+        ))
 
 
 def add_involvement(session: Session, child_id: int, values: dict[str, Any]) -> int:
@@ -229,6 +243,7 @@ def add_involvement(session: Session, child_id: int, values: dict[str, Any]) -> 
     _lock_children(session)
     new_id = (session.scalar(select(func.max(m.Involvement.id))) or 0) + 1
     session.execute(insert(m.Involvement).values(id=new_id, child_id=child_id, **values))
+    _advance_sequences(session, m.Involvement)
     return new_id
 
 

@@ -87,6 +87,21 @@ def test_child_numbers_continue_after_existing_children(engine: Engine) -> None:
     assert len(set(numbers)) == 3
 
 
+def test_rows_the_database_numbers_itself_follow_the_children_added_in_bulk(engine: Engine) -> None:
+    # add_children gives explicit ids; the nightly run and the API let the database number
+    # new children and involvements, which must not collide with them (PostgreSQL sequences).
+    with transaction(engine) as session:
+        [child_id] = add_children(session, [a_child()])
+    with transaction(engine) as session:
+        child = m.Child(child_number="000000000", owning_la="823", date_of_birth=dt.date(2015, 1, 1),
+                        gender="male", status="live", shielded=False,
+                        created_at=dt.datetime(2025, 1, 1), updated_at=dt.datetime(2025, 1, 1))
+        session.add(child)
+        session.add(m.Involvement(child_id=child_id, service_type="gp_practice", organisation_name="Surgery"))
+        session.flush()
+        assert child.id > child_id
+
+
 def test_failed_batch_leaves_nothing_half_written(engine: Engine) -> None:
     with pytest.raises(IntegrityError), transaction(engine) as session:
         add_children(session, [a_child()])
