@@ -50,6 +50,7 @@ class Rule(enum.StrEnum):
     AMBIGUOUS = "probabilistic:ambiguous"
     CONTRADICTION = "probabilistic:contradiction"
     PROBABILISTIC_NEW = "probabilistic:no_match"
+    DIFFERENT_CHILDREN = "probabilistic:different_children"
     NO_CANDIDATES = "blocking:no_candidates"
     SHIELDED = "shielded:possible_match"
 
@@ -109,7 +110,22 @@ CONFLICT_LEVELS: frozenset[tuple[str, str]] = frozenset({
 # as if independent would otherwise link.
 NO_AUTO_LINK: frozenset[tuple[str, str]] = frozenset({
     ("given_name", "else"),
+    # A date of birth other than a keying error's (swapped, one digit) or a different trusted
+    # identifier of the same scheme: a sibling or a namesake far more often than the same child.
+    ("date_of_birth", "else"),
+    ("date_of_birth", "within_31_days"),
+    ("identifiers", "differ"),
 })
+
+# Strong disagreements of which any `DIFFERENT_CHILDREN_AT` together mean different children,
+# however much else agrees (siblings share a family name and a home, namesakes a name): such a
+# candidate is not a possible match for review. Shielding still sees it (its raw weight).
+DIFFERENT_CHILDREN: frozenset[tuple[str, str]] = frozenset({
+    ("given_name", "else"),
+    ("date_of_birth", "else"),
+    ("identifiers", "differ"),
+})
+DIFFERENT_CHILDREN_AT = 2
 
 # (incoming person, candidate) -> what a person decided about that pair, if anything.
 VerdictLookup = Callable[[Person, Person], Verdict | None]
@@ -253,11 +269,16 @@ class Matcher:
         if not scored:
             return self._decision(Outcome.NEW, Rule.NO_CANDIDATES, person, None, scored)
         t = self.thresholds
-        best = scored[0]
-        if best[0] < weight_of(t.review):
-            return self._decision(Outcome.NEW, Rule.PROBABILISTIC_NEW, person, best, scored)
-        if len(scored) > 1:
-            runner_up = scored[1][0]
+        review = weight_of(t.review)
+        if scored[0][0] < review:
+            return self._decision(Outcome.NEW, Rule.PROBABILISTIC_NEW, person, scored[0], scored)
+        possible = [s for s in scored if s[0] >= review
+                    and len(self._levels(s[1]) & DIFFERENT_CHILDREN) < DIFFERENT_CHILDREN_AT]
+        if not possible:
+            return self._decision(Outcome.NEW, Rule.DIFFERENT_CHILDREN, person, scored[0], scored)
+        best = possible[0]
+        if len(possible) > 1:
+            runner_up = possible[1][0]
             if runner_up >= weight_of(t.review) and best[0] - runner_up < t.margin:
                 return self._decision(Outcome.REVIEW, Rule.AMBIGUOUS, person, best, scored)
         if best[0] >= weight_of(t.link):
@@ -324,6 +345,8 @@ def classify_pair(
             return Outcome.REVIEW, Rule.IDENTIFIER_CONFLICT_DEMOGRAPHICS, explanation
         return Outcome.LINK, Rule.IDENTIFIER, explanation
     # Compared as weights: probabilities near 1 are rounded in explanations.
+    if explanation.total >= weight_of(t.review) and len(levels & DIFFERENT_CHILDREN) >= DIFFERENT_CHILDREN_AT:
+        return Outcome.NEW, Rule.DIFFERENT_CHILDREN, explanation
     if explanation.total >= weight_of(t.link):
         if levels & NO_AUTO_LINK:
             return Outcome.REVIEW, Rule.CONTRADICTION, explanation

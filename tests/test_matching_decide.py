@@ -23,6 +23,7 @@ from matching import (
     person_from_record,
 )
 from matching.blocking import INDEX_RULES, index_keys, query_keys
+from matching.model import weight_of
 
 # A hand-set model, so that these tests do not change when the stored model is re-estimated.
 HAND_MODEL: dict[str, object] = {
@@ -203,11 +204,43 @@ def test_weak_candidate_is_new_and_middling_one_is_review() -> None:
 def test_thresholds_are_configurable() -> None:
     known = person(1)
     possible = person("in", postcode="LS1 4AP", address="1 Park Row Leeds", sex=None,
-                      date_of_birth=dt.date(2015, 6, 20))
+                      date_of_birth=dt.date(2015, 3, 14))  # one digit out
     strict = matcher(known, thresholds=Thresholds(link=0.999999, review=0.9999))
     loose = matcher(known, thresholds=Thresholds(link=0.8, review=0.5))
     assert strict.decide(possible).outcome is Outcome.NEW
     assert loose.decide(possible).outcome is Outcome.LINK
+
+
+def test_no_automatic_link_across_a_different_birth_date_or_identifier() -> None:
+    """Strong evidence elsewhere does not carry a link over a date of birth that is no keying
+    error, or over a different identifier of the same scheme: a namesake or sibling is likelier."""
+    known = person(1, middle_names="Rose", identifiers={"nhs_number": NHS})
+    loose = Thresholds(link=0.8, review=0.5)
+    for change in ({"date_of_birth": dt.date(2015, 3, 20)},        # 16 days out
+                   {"date_of_birth": dt.date(2012, 9, 30)},        # wholly different
+                   {"identifiers": {"nhs_number": OTHER_NHS}}):
+        decision = matcher(known, thresholds=loose).decide(person("in", middle_names="Rose", **change))
+        assert decision.outcome is Outcome.REVIEW and decision.rule is Rule.CONTRADICTION, change
+    # A keying error in the date still links.
+    typo = matcher(known, thresholds=loose).decide(person("in", middle_names="Rose",
+                                                         date_of_birth=dt.date(2015, 3, 14)))
+    assert typo.outcome is Outcome.LINK
+
+
+def test_two_strong_disagreements_mean_different_children_but_shielding_still_holds() -> None:
+    # A sibling at the same home, middle name shared: much agrees, but the given name, the date
+    # of birth and the NHS number all differ.
+    known = person(1, middle_names="Rose", identifiers={"nhs_number": NHS})
+    sibling = person("in", given_name="Oscar", middle_names="Rose", date_of_birth=dt.date(2012, 9, 30),
+                     identifiers={"nhs_number": OTHER_NHS})
+    lenient = Thresholds(link=0.99, review=0.01, shield_review=0.001)
+    assert matcher(known, thresholds=lenient).model.total(sibling, known) >= weight_of(0.01)
+    decision = matcher(known, thresholds=lenient).decide(sibling)
+    assert decision.outcome is Outcome.NEW and decision.rule is Rule.DIFFERENT_CHILDREN
+    assert decision.explanation is not None and decision.candidates[0].ref == 1
+    shielded = person(1, middle_names="Rose", identifiers={"nhs_number": NHS}, shielded=True)
+    held = matcher(shielded, thresholds=lenient).decide(sibling)
+    assert held.outcome is Outcome.REVIEW and held.rule is Rule.SHIELDED and held.shielded
 
 
 def test_two_close_candidates_are_ambiguous() -> None:
