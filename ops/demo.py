@@ -136,8 +136,9 @@ def command(
     if serve:
         from ops.demo_service import serve_demo
 
-        serve_demo(engine, db, la=la, port=port, ldap_port=ldap_port, search_body=_search_body(examples(
-            engine, ids, seed)[0].query))
+        first = examples(engine, ids, seed)[0]
+        serve_demo(engine, db, la=la, port=port, ldap_port=ldap_port, search_body=_search_body(first.query),
+                   child_id=first.child_id)
 
 
 def _search_body(query: SearchQuery) -> str:

@@ -51,8 +51,8 @@ def describe_users(enrolled: list[Enrolled]) -> str:
     return "\n".join(lines)
 
 
-def how_to_sign_in(base: str, user: Enrolled, search_body: str) -> str:
-    """A copy-and-paste session: a code, sign-in, one search."""
+def how_to_sign_in(base: str, user: Enrolled, search_body: str, child_id: int | str = "CHILD_ID") -> str:
+    """A copy-and-paste session: a code, sign-in, one search, one record opened."""
     credentials = json.dumps({"username": user.person.uid, "password": user.person.user.password})
     # The code is spliced in by the shell, outside the single quotes.
     body = credentials[:-1] + ', "code": "\'$code\'"}'
@@ -64,25 +64,30 @@ def how_to_sign_in(base: str, user: Enrolled, search_body: str) -> str:
         f"          -d '{body}' | {token_of})",
         f"  curl -s {base}/search -H \"authorization: Bearer $token\" -H 'content-type: application/json' \\",
         f"       -d {shlex.quote(search_body)}",
+        f"  curl -s '{base}/children/{child_id}?reason=coordinate_services' "
+        "-H \"authorization: Bearer $token\"",
         "a code is accepted once: wait for the next one (30 s) before signing in again as the same user.",
     ])
 
 
-def serve_demo(engine: Engine, db: Path, *, la: str, port: int, ldap_port: int, search_body: str) -> None:
+def serve_demo(engine: Engine, db: Path, *, la: str, port: int, ldap_port: int, search_body: str,
+               child_id: int) -> None:
     """Directory, users, then the service in the foreground until Ctrl-C."""
     try:
-        _serve_demo(engine, db, la=la, port=port, ldap_port=ldap_port, search_body=search_body)
+        _serve_demo(engine, db, la=la, port=port, ldap_port=ldap_port, search_body=search_body,
+                    child_id=child_id)
     except DirectoryStartError as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         raise typer.Exit(code=2) from None
 
 
-def _serve_demo(engine: Engine, db: Path, *, la: str, port: int, ldap_port: int, search_body: str) -> None:
+def _serve_demo(engine: Engine, db: Path, *, la: str, port: int, ldap_port: int, search_body: str,
+                child_id: int) -> None:
     with demo_access(engine, la=la, ldap_port=ldap_port) as (access, enrolled):
         typer.echo(describe_users(enrolled))
         base = f"http://{LOOPBACK}:{port}"
         practitioner = next(e for e in enrolled if e.person.uid == "tess.teacher")
-        typer.echo(how_to_sign_in(base, practitioner, search_body))
+        typer.echo(how_to_sign_in(base, practitioner, search_body, child_id))
         settings = ApiSettings(database_url=f"sqlite:///{db}", access=access, secure_cookie=False)
         typer.echo(f"\nservice: {base}  (OpenAPI documentation: {base}/docs); Ctrl-C stops it and slapd")
         # uvicorn re-raises the signal that stopped it; as an exception, SIGTERM (like Ctrl-C)
