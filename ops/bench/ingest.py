@@ -36,10 +36,9 @@ import typer
 
 from index.identifiers import upn_check_letter
 from ops.machine import describe_machine
+from ops.synth import _tables as name_tables
 
 LA, ESTAB = "823", "1234"
-_SURNAMES = ("Smith", "Jones", "Okafor", "Nowak", "Khan", "Evans", "O'Brien", "Patel", "Brown")
-_FORENAMES = ("Amara", "Jan", "Rhys", "Olivia", "Mohammed", "Zoë", "Leo", "Isla", "Noah", "Ava")
 _UNIT = "ABDEFGHJLNPQRSTUWXYZ"  # letters used in the inward part of a postcode
 _STREETS = ("Mill Lane", "Church Street", "High Street", "Station Road", "The Green")
 
@@ -88,16 +87,23 @@ _FOOTER = """  </PupilsOnRoll>
 def pupil_values(pupils: int, seed: int = 0, la: str = LA) -> Iterator[dict[str, Any]]:
     """The values of each generated pupil, in file order (the same for the same seed)."""
     rng = random.Random(seed)
+    # Names as common as they are among children in England (the synthetic areas' tables), so
+    # that as many pupils share a name and birthday as do in a real census: with a handful of
+    # names, four in ten new pupils looked like someone else and went to review.
+    tables = name_tables()
     for serial in range(1, pupils + 1):
         # The serial fills the UPN after its LA number, so every pupil's UPN is distinct.
         body = f"{la}{serial:09d}"
+        group, sex = tables.groups.pick(rng), rng.choice("MF")
+        given = tables.child_names[("british" if rng.random() < tables.british_given_share[group]
+                                    else group, sex)]
         yield {
             "upn": upn_check_letter(body) + body,
             "serial": serial,
-            "surname": rng.choice(_SURNAMES),
-            "forename": rng.choice(_FORENAMES),
-            "middle": rng.choice(_FORENAMES),
-            "sex": rng.choice("MF"),
+            "surname": tables.surnames[group].pick(rng),
+            "forename": given.pick(rng),
+            "middle": given.pick(rng),
+            "sex": sex,
             "dob": f"{rng.randint(2008, 2021)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
             "house": rng.randint(1, 200),
             "street": rng.choice(_STREETS),
@@ -248,8 +254,12 @@ MOVED_EVERY = 20
 FILLER_LA = "824"  # the rest of the store: children of another LA, with their own UPNs
 
 
+# Bumped whenever the generated pupils change, so that a store built from older ones is not used.
+E2E_DATA_VERSION = 2
+
+
 def e2e_store_path(children: int, pupils: int, seed: int) -> Path:
-    return Path("var") / "bench" / f"ingest-e2e-{children}-{pupils}-seed{seed}.db"
+    return Path("var") / "bench" / f"ingest-e2e-{children}-{pupils}-seed{seed}-v{E2E_DATA_VERSION}.db"
 
 
 def _previous_term(values: dict[str, Any]) -> dict[str, Any] | None:
