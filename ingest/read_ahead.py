@@ -25,6 +25,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import signal
 from collections import Counter
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
@@ -62,6 +63,11 @@ def _reader(
     # The parent's end, inherited by the fork: closed, so that if the parent dies the next send
     # fails (BrokenPipeError) and the child ends instead of waiting forever.
     receive.close()
+    # Signal handlers inherited from the parent are about the parent's work (a run's lock, its
+    # state): being stopped (SIGTERM) just ends this process, and Ctrl-C is the parent's to
+    # handle (it stops this process on its way out).
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     dropped: Counter[str] = Counter()
     batch: list[Any] = []
     try:

@@ -130,3 +130,31 @@ def test_a_reader_that_dies_is_a_clear_file_error(tmp_path: Path, monkeypatch: p
     assert caught.value.truncated and 0 < seen < 600
     assert parse.report.failure is not None and not parse.report.complete
     assert not multiprocessing.active_children()
+
+
+def test_the_reader_does_not_run_the_parents_signal_handlers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A parent's SIGTERM handler (say, one that releases a nightly run's lock) must not run in
+    # the reader when the reader is stopped.
+    import signal
+
+    path = tmp_path / "8231234_SC_2025AUT.xml"
+    write_census(path, 3000)
+    ran = tmp_path / "handler-ran"
+
+    def handler(signum: int, frame: Any) -> None:
+        ran.write_text(str(os.getpid()))
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        monkeypatch.setattr(read_ahead, "READ_AHEAD_BYTES", 0)
+        items = iter(parse_feed(path))
+        for _ in range(10):
+            next(items)
+        (reader,) = multiprocessing.active_children()
+        items.close()  # type: ignore[attr-defined]
+        assert reader.exitcode == -signal.SIGTERM
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert not ran.exists()
