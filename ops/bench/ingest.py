@@ -315,13 +315,12 @@ def build_e2e_store(path: Path, children: int, pupils: int, seed: int) -> dict[s
 
 def measure_end_to_end(db: Path, census: Path) -> dict[str, Any]:
     """Submit `census` and run the night into the store `db` (run in a fresh process)."""
-    import resource
-
     from index.store import open_store
     from ingest import run_nightly, submit_file
 
     engine = open_store(f"sqlite:///{db}")
-    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM, not ru_maxrss: started from the CLI, ru_maxrss is the CLI's peak, not this run's.
+    base_rss = _peak_rss_mb()
     wall, cpu = time.perf_counter(), time.process_time()
     submitted = submit_file(engine, census, source=LA + ESTAB)
     submit_seconds = time.perf_counter() - wall
@@ -332,7 +331,7 @@ def measure_end_to_end(db: Path, census: Path) -> dict[str, Any]:
         "run_seconds": wall - submit_seconds, "seconds": wall, "cpu_seconds": cpu,
         "pupils_per_second": submitted.accepted / wall, "outcomes": dict(summary.outcomes),
         "baseline_rss_mb": base_rss,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": _peak_rss_mb(),
     }
 
 
