@@ -44,7 +44,6 @@ from index.embedded import EmbeddedSearch, child_keys
 from index.identifiers import Scheme
 from index.records import ChildAddressIn
 from index.store import make_engine, upgrade
-from index.vocabulary import AddressStatus, NameKind
 from ops import noise, synth
 from ops.machine import describe_machine, peak_rss_mb
 
@@ -439,91 +438,6 @@ def sample_probes(children: int, seed: int, count: int) -> tuple[list[Known], li
     known = sample_known(children, seed, count, rng)
     today = dt.date.today()
     return known, [practitioner_probe(k, rng, today) for k in known]
-
-
-# -- queries made from the stored record itself: kept only while ops/bench/search_es.py uses
-# them; they flatter recall (the stored values are the query's starting point).
-
-
-@dataclass
-class Truth:
-    """What the store holds about one child."""
-
-    child_id: int
-    child_number: str
-    date_of_birth: dt.date
-    given: str | None = None
-    family: str | None = None
-    postcode: str | None = None
-    identifiers: dict[Scheme, str] = field(default_factory=dict)
-
-
-def _chunks(values: Sequence[int], size: int = 5000) -> Iterator[Sequence[int]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
-def read_truths(engine: Engine, ids: Sequence[int]) -> list[Truth]:
-    truths: dict[int, Truth] = {}
-    with engine.connect() as conn:
-        for chunk in _chunks(ids):
-            for child_id, number, dob in conn.execute(
-                select(m.Child.id, m.Child.child_number, m.Child.date_of_birth).where(m.Child.id.in_(chunk))
-            ):
-                truths[child_id] = Truth(child_id, number, dob)
-            for child_id, given, family in conn.execute(
-                select(m.ChildName.child_id, m.ChildName.given_name, m.ChildName.family_name).where(
-                    m.ChildName.child_id.in_(chunk), m.ChildName.kind == NameKind.CURRENT)
-            ):
-                truths[child_id].given, truths[child_id].family = given, family
-            for child_id, postcode in conn.execute(
-                select(m.ChildAddress.child_id, m.ChildAddress.postcode).where(
-                    m.ChildAddress.child_id.in_(chunk), m.ChildAddress.status == AddressStatus.CURRENT,
-                    m.ChildAddress.postcode.is_not(None), m.ChildAddress.valid_to.is_(None))
-            ):
-                truths[child_id].postcode = postcode
-            for child_id, scheme, value in conn.execute(
-                select(m.ChildIdentifier.child_id, m.ChildIdentifier.scheme, m.ChildIdentifier.value)
-                .where(m.ChildIdentifier.child_id.in_(chunk))
-            ):
-                truths[child_id].identifiers[Scheme(scheme)] = value
-    return [truths[i] for i in ids if i in truths]
-
-
-def noisy_probe(truth: Truth, rng: random.Random, today: dt.date) -> Probe:
-    if rng.random() < IDENTIFIER_SHARE:
-        schemes = [s for s in IDENTIFIER_SCHEMES if s in truth.identifiers or s is Scheme.CHILD_NUMBER]
-        scheme = rng.choice(schemes)
-        value = truth.child_number if scheme is Scheme.CHILD_NUMBER else truth.identifiers[scheme]
-        return Probe(SearchQuery(identifier=(scheme, value)), truth.child_id, "identifier", ())
-    mistakes: list[str] = []
-    family = truth.family or ""
-    if rng.random() < MISTAKES["family typo"]:
-        family = noise.typo(family, rng)
-        mistakes.append("family typo")
-    given = truth.given
-    draw = rng.random()
-    if given and draw < MISTAKES["given short form"]:
-        if (short := noise.short_form(given, rng)) != given:
-            given = short
-            mistakes.append("given short form")
-    elif given and draw < MISTAKES["given short form"] + MISTAKES["given typo"]:
-        given = noise.typo(given, rng)
-        mistakes.append("given typo")
-    if truth.postcode and rng.random() < POSTCODE_INSTEAD_OF_DOB:
-        query = SearchQuery(family_name=family, given_name=given, postcode=truth.postcode)
-        return Probe(query, truth.child_id, "name + postcode", tuple(mistakes))
-    dob = truth.date_of_birth
-    draw = rng.random()
-    if draw < MISTAKES["dob swapped"]:
-        if swapped := noise.swap_day_month(dob):
-            dob = swapped
-            mistakes.append("dob swapped")
-    elif draw < MISTAKES["dob swapped"] + MISTAKES["dob one-digit typo"]:
-        dob = noise.dob_typo(dob, rng, not_after=today)
-        mistakes.append("dob one-digit typo")
-    query = SearchQuery(family_name=family, given_name=given, date_of_birth=dob)
-    return Probe(query, truth.child_id, "name + dob", tuple(mistakes))
 
 
 # -- running and reporting
