@@ -9,6 +9,7 @@ which is personal data). Checksums come from python-stdnum where it has them; th
 from __future__ import annotations
 
 import enum
+import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,12 +57,21 @@ def _compact(value: str) -> str:
     return _SEPARATORS.sub("", value).upper()
 
 
+def _digits(text: str) -> bool:
+    """0-9 only: str.isdigit also accepts other scripts' digits (Arabic-Indic, superscripts)."""
+    return text.isascii() and text.isdigit()
+
+
+# The value of each character that may follow the check letter, and the weight of each position.
+_UPN_VALUES: dict[str, int] = {**{str(d): d for d in range(10)}, **{c: i for i, c in enumerate(UPN_ALPHABET)}}
+_UPN_WEIGHTS = range(2, 14)
+
+
 def upn_check_letter(body: str) -> str:
-    """Check letter for the 12 characters after it (positions 2..13 of the UPN)."""
-    total = 0
-    for position, char in enumerate(body, start=2):
-        total += position * (int(char) if char.isdigit() else UPN_ALPHABET.index(char))
-    return UPN_ALPHABET[total % 23]
+    """Check letter for the 12 characters after it (positions 2..13 of the UPN): digits and
+    letters of `UPN_ALPHABET` only (KeyError otherwise)."""
+    values = _UPN_VALUES
+    return UPN_ALPHABET[sum(map(operator.mul, _UPN_WEIGHTS, [values[c] for c in body])) % 23]
 
 
 def _validate_upn(value: str, scheme: Scheme = Scheme.UPN) -> Checked:
@@ -71,23 +81,23 @@ def _validate_upn(value: str, scheme: Scheme = Scheme.UPN) -> Checked:
     check, body, last = upn[0], upn[1:], upn[-1]
     if check not in UPN_ALPHABET:
         raise InvalidIdentifier(scheme, "first character must be a check letter (no I, O or S)")
-    if not body[:-1].isdigit():
+    if not _digits(body[:-1]):
         raise InvalidIdentifier(scheme, "characters 2 to 12 must be digits")
-    if not (last.isdigit() or last in UPN_ALPHABET):
+    if not (_digits(last) or last in UPN_ALPHABET):
         raise InvalidIdentifier(scheme, "last character must be a digit or a letter other than I, O or S")
     if upn_check_letter(body) != check:
         raise InvalidIdentifier(scheme, "check letter does not match")
     warnings = []
     if int(body[:3]) not in _KNOWN_LA_NUMBERS:
         warnings.append(f"LA number {body[:3]} is not a known LA number")
-    if not last.isdigit():
+    if not _digits(last):
         warnings.append("temporary UPN")
     return Checked(scheme, upn, tuple(warnings))
 
 
 def _ten_digits(value: str, scheme: Scheme) -> str:
     digits = _compact(value)
-    if len(digits) != 10 or not digits.isdigit():
+    if len(digits) != 10 or not _digits(digits):
         raise InvalidIdentifier(scheme, "must be 10 digits")
     return digits
 
@@ -139,7 +149,7 @@ def make_child_number(serial: int) -> str:
 
 def _validate_child_number(value: str) -> Checked:
     digits = _compact(value)
-    if len(digits) != CHILD_NUMBER_SERIAL_DIGITS + 1 or not digits.isdigit():
+    if len(digits) != CHILD_NUMBER_SERIAL_DIGITS + 1 or not _digits(digits):
         raise InvalidIdentifier(Scheme.CHILD_NUMBER, "must be 10 digits")
     if not damm.is_valid(digits):
         raise InvalidIdentifier(Scheme.CHILD_NUMBER, "check digit does not match")

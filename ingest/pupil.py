@@ -11,7 +11,6 @@ warning instead, so that one typo does not keep a child out of the index.
 from __future__ import annotations
 
 import datetime as dt
-import operator
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from index.identifiers import UPN_ALPHABET, InvalidIdentifier, Scheme
+from index.identifiers import UPN_ALPHABET, InvalidIdentifier, Scheme, upn_check_letter
 from index.identifiers import validate as validate_identifier
 from index.records import (
     CarerIn,
@@ -324,21 +323,16 @@ def upn_key(upn: str) -> int:
 # which gives the reasons. Both agree on what is valid (tests/test_ingest_census.py).
 _UPN_LETTER = "[" + UPN_ALPHABET + "]"
 _CANONICAL_UPN = re.compile(f"{_UPN_LETTER}[0-9]{{11}}[0-9{UPN_ALPHABET}]")
-_UPN_VALUE = {**{str(d): d for d in range(10)}, **{c: i for i, c in enumerate(UPN_ALPHABET)}}
-_UPN_WEIGHTS = tuple(range(2, 14))
 # (LA number, temporary?) -> the validator's warnings for it, learnt from the validator itself.
 _UPN_WARNINGS: dict[tuple[str, bool], tuple[str, ...]] = {}
 
 
 def check_upn(raw: str) -> tuple[str, tuple[str, ...]]:
     """The canonical UPN and its warnings, or Reject("upn", reason)."""
-    if _CANONICAL_UPN.fullmatch(raw):
-        value = _UPN_VALUE
-        total = sum(map(operator.mul, _UPN_WEIGHTS, [value[c] for c in raw[1:]]))
-        if UPN_ALPHABET[total % 23] == raw[0]:
-            warnings = _UPN_WARNINGS.get((raw[1:4], raw[12] > "9"))
-            if warnings is not None:
-                return raw, warnings
+    if _CANONICAL_UPN.fullmatch(raw) and upn_check_letter(raw[1:]) == raw[0]:
+        warnings = _UPN_WARNINGS.get((raw[1:4], raw[12] > "9"))
+        if warnings is not None:
+            return raw, warnings
     try:
         checked = validate_identifier(Scheme.UPN, raw)
     except InvalidIdentifier as exc:

@@ -76,6 +76,25 @@ def test_unknown_scheme() -> None:
         validate("passport", "123")
 
 
+# The same numbers written with another script's digits (Arabic-Indic, full-width): str.isdigit
+# and int() accept them, a UPN, NHS number, ULN or child number must not.
+_OTHER_DIGITS = (0x0660, 0xFF10)
+
+
+@pytest.mark.parametrize("zero", _OTHER_DIGITS)
+@pytest.mark.parametrize(
+    "scheme, value",
+    [("upn", "B801200005001"), ("nhs_number", "9434765870"), ("uln", "9276308686"),
+     ("child_number", make_child_number(12345))],
+)
+def test_digits_of_other_scripts_are_refused(scheme: str, value: str, zero: int) -> None:
+    assert is_valid(scheme, value)
+    last_digit = max(i for i, c in enumerate(value) if c.isdigit())
+    foreign = value[:last_digit] + chr(zero + int(value[last_digit])) + value[last_digit + 1 :]
+    with pytest.raises(InvalidIdentifier, match="digit"):
+        validate(scheme, foreign)
+
+
 upn_bodies = st.tuples(
     st.text(DIGITS, min_size=11, max_size=11),
     st.sampled_from(DIGITS + UPN_ALPHABET),
