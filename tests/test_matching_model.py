@@ -370,8 +370,8 @@ def test_date_relation_agrees_with_date_distance() -> None:
             assert _relation(a, b) == date_distance(a, b), (a, b)
 
 
-def test_a_batch_decided_on_two_processes_equals_one_decided_in_order() -> None:
-    from matching import BlockingIndex, Matcher, Outcome, decide_batch
+def test_batches_decided_on_two_processes_equal_one_decided_in_order() -> None:
+    from matching import BlockingIndex, DecidingPool, Matcher, Outcome, decide_batch
     from matching.batch import MIN_PER_WORKER
 
     reference = synthetic_people(3000, seed=8)
@@ -384,3 +384,5 @@ def test_a_batch_decided_on_two_processes_equals_one_decided_in_order() -> None:
     assert forked == in_order
     assert len(index) == len(reference)  # nobody was added
     assert {d.outcome for d in forked} >= {Outcome.LINK}
+    with DecidingPool(matcher, workers=2) as pool:  # one pool, several batches
+        assert pool.decide(incoming[:1100]) + pool.decide(incoming[1100:]) == in_order
