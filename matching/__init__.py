@@ -3,12 +3,10 @@
 Public surface: the names below. `Person` is the matcher's normalised view of a record;
 `COMPARISONS` declares every field's agreement levels as data; `MatchModel` holds the
 Fellegi-Sunter parameters and scores pairs with an explanation; `Matcher` decides link,
-review or new (`DecidingPool`, `decide_batch`: on several cores); `estimate_model` learns m and u from
-data; `link_lists` / `dedupe_pairs` serve users' own lists; `matching.review` is the LA data
-team's queue, merges and splits.
+review or new; `estimate_model` learns m and u from data; `link_lists` / `dedupe_pairs` serve
+users' own lists; `matching.review` is the LA data team's queue, merges and splits.
 """
 
-from matching.batch import DecidingPool, decide_batch, default_workers
 from matching.blocking import BlockingIndex
 from matching.comparisons import COMPARISONS, Comparison, Level
 from matching.decide import Candidate, Decision, Matcher, Outcome, Rule, Verdict
@@ -55,7 +53,6 @@ __all__ = [
     "Candidate",
     "ChildSummary",
     "Comparison",
-    "DecidingPool",
     "Decision",
     "Explanation",
     "FieldWeight",
@@ -73,10 +70,8 @@ __all__ = [
     "UnscorableRecord",
     "Verdict",
     "clusters",
-    "decide_batch",
     "decide_review",
     "dedupe_pairs",
-    "default_workers",
     "estimate_model",
     "estimate_u",
     "expectation_maximisation",

@@ -368,21 +368,3 @@ def test_date_relation_agrees_with_date_distance() -> None:
                   a.replace(year=a.year + rng.choice([-10, -1, 1, 10])) if a.month != 2 else a,
                   a.replace(day=a.month, month=a.day) if a.day <= 12 else a]:
             assert _relation(a, b) == date_distance(a, b), (a, b)
-
-
-def test_batches_decided_on_two_processes_equal_one_decided_in_order() -> None:
-    from matching import BlockingIndex, DecidingPool, Matcher, Outcome, decide_batch
-    from matching.batch import MIN_PER_WORKER
-
-    reference = synthetic_people(3000, seed=8)
-    rng = random.Random(9)
-    incoming = [noisy_copy(p, f"e{p.ref}", rng) for p in reference[: 2 * MIN_PER_WORKER + 101]]
-    index = BlockingIndex(reference)
-    matcher = Matcher(index, MatchModel.load(), TermFrequencies.from_people(reference))
-    in_order = [matcher.decide(p) for p in incoming]
-    forked = decide_batch(matcher, incoming, workers=2)
-    assert forked == in_order
-    assert len(index) == len(reference)  # nobody was added
-    assert {d.outcome for d in forked} >= {Outcome.LINK}
-    with DecidingPool(matcher, workers=2) as pool:  # one pool, several batches
-        assert pool.decide(incoming[:1100]) + pool.decide(incoming[1100:]) == in_order

@@ -8,15 +8,13 @@ Two areas from `ops.synth` with different seeds keep choosing weights apart from
   linked one by one and each decision is checked against the record's true child.
 
 Prints precision, recall and F1 of link decisions, the share sent to review, blocking recall,
-records per second (normalising, then deciding in `--workers` forked processes: wall clock and per
-CPU second) and memory, with the machine.
+records per second (normalising and deciding, one core) and memory, with the machine.
 """
 
 from __future__ import annotations
 
 import gc
 import os
-import resource
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -30,14 +28,12 @@ import typer
 from index import ChildRecord
 from matching import (
     BlockingIndex,
-    DecidingPool,
     Matcher,
     MatchModel,
     Outcome,
     Person,
     TermFrequencies,
     UnscorableRecord,
-    default_workers,
     estimate_model,
     person_from_record,
 )
@@ -73,8 +69,7 @@ class Figures:
     blocked_true: int = 0  # linkable records whose true child was among the candidates
     candidates: int = 0
     seconds: float = 0.0  # wall clock
-    cpu_seconds: float = 0.0  # CPU time of this process and its workers (the machine is shared)
-    workers: int = 1
+    cpu_seconds: float = 0.0  # this process's CPU time (the machine is shared)
     rules: Counter[str] = field(default_factory=Counter)
     wrong: Counter[str] = field(default_factory=Counter)  # false links by rule
 
@@ -103,9 +98,8 @@ class Figures:
             f"mean candidates {self.candidates / max(scored, 1):.2f}",
             f"speed: {self.records / self.cpu_seconds:,.0f} records per CPU second, "
             f"{self.records / self.seconds:,.0f} records/s wall clock "
-            f"({self.cpu_seconds:.1f} s CPU, {self.seconds:.1f} s wall; normalise in this process, block + "
-            f"score + decide in {self.workers} forked process{'es' if self.workers > 1 else ''}, "
-            "batches of 10,000)",
+            f"({self.cpu_seconds:.1f} s CPU, {self.seconds:.1f} s wall; normalise + block + score + "
+            "decide, one process, one core)",
             "rules: " + ", ".join(f"{k} {v:,}" for k, v in self.rules.most_common()),
             "false links by rule: " + (", ".join(f"{k} {v}" for k, v in self.wrong.most_common()) or "none"),
         ]
@@ -144,14 +138,7 @@ def train(children: int, seed: int, records: int, u_pairs: int) -> tuple[MatchMo
     return model, time.perf_counter() - started
 
 
-def _children_cpu_seconds() -> float:
-    """CPU time of this process's ended (reaped) children: the deciding workers."""
-    t = os.times()
-    return t.children_user + t.children_system
-
-
-def evaluate(model: MatchModel, children: int, seed: int, records: int,
-             workers: int = 1) -> tuple[Figures, dict[str, float]]:
+def evaluate(model: MatchModel, children: int, seed: int, records: int) -> tuple[Figures, dict[str, float]]:
     true_children, noisy_records = _synth()
     started = time.perf_counter()
     gc.collect()
@@ -174,45 +161,28 @@ def evaluate(model: MatchModel, children: int, seed: int, records: int,
               "rss_before_index_mb": before, "rss_after_index_mb": current_rss_mb(), "growth": growth}
     matcher = Matcher(index, model, TermFrequencies.from_people(index))
     # The index lives for the whole run: its millions of objects are kept out of the garbage
-    # collector, whose full collections would otherwise walk them all again and again (they
-    # tripled the cost of loading the decisions that come back from the workers).
+    # collector, whose full collections would otherwise walk them all again and again (at
+    # 1,000,000 children they took about 40% of the linking time).
     gc.freeze()
-    figures = Figures(workers=workers)
+    figures = Figures()
     feed = islice(noisy_records(children, LA, seed), records)
-    batch = 10_000
-    # Timed: forking the workers, normalising and deciding each batch, ending the workers; not
-    # timed: making the synthetic records and the blocking-recall count. Overlapping the next
-    # batch's normalising with the workers' deciding was tried: on 2 cores the third process
-    # cost more CPU than it saved wall time (4,635 against 5,273 records/s).
-    workers_cpu = _children_cpu_seconds()
-    t0, c0 = time.perf_counter(), time.process_time()
-    pool = DecidingPool(matcher, workers)
-    figures.seconds += time.perf_counter() - t0
-    figures.cpu_seconds += time.process_time() - c0
-    try:
-        while chunk := list(islice(feed, batch)):
-            t0, c0 = time.perf_counter(), time.process_time()
-            slots: list[tuple[int, Person | None]] = []
-            for source_file, ref, truth, record in chunk:
-                try:
-                    slots.append((truth, person_from_record(f"{source_file}#{ref}", record)))
-                except UnscorableRecord:
-                    slots.append((truth, None))
-            decisions = iter(pool.decide([person for _truth, person in slots if person is not None]))
-            decided = [(truth, person, next(decisions) if person is not None else None)
-                       for truth, person in slots]
-            figures.seconds += time.perf_counter() - t0
-            figures.cpu_seconds += time.process_time() - c0
-            for truth, person, decision in decided:
-                candidates = index.candidates(person) if person is not None else []
-                _count(figures, truth, decision, candidates)
-    finally:
+    batch = 5_000
+    while chunk := list(islice(feed, batch)):
         t0, c0 = time.perf_counter(), time.process_time()
-        pool.close()
+        outcomes = []
+        for source_file, ref, truth, record in chunk:
+            try:
+                person = person_from_record(f"{source_file}#{ref}", record)
+            except UnscorableRecord:
+                outcomes.append((truth, None, None))
+                continue
+            outcomes.append((truth, person, matcher.decide(person)))
         figures.seconds += time.perf_counter() - t0
         figures.cpu_seconds += time.process_time() - c0
-    figures.cpu_seconds += _children_cpu_seconds() - workers_cpu
-    memory["worker_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        # Outside the timing: every blocking key, to measure what blocking can find at all.
+        for truth, person, decision in outcomes:
+            candidates = index.candidates(person) if person is not None else []
+            _count(figures, truth, decision, candidates)
     memory["peak_rss_mb"] = peak_rss_mb()
     gc.unfreeze()
     return figures, memory
@@ -241,7 +211,7 @@ def _count(figures: Figures, truth: int, decision, candidates) -> None:  # type:
 
 
 def run(children: int, records: int, seed: int, train_seed: int, train_children: int,
-        u_pairs: int, save_model: Path | None, use_stored: bool, workers: int = 1) -> str:
+        u_pairs: int, save_model: Path | None, use_stored: bool) -> str:
     if seed == train_seed:
         raise typer.BadParameter("--seed and --train-seed must differ: evaluation data is kept apart")
     lines = [f"machine: {describe_machine()}; load average at start {os.getloadavg()[0]:.1f}"]
@@ -264,7 +234,7 @@ def run(children: int, records: int, seed: int, train_seed: int, train_children:
             lines.append(f"model saved to {save_model}")
     t = model.thresholds
     lines.append(f"thresholds: link {t.link}, review {t.review}, shield review {t.shield_review}")
-    figures, memory = evaluate(model, children, seed, records, workers)
+    figures, memory = evaluate(model, children, seed, records)
     lines.append(f"evaluation: seed {seed} (separate from the seed weights and thresholds came from), "
                  f"index of {memory['index_children']:,} children "
                  f"(1 in {HOLD_OUT} held out) built in {memory['index_build_s']:.1f} s")
@@ -279,10 +249,7 @@ def run(children: int, records: int, seed: int, train_seed: int, train_children:
                  f"{memory['rss_after_index_mb']:,.0f} MB resident after building it, "
                  f"peak {memory['peak_rss_mb']:,.0f} MB while linking "
                  f"({memory['peak_rss_mb'] - memory['rss_after_index_mb']:+,.0f} MB over "
-                 f"{figures.records:,} records: caches are bounded)"
-                 + (f"; each of the {figures.workers} deciding workers peaked at "
-                    f"{memory['worker_peak_rss_mb']:,.0f} MB resident, most of it the index "
-                    "shared with this process until touched" if figures.workers > 1 else ""))
+                 f"{figures.records:,} records: caches are bounded)")
     lines.append(f"load average at end {os.getloadavg()[0]:.1f}")
     return "\n".join(lines)
 
@@ -298,9 +265,6 @@ def command(
     save_model: Annotated[Path | None, typer.Option("--save-model",
                                                     help="Write the estimated model here.")] = None,
     stored: Annotated[bool, typer.Option("--stored", help="Use the stored model, do not train.")] = False,
-    workers: Annotated[int, typer.Option("--workers", min=0, help="Processes deciding (0: one per "
-                                         "core).")] = 0,
 ) -> None:
     """Matcher quality and speed on synthetic areas: P/R/F1, review share, blocking recall, records/s."""
-    typer.echo(run(children, records, seed, train_seed, train_children, u_pairs, save_model, stored,
-                   workers or default_workers()))
+    typer.echo(run(children, records, seed, train_seed, train_children, u_pairs, save_model, stored))
