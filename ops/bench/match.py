@@ -162,7 +162,7 @@ def evaluate(model: MatchModel, children: int, seed: int, records: int) -> tuple
     matcher = Matcher(index, model, TermFrequencies.from_people(index))
     # The index lives for the whole run: its millions of objects are kept out of the garbage
     # collector, whose full collections would otherwise walk them all again and again (at
-    # 1,000,000 children they took about 40% of the linking time).
+    # 1,000,000 children: 20.6 s CPU for 100,000 records without this, 17.3 s with it).
     gc.freeze()
     figures = Figures()
     feed = islice(noisy_records(children, LA, seed), records)
