@@ -400,6 +400,8 @@ def command(
     """Parse + minimise + validate generated census files: pupils/s and peak memory per size;
     with --end-to-end, submit + nightly run into a store of N children."""
     sizes = pupils or [50_000, 500_000]
+    if workdir is not None:
+        workdir.mkdir(parents=True, exist_ok=True)
     typer.echo(f"machine: {describe_machine()}; load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     for children in store_children or []:
         end_to_end(children, e2e_pupils, seed=1, workdir=workdir)
