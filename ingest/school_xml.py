@@ -84,6 +84,12 @@ HEADER, PUPIL, MISPLACED = 0, 1, 2
 Read = tuple[Any, ...]
 
 
+# A census or CTF with more pupils than this is refused as a whole: no school comes near it (the
+# largest in England have about 4,000), and it bounds the one thing that grows with a file, the
+# per-file duplicate-UPN check, whatever the file's size. Read at each parse (a benchmark lifts it).
+MAX_PUPILS_PER_FILE = 100_000
+
+
 def read_school_file(path: Path, spec: SchoolFileSpec, dropped: Counter[str]) -> Iterator[Read]:
     """Stream the file and minimise as it goes: no validation here, only the allow-listed values.
 
@@ -158,10 +164,13 @@ def pupil_items(
         if read_ahead_pays(path)
         else read_school_file(path, spec, report.dropped)
     )
+    limit = MAX_PUPILS_PER_FILE
     with closing(reads):
         for read in reads:
             if read[0] == PUPIL:
                 _, position, fields = read
+                if position > limit:
+                    raise FeedError(file, f"holds more than {limit:,} pupils: no school has that many")
                 if context is None:  # the reader refuses this first; kept for clarity of types
                     raise FeedError(file, "has a pupil before its Header (or no Header)")
                 outcome = build_pupil(fields, position, context, seen_upns)

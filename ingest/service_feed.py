@@ -221,11 +221,18 @@ def _utf8_lines(handle: BinaryIO) -> Iterator[str]:
         yield (raw.removeprefix(codecs.BOM_UTF8) if number == 0 else raw).decode("utf-8")
 
 
+# A service feed with more rows than this is refused as a whole: it is more than any LA has
+# children (the largest has about 330,000), and it bounds the per-file duplicate check's memory
+# whatever the file's size. Read at each parse.
+MAX_ROWS_PER_FILE = 2_000_000
+
+
 def _rows(path: Path, report: ParseReport, owning_la: str, today: dt.date) -> Iterator[Outcome]:
     file = path.name
     context = PupilContext(file, School(owning_la, owning_la), today, SERVICE_FEED_MAX_AGE)
     seen_refs: dict[str, str] = {}
     line = 0
+    limit = MAX_ROWS_PER_FILE
     try:
         with path.open("rb") as handle:
             reader = csv.reader(_utf8_lines(handle), strict=True)
@@ -241,6 +248,8 @@ def _rows(path: Path, report: ParseReport, owning_la: str, today: dt.date) -> It
                     break
                 if not any(cell.strip() for cell in row):
                     continue  # blank lines carry nothing
+                if report.records_seen >= limit:
+                    raise FeedError(file, f"holds more than {limit:,} rows: more than any LA has children")
                 if len(row) != len(columns):
                     yield RecordError(
                         file, f"line {line}", "row",

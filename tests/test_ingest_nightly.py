@@ -26,6 +26,8 @@ from ingest import (
     SubmissionState,
     describe_report,
     run_nightly,
+    school_xml,
+    service_feed,
     submission_report,
     submit_file,
 )
@@ -338,3 +340,33 @@ def test_postgres_lock_is_a_session_advisory_lock(engine: Engine) -> None:
         pass
     with run_lock(engine):
         pass
+
+
+def test_a_file_larger_than_any_school_or_la_is_refused_whole(
+    sqlite_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The caps that bound a parse's memory whatever the file size (a 2 GB census holds about
+    1.2 million pupils), lowered here so that small files reach them."""
+    monkeypatch.setattr(school_xml, "MAX_PUPILS_PER_FILE", 3)
+    monkeypatch.setattr(service_feed, "MAX_ROWS_PER_FILE", 3)
+    pupils = random_pupils(5, seed=11)
+    big = write(tmp_path / "big.xml", census_xml(pupils))
+    with pytest.raises(SubmissionRejected, match="holds more than 3 pupils"):
+        submit_file(sqlite_engine, big, source=SCHOOL)
+    header = (DATA / "service_feed.csv").read_text(encoding="utf-8").splitlines()[0]
+    columns = header.split(",")
+    rows = []
+    for n, pupil in enumerate(pupils):
+        row = dict.fromkeys(columns, "")
+        row.update(record_id=f"X{n}", given_name=pupil.forename, family_name=pupil.surname,
+                   date_of_birth=pupil.dob, service_type="gp_practice",
+                   organisation_name="Ampthill Surgery", organisation_code="E81001")
+        rows.append(",".join(row[c] for c in columns))
+    feed = write(tmp_path / "big.csv", "\n".join([header, *rows]) + "\n")
+    with pytest.raises(SubmissionRejected, match="holds more than 3 rows"):
+        submit_file(sqlite_engine, feed, source="GP1", la="823")
+    with transaction(sqlite_engine) as s:
+        assert s.scalar(select(func.count()).select_from(m.StagedRecord)) == 0  # nothing half-written
+    small = submit_file(sqlite_engine, write(tmp_path / "small.xml", census_xml(pupils[:3])), source=SCHOOL)
+    assert small.accepted == 3
+    assert run_nightly(sqlite_engine).outcomes == {"new": 3}
