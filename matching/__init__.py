@@ -30,7 +30,7 @@ from matching.person import (
     person_from_row,
 )
 from matching.review import (
-    ChildSummary,
+    ReviewedChild,
     ReviewError,
     ReviewItem,
     decide_review,
@@ -51,7 +51,6 @@ __all__ = [
     "TRUSTED_SCHEMES",
     "BlockingIndex",
     "Candidate",
-    "ChildSummary",
     "Comparison",
     "Decision",
     "Explanation",
@@ -63,6 +62,7 @@ __all__ = [
     "Person",
     "ReviewError",
     "ReviewItem",
+    "ReviewedChild",
     "Rule",
     "ScoredPair",
     "TermFrequencies",

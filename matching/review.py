@@ -137,7 +137,7 @@ def open_review(
 
 
 @dataclass(frozen=True)
-class ChildSummary:
+class ReviewedChild:
     """What the LA data team sees of each side: the allow-listed essentials."""
 
     child_id: int
@@ -162,8 +162,8 @@ class ReviewItem:
     probability: float | None
     weight: float | None
     explanation: dict[str, object]
-    child: ChildSummary | None  # None when the child no longer exists (merged elsewhere)
-    candidate: ChildSummary | None
+    child: ReviewedChild | None  # None when the child no longer exists (merged elsewhere)
+    candidate: ReviewedChild | None
     opened_at: dt.datetime
     decided_at: dt.datetime | None
     decided_by: str | None
@@ -190,7 +190,7 @@ class ReviewItem:
         return "\n".join(lines)
 
 
-def _show(summary: ChildSummary | None, field: str) -> str:
+def _show(summary: ReviewedChild | None, field: str) -> str:
     if summary is None:
         return "(no longer exists)"
     value = getattr(summary, field)
@@ -199,7 +199,7 @@ def _show(summary: ChildSummary | None, field: str) -> str:
     return "-" if value is None else str(value)
 
 
-def _summary(session: Session, child_id: int) -> ChildSummary | None:
+def _summary(session: Session, child_id: int) -> ReviewedChild | None:
     child = session.get(m.Child, child_id)
     if child is None:
         return None
@@ -207,7 +207,7 @@ def _summary(session: Session, child_id: int) -> ChildSummary | None:
     current = next((n for n in names if n.kind is NameKind.CURRENT), names[0] if names else None)
     address = next((a for a in sorted(child.addresses, key=lambda a: a.id)
                     if a.status is AddressStatus.CURRENT), None)
-    return ChildSummary(
+    return ReviewedChild(
         child_id=child.id, child_number=child.child_number,
         given_name=current.given_name if current else None,
         family_name=current.family_name if current else None,

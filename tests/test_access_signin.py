@@ -8,6 +8,7 @@ import socket
 
 import pyotp
 import pytest
+from api_world import START, Clock, password_of
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
@@ -20,25 +21,9 @@ from access.signin import NOT_ACCEPTED, SignIn, SignInRefused, authorise
 from access.totp import new_key
 from index import models as m
 from index.store import transaction
-from ops.slapd import DEMO_USERS, GROUP_ROLES, SERVICE_DN, SERVICE_PASSWORD, SUFFIX, DemoDirectory
+from ops.slapd import GROUP_ROLES, SERVICE_DN, SERVICE_PASSWORD, SUFFIX, DemoDirectory
 
-START = dt.datetime(2026, 3, 2, 9, 0, 0, tzinfo=dt.UTC)
 ADMIN = Principal(user_id="ada.admin", role=Role.ADMINISTRATOR, la="823")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += dt.timedelta(**delta)
-
-
-def password_of(uid: str) -> str:
-    return next(u.password for u in DEMO_USERS if u.uid == uid)
 
 
 def make_settings(server: DemoDirectory, **overrides: object) -> AccessSettings:
