@@ -13,7 +13,7 @@ from access.register import RegisterEntry, RegisterRefused, RegisterStatus, chec
 from access.roles import Capability, Forbidden, Permission, Principal, Role, Scope
 from access.sessions import SessionInvalid
 from access.settings import AccessSettings
-from access.signin import SignedIn, SignIn, SignInRefused, authorise
+from access.signin import SignedIn, SignIn, SignInRefused, authorise, authorise_with_entry
 from access.totp import Enrolment, TotpConfigError, new_key
 from access.usage import UsageFlag, flag_unusual_use
 
@@ -46,6 +46,7 @@ __all__ = [
     "append",
     "audit",
     "authorise",
+    "authorise_with_entry",
     "check_register",
     "flag_unusual_use",
     "issue_enrolment",

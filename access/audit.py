@@ -178,13 +178,15 @@ def _check(event: Event) -> None:
 def _lock_head(session: Session) -> tuple[int, str]:
     """Take the chain's write lock and read its head (creating the genesis row if missing)."""
     head = m.AuditHead
-    locked = session.execute(
+    # A no-op update takes the row's write lock (PostgreSQL) or the database's (SQLite) and reads
+    # the head in the same statement.
+    row = session.execute(
         update(head).where(head.id == HEAD_ID).values(seq=head.seq)
-        .execution_options(synchronize_session=False)
-    )
-    if locked.rowcount == 0:  # a store made with create_all rather than the migration
+        .returning(head.seq, head.entry_hash).execution_options(synchronize_session=False)
+    ).one_or_none()
+    if row is None:  # a store made with create_all rather than the migration
         session.execute(insert(head).values(id=HEAD_ID, seq=0, entry_hash=GENESIS_HASH))
-    row = session.execute(select(head.seq, head.entry_hash).where(head.id == HEAD_ID)).one()
+        return 0, GENESIS_HASH
     return row.seq, row.entry_hash
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from access import audit, lockout, sessions, totp
 from access.directory import BadCredentials, Directory, DirectoryError, DirectoryUser, check_username
-from access.register import MESSAGES, RegisterStatus, check_register, get_entry, status_of
+from access.register import MESSAGES, RegisterEntry, RegisterStatus, check_register, get_entry, status_of
 from access.roles import Principal
 from access.settings import AccessSettings
 from index.store import transaction
@@ -192,7 +192,12 @@ def authorise(db: Session, token: str, *, settings: AccessSettings,
 
     Raises sessions.SessionInvalid or register.RegisterRefused; runs in the request's transaction.
     """
+    return authorise_with_entry(db, token, settings=settings, now=now)[0]
+
+
+def authorise_with_entry(db: Session, token: str, *, settings: AccessSettings,
+                         now: dt.datetime | None = None) -> tuple[Principal, RegisterEntry]:
+    """`authorise`, with the register entry it checked (organisation, service type)."""
     now = now or utc_now()
     principal = sessions.resolve(db, token, now=now, settings=settings)
-    check_register(db, principal, now.date())
-    return principal
+    return principal, check_register(db, principal, now.date())

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from access.roles import Permission, Principal, Role
 from access.totp import token_digest
@@ -228,10 +228,18 @@ def _addresses(child: m.Child) -> tuple[AddressView, ...]:
     )
 
 
+# A record's parts, each read in one query with the child (not one lazy load per part and one per
+# involvement for its indicators).
+_WHOLE_RECORD = (
+    selectinload(m.Child.names), selectinload(m.Child.addresses), selectinload(m.Child.identifiers),
+    selectinload(m.Child.carers), selectinload(m.Child.involvements).selectinload(m.Involvement.indicators),
+)
+
+
 def child_view(session: Session, viewer: Viewer, child_id: int, *,
                today: dt.date | None = None) -> ChildView | None:
     """What `viewer` may see of the child, or None if there is no such child (for this viewer)."""
-    child = session.get(m.Child, child_id)
+    child = session.get(m.Child, child_id, options=_WHOLE_RECORD)
     if child is None or not visible_at_all(viewer.principal, child, today or dt.date.today()):
         return None
     base = dict(

@@ -7,8 +7,11 @@ values (api.errors), and the OpenAPI documentation is served at /docs.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -79,7 +82,15 @@ def create_app(settings: ApiSettings | None = None, *, context: Context | None =
     search backend and clock are used; otherwise they are built from `settings`."""
     if context is None:
         context = Context.from_settings(settings or ApiSettings())
+    threads = context.settings.request_threads
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Child index",
         summary="Who else is working with a child, and how to contact them.",
         version="1",

@@ -35,6 +35,10 @@ class ApiSettings(BaseSettings):
     # Where school uploads are kept (under names the server chooses) until staged.
     upload_dir: Path = Path("var/uploads")
     search_backend: Literal["embedded", "elasticsearch"] = "embedded"
+    # Requests each worker process works on at once (its thread pool; others wait their turn in
+    # order). Handlers are CPU-bound Python: threads beyond one per core buy contention for the
+    # interpreter lock and SQLite's write lock, not throughput (`childindex bench api`).
+    request_threads: int = Field(default=1, ge=1, le=64)
 
 
 def utc_now() -> dt.datetime:

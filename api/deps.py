@@ -18,8 +18,7 @@ from fastapi import Depends, Header, HTTPException, Path, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from access import Event, Forbidden, Permission, Principal, SessionInvalid, audit, authorise
-from access.register import get_entry
+from access import Event, Forbidden, Permission, Principal, SessionInvalid, audit, authorise_with_entry
 from access.roles import Scope
 from api.context import Context
 from api.errors import SESSION_COOKIE
@@ -64,9 +63,7 @@ class Actor:
 
 def actor(ctx: Ctx, token: Annotated[str, Depends(session_token)]) -> Actor:
     with transaction(ctx.engine) as db:
-        principal = authorise(db, token, settings=ctx.access, now=ctx.clock())
-        entry = get_entry(db, principal.user_id)
-    assert entry is not None  # authorise has just checked the register
+        principal, entry = authorise_with_entry(db, token, settings=ctx.access, now=ctx.clock())
     return Actor(principal, token, entry.organisation, entry.organisation_code, entry.service_type)
 
 

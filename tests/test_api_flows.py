@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio.to_thread
 import pytest
 from api_world import OTHER_LA, OWN_SCHOOL, PERSONAL, USERS, World, build_world, password_of, set_register
 from fastapi.testclient import TestClient
@@ -667,3 +668,14 @@ def test_archived_records_are_for_the_owning_team_for_a_year(world: World) -> No
     finally:
         with transaction(world.engine) as db:
             db.execute(update(m.Child).where(m.Child.id == child_id).values(status="live", status_since=None))
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_a_worker_works_on_as_many_requests_at_once_as_configured(world: World, threads: int) -> None:
+    settings = world.ctx.settings.model_copy(update={"request_threads": threads})
+    ctx = Context(settings, world.engine, world.ctx.signin, world.ctx.search, clock=world.clock)
+    with TestClient(create_app(context=ctx)) as client:  # runs the app's lifespan
+        tokens = client.portal.call(lambda: anyio.to_thread.current_default_thread_limiter().total_tokens)
+        assert client.get("/children/1", params={"reason": "safeguarding"},
+                          headers=world.auth("pat.practitioner")).status_code in (200, 404)
+    assert tokens == threads

@@ -159,6 +159,8 @@ def make_probes(engine: Engine, count: int, seed: int) -> list[Probe]:
                                  "identifier": row.child_number}, child_id))
             continue
         family = noise.typo(row.family_name, rng) if rng.random() < 0.2 else row.family_name
+        if len(family) < 2:  # a typo in a two-letter surname ("Li" -> "L"): the service refuses
+            family = row.family_name  # one letter with a clear 422; the practitioner retypes it
         given = row.given_name
         if given and rng.random() < 0.2:
             given = noise.short_form(given, rng)
