@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, UploadFile
 from fastapi import Path as PathParam
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from access import Permission
@@ -25,6 +27,7 @@ from api.deps import Ctx, CurrentActor, record, requires, school_scope
 from api.schemas import RejectionOut, SubmissionDetailOut, SubmissionOut, SubmissionsOut
 from index import models as m
 from index.store import transaction
+from ingest.staging import SubmissionRejected, submit_file
 
 P = Permission
 router = APIRouter(prefix="/schools/{laestab}", tags=["school submitter"],
@@ -33,27 +36,6 @@ router = APIRouter(prefix="/schools/{laestab}", tags=["school submitter"],
 School = Annotated[str, Depends(school_scope(P.UPLOAD_SUBMISSION))]
 SubmissionId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
 CHUNK = 1024 * 1024
-
-
-class StagingUnavailable(RuntimeError):
-    pass
-
-
-def stage_file(ctx: Context, path: Path, school: str) -> Any:
-    """Hand a stored upload to ingest staging (imported here, when first needed)."""
-    try:
-        from ingest.staging import submit_file
-    except ImportError:
-        raise HTTPException(503, "submission staging is not available in this installation yet") from None
-    return submit_file(ctx.engine, path, source=school, today=ctx.clock().date())
-
-
-def _rejection_class() -> type[Exception]:
-    try:
-        from ingest.staging import SubmissionRejected
-    except ImportError:
-        return StagingUnavailable
-    return SubmissionRejected  # type: ignore[no-any-return]
 
 
 async def _store(ctx: Context, upload: UploadFile) -> Path:
@@ -101,17 +83,19 @@ async def upload(school: School, file: UploadFile, ctx: Ctx, who: CurrentActor) 
     run at once. The file name sent with it is ignored."""
     path = await _store(ctx, file)
     await file.close()
-    rejected_kind = _rejection_class()
+
+    def audited(db: Session, _submission_id: int, outcome: str) -> None:
+        record(db, who, "upload_submission", reason="submission", outcome=outcome, at=ctx.clock())
+
     try:
-        result = await run_in_threadpool(stage_file, ctx, path, school)
+        result = await run_in_threadpool(partial(
+            submit_file, ctx.engine, path, source=school, today=ctx.clock().date(), on_recorded=audited))
         submission_id, duplicate, outcome = result.submission_id, result.duplicate, "ok"
-    except rejected_kind as exc:
-        submission_id, duplicate, outcome = exc.submission_id, False, "refused"  # type: ignore[attr-defined]
-        reason = str(exc.reason)  # type: ignore[attr-defined]
+    except SubmissionRejected as exc:
+        submission_id, duplicate, outcome, reason = exc.submission_id, False, "refused", exc.reason
     finally:
         path.unlink(missing_ok=True)
     with transaction(ctx.engine) as db:
-        record(db, who, "upload_submission", reason="submission", outcome=outcome, at=ctx.clock())
         out = _submission_out(db, submission_id, duplicate=duplicate)
     if outcome != "ok":
         raise HTTPException(422, f"the file was refused: {reason} (submission {submission_id})")

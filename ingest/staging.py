@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,7 +121,7 @@ def _records(parse: Iterator[SourceRecord | RecordError], session: Session,
 
 
 def _reject(engine: Engine, path: Path, kind: SourceKind | None, source: str, la: str,
-            error: FeedError) -> SubmissionRejected:
+            error: FeedError, on_recorded: OnRecorded) -> SubmissionRejected:
     """Record a refused file (no sha: the fixed file may come with the same name) and say why."""
     with transaction(engine) as session:
         submission_id = create_submission(
@@ -132,6 +132,7 @@ def _reject(engine: Engine, path: Path, kind: SourceKind | None, source: str, la
             submission_id=submission_id, state=SubmissionState.REJECTED, owning_la=la,
             records_total=0, next_position=0, failure=error.reason[:500], parse_report=report,
             staged_at=_now()))
+        on_recorded(session, submission_id, "refused")
     return SubmissionRejected(submission_id, path.name, error.reason)
 
 
@@ -164,9 +165,18 @@ def _supersede(session: Session, submission_id: int, school: str, census_date: d
     return tuple(superseded)
 
 
+# Called inside the transaction that records a submission (staged, a repeat, or refused) with its
+# id and outcome ("ok" or "refused"): a caller's audit entry commits or rolls back with it.
+OnRecorded = Callable[[Session, int, str], None]
+
+
+def _nothing(_session: Session, _submission_id: int, _outcome: str) -> None:
+    return None
+
+
 def submit_file(
     engine: Engine, path: Path | str, *, source: str, la: str | None = None,
-    today: dt.date | None = None,
+    today: dt.date | None = None, on_recorded: OnRecorded = _nothing,
 ) -> Submitted:
     """Check and stage one file. `source`: the submitting school's LAEstab (census, CTF) or the
     feed's sender code (service feeds, whose LA is `la`, default the first three digits of a
@@ -180,6 +190,7 @@ def submit_file(
         if earlier is not None:
             state = session.scalar(select(m.StagedSubmission.state).where(
                 m.StagedSubmission.submission_id == earlier.id)) or SubmissionState.DONE
+            on_recorded(session, earlier.id, "ok")
             return Submitted(earlier.id, earlier.source_kind, state, 0, 0, duplicate=True)
     owning_la = la or (source[:3] if source[:3].isdigit() else None)
     kind: SourceKind | None = None
@@ -208,7 +219,8 @@ def submit_file(
                 session.flush()
                 superseded = _supersede(session, submission_id, source, staged.census_date)
             state = staged.state
+            on_recorded(session, submission_id, "ok")
     except FeedError as error:
-        raise _reject(engine, path, kind, source, owning_la or "000", error) from None
+        raise _reject(engine, path, kind, source, owning_la or "000", error, on_recorded) from None
     return Submitted(submission_id, kind, state, report.accepted, report.rejected_count,
                      superseded=superseded)

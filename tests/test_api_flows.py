@@ -548,6 +548,11 @@ def test_school_uploads_a_census_and_sees_the_staging_result(world: World) -> No
         files={"file": ("x.xml", b"not a census at all", "application/xml")},
     )
     assert not_xml.status_code == 422 and "refused" in not_xml.json()["error"]
+    with transaction(world.engine) as db:
+        uploads = db.execute(select(m.AuditEvent.actor, m.AuditEvent.outcome)
+                             .where(m.AuditEvent.action == "upload_submission")
+                             .order_by(m.AuditEvent.seq)).all()
+    assert [tuple(u) for u in uploads] == [("sam.school", "ok"), ("sam.school", "refused")]
 
 
 # -- hostile input ---------------------------------------------------------------------------------------

@@ -370,3 +370,30 @@ def test_a_file_larger_than_any_school_or_la_is_refused_whole(
     small = submit_file(sqlite_engine, write(tmp_path / "small.xml", census_xml(pupils[:3])), source=SCHOOL)
     assert small.accepted == 3
     assert run_nightly(sqlite_engine).outcomes == {"new": 3}
+
+
+def test_a_callers_record_of_a_submission_commits_or_rolls_back_with_it(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    """`on_recorded` runs in the transaction that stages (or refuses) the file: the API's audit
+    entry for an upload. If it fails, nothing of the submission is kept."""
+    census = write(tmp_path / "census.xml", census_xml(random_pupils(3, seed=12)))
+
+    def failing(_session: object, _submission_id: int, _outcome: str) -> None:
+        raise RuntimeError("audit write failed")
+
+    with pytest.raises(RuntimeError, match="audit write failed"):
+        submit_file(sqlite_engine, census, source=SCHOOL, on_recorded=failing)
+    assert count_rows_of(sqlite_engine)["submissions"] == 0
+    assert count_rows_of(sqlite_engine)["staged_records"] == 0
+    seen: list[tuple[int, str]] = []
+    staged = submit_file(sqlite_engine, census, source=SCHOOL,
+                         on_recorded=lambda s, i, o: seen.append((i, o)))
+    again = submit_file(sqlite_engine, census, source=SCHOOL, on_recorded=lambda s, i, o: seen.append((i, o)))
+    other = write(tmp_path / "other.xml", census_xml(random_pupils(2, seed=13)).replace(
+        "<Estab>1234</Estab>", "<Estab>9999</Estab>"))
+    with pytest.raises(SubmissionRejected) as refused:
+        submit_file(sqlite_engine, other, source=SCHOOL, on_recorded=lambda s, i, o: seen.append((i, o)))
+    assert again.duplicate
+    assert seen == [(staged.submission_id, "ok"), (staged.submission_id, "ok"),
+                    (refused.value.submission_id, "refused")]
