@@ -6,6 +6,7 @@ repeats the searches.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import random
 from collections.abc import Iterator
@@ -91,7 +92,8 @@ _EXAMPLE_KINDS = (
     ("family name and postcode, no date of birth",
      lambda q, pc, _rng: replace(q, date_of_birth=None, postcode=pc) if pc else q),
     ("one digit of the date of birth mistyped",
-     lambda q, _pc, rng: replace(q, date_of_birth=noise.dob_typo(q.date_of_birth, rng))),
+     lambda q, _pc, rng: replace(q, date_of_birth=noise.dob_typo(q.date_of_birth, rng,
+                                                                 not_after=dt.date.today()))),
 )
 
 
