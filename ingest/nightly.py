@@ -25,11 +25,14 @@ class and position, never its message (which may quote data), and the night goes
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import logging
 import os
 import signal
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -359,6 +362,23 @@ def _fail(engine: Engine, submission_id: int, exc: BaseException) -> str:
     return reason
 
 
+# A batch makes and drops hundreds of thousands of short-lived objects (rows, records,
+# candidates). At Python's default thresholds the collector runs every 700 allocations and keeps
+# walking the older generations: 15% of the run's CPU (`bench ingest --end-to-end`, 100,000-child
+# store: 28.1-30.2 s against 23.9-25.5 s with these). Restored when the run ends.
+RUN_GC_THRESHOLDS = (20_000, 50, 50)
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    before = gc.get_threshold()
+    gc.set_threshold(*RUN_GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 def run_nightly(
     engine: Engine, backend: SearchBackend | None = None, *, batch_size: int = BATCH,
     model: MatchModel | None = None,
@@ -366,7 +386,7 @@ def run_nightly(
     """Run every staged submission; raises `RunLocked` if another run holds the lock."""
     backend = backend or EmbeddedSearch(engine)
     summary = RunSummary()
-    with run_lock(engine):
+    with run_lock(engine), _fewer_collections():
         _start(engine, summary)
         ctx = _Context(engine, backend, model or MatchModel.load(), batch_size, summary, _KillSwitch())
         failed: set[int] = set()

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -397,3 +398,26 @@ def test_a_callers_record_of_a_submission_commits_or_rolls_back_with_it(
     assert again.duplicate
     assert seen == [(staged.submission_id, "ok"), (staged.submission_id, "ok"),
                     (refused.value.submission_id, "refused")]
+
+
+def test_the_run_collects_garbage_less_often_and_restores_the_thresholds(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    import gc
+
+    from ingest.nightly import RUN_GC_THRESHOLDS
+
+    seen: list[tuple[int, ...]] = []
+
+    class Watching(EmbeddedSearch):
+        def index_children(self, child_ids: Iterable[int]) -> None:
+            seen.append(gc.get_threshold())
+            super().index_children(child_ids)
+
+    census = write(tmp_path / "c.xml", census_xml(random_pupils(3, seed=14)))
+    submit_file(sqlite_engine, census, source=SCHOOL)
+    before = gc.get_threshold()
+    assert before != RUN_GC_THRESHOLDS
+    run_nightly(sqlite_engine, Watching(sqlite_engine))
+    assert seen and set(seen) == {RUN_GC_THRESHOLDS}
+    assert gc.get_threshold() == before
