@@ -364,8 +364,9 @@ def _fail(engine: Engine, submission_id: int, exc: BaseException) -> str:
 
 # A batch makes and drops hundreds of thousands of short-lived objects (rows, records,
 # candidates). At Python's default thresholds the collector runs every 700 allocations and keeps
-# walking the older generations: 15% of the run's CPU (`bench ingest --end-to-end`, 100,000-child
-# store: 28.1-30.2 s against 23.9-25.5 s with these). Restored when the run ends.
+# walking the older generations: a sixth of the CPU of a submit and run (50,000 pupils into the
+# 100,000-child benchmark store: 30.6 s against 25.6 s with these, medians of three alternating
+# runs). Restored when the run ends.
 RUN_GC_THRESHOLDS = (20_000, 50, 50)
 
 
