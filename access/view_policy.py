@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -146,7 +147,17 @@ def visible_at_all(principal: Principal, child: m.Child, today: dt.date) -> bool
     return is_owning_team(principal, child) and in_first_year
 
 
-def is_owning_team(principal: Principal, child: m.Child) -> bool:
+class OwnedChild(Protocol):
+    """What the ownership rules read of a child (a stored child or a search summary)."""
+
+    @property
+    def owning_la(self) -> str: ...
+
+    @property
+    def shielded(self) -> bool: ...
+
+
+def is_owning_team(principal: Principal, child: OwnedChild) -> bool:
     return principal.role is Role.LA_DATA_TEAM and principal.la == child.owning_la
 
 
@@ -155,7 +166,7 @@ def sees_shielded(viewer: Viewer, child: m.Child) -> bool:
     return is_owning_team(viewer.principal, child) or viewer.override
 
 
-def sees_town(principal: Principal, child: m.Child) -> bool:
+def sees_town(principal: Principal, child: OwnedChild) -> bool:
     """A search result's town: hidden for a shielded child except from the owning team."""
     return not child.shielded or is_owning_team(principal, child)
 

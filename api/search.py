@@ -4,14 +4,12 @@ gender, town), every search audited with its reason and criteria in the same tra
 from __future__ import annotations
 
 from fastapi import APIRouter
-from sqlalchemy import select
 
 from access import Permission
 from access.roles import Scope
 from access.view_policy import sees_town
 from api.deps import Ctx, CurrentActor, record, requires
 from api.schemas import SearchBody, SearchOut, SearchResult
-from index import models as m
 from index.search import MAX_RESULTS, SearchQuery, SearchQueryError
 from index.store import child_summaries, transaction
 
@@ -40,13 +38,11 @@ def search(body: SearchBody, ctx: Ctx, who: CurrentActor) -> SearchOut:
     }
     with transaction(ctx.engine) as db:
         summaries = child_summaries(db, ids)
-        children = {c.id: c for c in db.scalars(select(m.Child).where(m.Child.id.in_(ids)))}
         results = [
             SearchResult(child_id=s.child_id, child_number=s.child_number, given_name=s.given_name,
                          family_name=s.family_name, date_of_birth=s.date_of_birth, gender=s.gender,
-                         town=s.town if sees_town(who.principal, children[i]) else None,
-                         shielded=children[i].shielded)
-            for i in ids if (s := summaries.get(i)) is not None and i in children
+                         town=s.town if sees_town(who.principal, s) else None, shielded=s.shielded)
+            for i in ids if (s := summaries.get(i)) is not None
         ]
         record(db, who, "search", reason=body.reason, criteria=criteria,
                child_ids=[r.child_id for r in results], at=ctx.clock())

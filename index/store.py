@@ -274,6 +274,9 @@ class ChildSummary:
     date_of_birth: dt.date
     gender: str
     town: str | None
+    # Not shown; for deciding what may be shown (access.view_policy).
+    owning_la: str
+    shielded: bool
 
 
 def child_summaries(session: Session, child_ids: Iterable[int]) -> dict[int, ChildSummary]:
@@ -285,14 +288,15 @@ def child_summaries(session: Session, child_ids: Iterable[int]) -> dict[int, Chi
     address = m.ChildAddress
     rows = session.execute(
         select(m.Child.id, m.Child.child_number, name.given_name, name.family_name,
-               m.Child.date_of_birth, m.Child.gender, address.town)
+               m.Child.date_of_birth, m.Child.gender, address.town, m.Child.owning_la, m.Child.shielded)
         .join(name, (name.child_id == m.Child.id) & (name.kind == NameKind.CURRENT))
         .outerjoin(address, (address.child_id == m.Child.id)
                    & (address.status == AddressStatus.CURRENT))
         .where(m.Child.id.in_(ids))
     )
     return {row.id: ChildSummary(row.id, row.child_number, row.given_name, row.family_name,
-                                 row.date_of_birth, row.gender.value, row.town) for row in rows}
+                                 row.date_of_birth, row.gender.value, row.town, row.owning_la,
+                                 row.shielded) for row in rows}
 
 
 def count_rows(session: Session) -> dict[str, int]:
