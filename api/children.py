@@ -27,7 +27,6 @@ from api.deps import (
     requires,
 )
 from api.schemas import (
-    ChildOut,
     CreatedOut,
     EndBody,
     IndicatorBody,
@@ -54,24 +53,20 @@ def viewer_of(db: Session, who: Actor, child_id: int) -> Viewer:
                   override=override_in_force(db, who.principal, who.token, child_id))
 
 
-def child_out(view: ChildView) -> ChildOut:
-    return ChildOut.model_validate(dataclasses.asdict(view))
-
-
-@router.get("/children/{child_id}", response_model=ChildOut, dependencies=requires(P.VIEW_RECORD))
-def view_record(child: Viewed, reason: Annotated[Reason, Query()], ctx: Ctx, who: CurrentActor) -> ChildOut:
+@router.get("/children/{child_id}", response_model=ChildView, dependencies=requires(P.VIEW_RECORD))
+def view_record(child: Viewed, reason: Annotated[Reason, Query()], ctx: Ctx, who: CurrentActor) -> ChildView:
     """One child's record as the view policy allows this user to see it; the reason is required."""
     with transaction(ctx.engine) as db:
         view = child_view(db, viewer_of(db, who, child.id), child.id, today=ctx.clock().date())
         if view is None:
             raise HTTPException(404, "no child with that id")
         record(db, who, "view_record", reason=reason, child_ids=[child.id], at=ctx.clock())
-    return child_out(view)
+    return view
 
 
-@router.post("/children/{child_id}/override", response_model=ChildOut,
+@router.post("/children/{child_id}/override", response_model=ChildView,
              dependencies=requires(P.VIEW_RECORD, P.SHIELD_OVERRIDE))
-def shield_override(child: Viewed, body: OverrideBody, ctx: Ctx, who: CurrentActor) -> ChildOut:
+def shield_override(child: Viewed, body: OverrideBody, ctx: Ctx, who: CurrentActor) -> ChildView:
     """Emergency access to a shielded child's details, for this session only. Opens an
     investigation item for the owning LA, which is also notified of the access."""
     if not child.shielded:
@@ -86,7 +81,7 @@ def shield_override(child: Viewed, body: OverrideBody, ctx: Ctx, who: CurrentAct
         view = child_view(db, viewer, child.id, today=now.date())
     if view is None:
         raise HTTPException(404, "no child with that id")
-    return child_out(view)
+    return view
 
 
 @router.post("/children/{child_id}/involvements", response_model=CreatedOut, status_code=201,

@@ -167,70 +167,8 @@ class UnlockOut(Output):
     cleared: bool
 
 
-# -- a child's record, as the view policy allows ------------------------------------------------
-
-
-class NameOut(Output):
-    kind: str
-    given_name: str | None
-    middle_names: str | None
-    family_name: str | None
-
-
-class AddressOut(Output):
-    status: str
-    line1: str | None
-    line2: str | None
-    line3: str | None
-    town: str | None
-    postcode: str | None
-
-
-class CarerOut(Output):
-    given_name: str | None
-    family_name: str | None
-    relationship: str
-    parental_responsibility: bool | None
-    phone: str | None
-    email: str | None
-
-
-class IndicatorOut(Output):
-    kind: str
-    set_by: str
-    set_at: dt.datetime
-
-
-class InvolvementOut(Output):
-    id: int
-    service_type: str
-    organisation_name: str
-    organisation_code: str | None
-    practitioner_name: str | None
-    contact_phone: str | None
-    contact_email: str | None
-    start_date: dt.date | None
-    end_date: dt.date | None
-    lead_professional: bool
-    contact_brokered_by_la: bool
-    indicators: list[IndicatorOut]
-
-
-class ChildOut(Output):
-    child_id: int
-    child_number: str
-    owning_la: str
-    visibility: str
-    names: list[NameOut]
-    date_of_birth: dt.date | None
-    gender: str | None
-    status: str | None
-    shielded: bool
-    notice: str | None
-    addresses: list[AddressOut]
-    identifiers: list[tuple[str, str]]
-    carers: list[CarerOut]
-    involvements: list[InvolvementOut]
+# -- a child's record: the view policy's own `access.view_policy.ChildView` is the response
+# model (one definition of what a viewer may see, not a copy here to keep in step).
 
 
 class CreatedOut(Output):
