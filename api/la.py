@@ -5,7 +5,6 @@ read of personal data is audited in the same transaction."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from typing import Annotated
 
@@ -39,7 +38,6 @@ from api.schemas import (
     RegisterBody,
     RegisterEntryOut,
     RegisterOut,
-    ReviewItemOut,
     ReviewQueueOut,
     ShieldBody,
     ShieldOut,
@@ -72,13 +70,6 @@ def push_search(ctx: Ctx) -> None:
     drain(ctx.engine, ctx.search, limit=DRAIN_LIMIT)
 
 
-def review_out(item: ReviewItem) -> ReviewItemOut:
-    data = dataclasses.asdict(item)
-    data["status"] = item.status.value
-    data["decision_reason"] = item.decision_reason.value if item.decision_reason else None
-    return ReviewItemOut.model_validate(data)
-
-
 def _children_of(item: ReviewItem) -> list[int]:
     return [side.child_id for side in (item.child, item.candidate) if side is not None]
 
@@ -94,15 +85,15 @@ def list_reviews(la: OwnLa, ctx: Ctx, who: CurrentActor,
         items = review_queue(db, owning_la=la, limit=limit)
         record(db, who, "read_review", reason="data_accuracy",
                child_ids=[c for i in items for c in _children_of(i)], at=ctx.clock())
-    return ReviewQueueOut(items=[review_out(i) for i in items])
+    return ReviewQueueOut(items=list(items))
 
 
-@router.get("/reviews/{review_id}", response_model=ReviewItemOut, dependencies=requires(P.REVIEW_QUEUE))
-def show_review(review_id: Review, ctx: Ctx, who: CurrentActor) -> ReviewItemOut:
+@router.get("/reviews/{review_id}", response_model=ReviewItem, dependencies=requires(P.REVIEW_QUEUE))
+def show_review(review_id: Review, ctx: Ctx, who: CurrentActor) -> ReviewItem:
     with transaction(ctx.engine) as db:
         item = review_item(db, review_id)
         record(db, who, "read_review", reason="data_accuracy", child_ids=_children_of(item), at=ctx.clock())
-    return review_out(item)
+    return item
 
 
 @router.post("/reviews/{review_id}/decision", response_model=DecisionOut,

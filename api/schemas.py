@@ -12,6 +12,7 @@ from access.roles import Role
 from index.identifiers import Scheme
 from index.records import Email, LongText, Phone
 from index.vocabulary import ConsentBasis, Gender, MatchReason, OptOutBy, ServiceType
+from matching import ReviewItem
 
 
 class Input(BaseModel):
@@ -184,39 +185,8 @@ class IndicatorChangeOut(Output):
 # -- LA data team -----------------------------------------------------------------------------
 
 
-class ReviewSideOut(Output):
-    child_id: int
-    child_number: str
-    given_name: str | None
-    family_name: str | None
-    other_names: list[str]
-    date_of_birth: dt.date
-    gender: str
-    postcode: str | None
-    town: str | None
-    identifiers: list[tuple[str, str]]
-    shielded: bool
-
-
-class ReviewItemOut(Output):
-    id: int
-    status: str
-    rule: str
-    priority: int
-    probability: float | None
-    weight: float | None
-    explanation: dict[str, object]
-    child: ReviewSideOut | None
-    candidate: ReviewSideOut | None
-    opened_at: dt.datetime
-    decided_at: dt.datetime | None
-    decided_by: str | None
-    decision_reason: str | None
-    merge_id: int | None
-
-
 class ReviewQueueOut(Output):
-    items: list[ReviewItemOut]
+    items: list[ReviewItem]  # matching's own review item: one definition of what a review shows
 
 
 class DecisionOut(Output):
