@@ -49,6 +49,7 @@ from index.embedded import EmbeddedSearch
 from index.store import make_engine, upgrade
 from index.vocabulary import AddressStatus, NameKind, ServiceType
 from ops import noise
+from ops.bench import stores
 from ops.demo_directory import DemoDirectory
 from ops.demo_users import DemoPerson, Enrolled, demo_key, set_up
 from ops.machine import describe_machine
@@ -77,21 +78,13 @@ class Store:
     build_seconds: float
 
 
-def _marker(path: Path) -> Path:
-    return path.with_name(path.name + ".complete")
-
-
 def ensure_store(path: Path, children: int, seed: int) -> Store:
     """The store at `path` with `children` synthetic children, built unless a complete one with
     the same parameters is there (the completion mark is written last)."""
     wanted = {"children": children, "seed": seed, "la": LA}
-    marker = _marker(path)
-    if path.exists() and marker.exists():
-        done = json.loads(marker.read_text())
-        if {k: done.get(k) for k in wanted} == wanted:
-            return Store(path, children, _size_mb(path), True, float(done.get("load_seconds", 0)))
-    for suffix in ("", "-wal", "-shm", ".complete"):
-        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    if (done := stores.completed(path, wanted)) is not None:
+        return Store(path, children, stores.size_mb(path), True, float(done.get("load_seconds", 0)))
+    stores.remove(path)
     from ops.synth import iter_true_children
 
     started = time.perf_counter()
@@ -109,12 +102,8 @@ def ensure_store(path: Path, children: int, seed: int) -> Store:
         typer.echo(f"  loaded {loaded:,} / {children:,} children", err=True)
     engine.dispose()
     seconds = time.perf_counter() - started
-    marker.write_text(json.dumps({**wanted, "records": "search fields only", "load_seconds": seconds}))
-    return Store(path, loaded, _size_mb(path), False, seconds)
-
-
-def _size_mb(path: Path) -> float:
-    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file()) / 2**20
+    stores.mark_complete(path, {**wanted, "records": "search fields only", "load_seconds": seconds})
+    return Store(path, loaded, stores.size_mb(path), False, seconds)
 
 
 # -- what practitioners type ----------------------------------------------------------------

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import json
 import math
 import multiprocessing
 import os
@@ -45,6 +44,7 @@ from index.identifiers import Scheme
 from index.records import ChildAddressIn
 from index.store import make_engine, upgrade
 from ops import noise, synth
+from ops.bench import stores
 from ops.machine import describe_machine, peak_rss_mb
 
 LA = "823"
@@ -89,20 +89,11 @@ class Build:
     reused: bool
 
 
-def _marker(path: Path) -> Path:
-    return path.with_name(path.name + ".complete")
-
-
 def _bulk_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Building only: a big page cache keeps the growing key b-tree in memory.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA cache_size=-1000000")
     cursor.close()
-
-
-def _remove_store(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm", ".complete"):
-        path.with_name(path.name + suffix).unlink(missing_ok=True)
 
 
 def _rank(rec: synth.SourceRecord) -> int:
@@ -254,13 +245,10 @@ def build_store(path: Path, children: int, seed: int, workers: int = BUILD_WORKE
     """The store at `path` with `children` children indexed; reused when a complete one with
     the same parameters is there already. Store id i is true child i."""
     wanted = {"children": children, "seed": seed, "la": LA, "records": STORE_RECORDS}
-    marker = _marker(path)
-    if path.exists() and marker.exists():
-        done = json.loads(marker.read_text())
-        if {k: done.get(k) for k in wanted} == wanted:
-            return Build(children, done["key_rows"], _size_mb(path), done["load_seconds"],
-                         done["index_seconds"], reused=True)
-    _remove_store(path)
+    if (done := stores.completed(path, wanted)) is not None:
+        return Build(children, done["key_rows"], stores.size_mb(path), done["load_seconds"],
+                     done["index_seconds"], reused=True)
+    stores.remove(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     shards = path.with_name(path.name + ".shards")
     shutil.rmtree(shards, ignore_errors=True)
@@ -289,9 +277,9 @@ def build_store(path: Path, children: int, seed: int, workers: int = BUILD_WORKE
     shards.rmdir()
     if stored != children:
         raise RuntimeError(f"{path}: {stored} children stored, {children} wanted")
-    marker.write_text(json.dumps({**wanted, "key_rows": key_rows, "load_seconds": wall,
-                                  "index_seconds": copying}))
-    return Build(children, key_rows, _size_mb(path), wall, copying, reused=False)
+    stores.mark_complete(path, {**wanted, "key_rows": key_rows, "load_seconds": wall,
+                                "index_seconds": copying})
+    return Build(children, key_rows, stores.size_mb(path), wall, copying, reused=False)
 
 
 def _check_keys(engine: Engine, children: int, seed: int) -> None:
@@ -312,10 +300,6 @@ def _check_keys(engine: Engine, children: int, seed: int) -> None:
             m.SearchKey.key, m.SearchKey.child_id).where(m.SearchKey.child_id.in_([i for i, _ in pairs]))))
     if by_record != held:
         raise RuntimeError("search keys in the store differ from the records' keys")
-
-
-def _size_mb(path: Path) -> float:
-    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file()) / 2**20
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from pathlib import Path
 from index.elastic import ElasticSearch, ElasticSettings
 from index.embedded import EmbeddedSearch
 from index.store import make_engine
+from ops.bench import stores
 from ops.bench.search import (
     ROW_ORDER,
     TOP,
@@ -84,7 +85,7 @@ def _own_cpu_seconds() -> float:
 def run(children: int, queries: int, seed: int, db: Path | None, es_url: str | None = None,
         shards: int = 1) -> str:
     path = db or default_db(children, seed)
-    marker = path.with_name(path.name + ".complete")
+    marker = stores.marker(path)
     if path.exists() and not marker.exists():
         # Another benchmark may be building it right now: never remove or rebuild it here.
         raise SystemExit(f"{path} is incomplete (still being built?): run again once it is done")
