@@ -8,8 +8,10 @@ it may really be (`index.keys.date_variants`) and its given name into the names 
 for. One `IN (...)` lookup finds the candidates; a cheap pre-score (how many, and which, keys a
 candidate shares) caps their number; the survivors are scored field by field with rapidfuzz
 against the weights in `FIELD_WEIGHTS`. When nothing scores well, a second, broader lookup
-(every child born that day, every child at that postcode) runs before giving up, so that two
-mistakes in the names still find the child.
+(every child born that day, every child at that postcode, and for a search with a date of birth
+every child with a phonetically equal family and given name) runs before giving up, so that two
+mistakes in the names, or a date too far from the stored one for the first lookup (a mistyped
+date of birth searched against a record that has a mistake of its own) still find the child.
 
 Which children are searchable: those whose status is live or deceased. A deceased child's
 record stays live for a year (DESIGN.md) and practitioners need to find it in that time;
@@ -36,7 +38,7 @@ from index import identifiers
 from index import models as m
 from index.identifiers import Scheme
 from index.keys import (
-    date_distance,
+    date_likeness,
     date_variants,
     given_name_forms,
     name_prefixes,
@@ -87,11 +89,14 @@ FIELD_WEIGHTS: dict[str, float] = {
     "postcode": 2.0,
     "gender": 0.5,
 }
+# Levels of `index.keys.date_likeness`: how likely the query's date is a mistake for the child's.
 DOB_LEVELS: dict[str, float] = {
     "exact": 1.0,
+    "next_day": 0.8,
     "swapped": 0.8,
     "one_edit": 0.75,
     "close": 0.5,
+    "two_edits": 0.3,
     "far": 0.0,
 }
 # Postcode levels, best first: the query's postcode against each of the child's addresses.
@@ -110,6 +115,11 @@ NAME_MATCH_FACTORS: dict[str, float] = {
 }
 # String similarities at or below this floor count as no match at all.
 SIMILARITY_FLOOR = 0.7
+# One typed letter wrong, missing or swapped in a name of up to three letters ('Ivy' typed 'vy',
+# 'Ava' typed 'Aav') is one edit in three, under the floor; it still says more than an unrelated
+# name, so it counts this much (a little above the floor).
+SHORT_NAME_ONE_EDIT = 0.75
+SHORT_NAME = 3
 ADDRESS_FACTORS: dict[str, float] = {
     AddressStatus.CURRENT.value: 1.0,
     AddressStatus.LAST_KNOWN.value: 0.95,
@@ -160,6 +170,17 @@ def _name_parts(
     return {kind: list(dict.fromkeys(values)) for kind, values in parts.items()}
 
 
+def _name_pairs(parts: dict[str, list[str]]) -> list[str]:
+    """The name-only keys of the broad lookup: phonetic family name with phonetic given name."""
+    return [f"n|{family}|{given}" for family in parts["fp"] for given in parts["gp"]]
+
+
+def name_pair_keys(family_names: Iterable[str | None], given_names: Iterable[str | None]) -> set[int]:
+    """The key hashes of a child's name pairs alone (the part of `child_keys` added in schema
+    revision 0007, which gives them to children keyed before)."""
+    return {key_hash(k) for k in _name_pairs(_name_parts(family_names, given_names))}
+
+
 def child_keys(
     *,
     date_of_birth: dt.date,
@@ -167,11 +188,15 @@ def child_keys(
     given_names: Iterable[str | None],
     postcodes: Iterable[str | None],
     identifier_values: Iterable[tuple[Scheme, str]],
+    name_pairs: bool = True,
 ) -> set[int]:
-    """Every key hash of one child, from its names (all kinds), addresses and identifiers."""
+    """Every key hash of one child, from its names (all kinds), addresses and identifiers.
+    `name_pairs=False` leaves out the name-only keys, which only the broad lookup uses."""
     keys: set[str] = set()
     dob = _ymd(date_of_birth)
     parts = _name_parts(family_names, given_names)
+    if name_pairs:
+        keys.update(_name_pairs(parts))
     units = [p for p in (postcode_parts(pc) for pc in postcodes) if p]
     keys.add(f"d|{dob}|-")
     for kind, values in parts.items():
@@ -245,7 +270,8 @@ class _Query:
         return {key_hash(k): w for k, w in weighted.items()}
 
     def broad_keys(self) -> dict[int, float]:
-        """The broad lookup: everyone born on the day, everyone at the postcode."""
+        """The broad lookup: everyone born on the day, everyone at the postcode, everyone with
+        the same names by sound."""
         keys: dict[str, float] = {}
         if self.identifier is not None:
             return {}
@@ -253,6 +279,10 @@ class _Query:
             keys[f"d|{_ymd(self.dob)}|-"] = 1.0
         if self.family and self.postcode:
             keys[f"p|{self.postcode[0]}|-"] = 1.0
+        if self.family and self.given and self.dob is not None:
+            # Not for a search by postcode: it names the place, and namesakes from elsewhere in
+            # the sector would outrank a child at that very postcode whose name was mistyped.
+            keys.update(dict.fromkeys(_name_pairs(_name_parts([self.family_name_text], [self.given])), 1.0))
         return {key_hash(k): w for k, w in keys.items()}
 
     @property
@@ -305,6 +335,8 @@ def _similarity(a: str, b: str) -> float:
     is higher: Jaro-Winkler punishes a mistake in the first letters of a short name hard.
     """
     sim = max(JaroWinkler.normalized_similarity(a, b), OSA.normalized_similarity(a, b))
+    if sim < SHORT_NAME_ONE_EDIT and min(len(a), len(b)) <= SHORT_NAME and OSA.distance(a, b) == 1:
+        sim = SHORT_NAME_ONE_EDIT
     return max(0.0, (sim - SIMILARITY_FLOOR) / (1.0 - SIMILARITY_FLOOR))
 
 
@@ -365,7 +397,7 @@ def _score_given(q: _Query, c: _Candidate) -> float | None:
 def _score_dob(q: _Query, c: _Candidate) -> float | None:
     if q.dob is None:
         return None
-    return DOB_LEVELS[date_distance(q.dob, c.date_of_birth)]
+    return DOB_LEVELS[date_likeness(q.dob, c.date_of_birth)]
 
 
 def _score_postcode(q: _Query, c: _Candidate) -> float | None:
@@ -596,4 +628,4 @@ _IDENTIFIERS = (
 )
 
 
-__all__ = ["EmbeddedSearch", "child_keys", "key_hash"]
+__all__ = ["EmbeddedSearch", "child_keys", "key_hash", "name_pair_keys"]

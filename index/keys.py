@@ -120,12 +120,31 @@ def date_distance(a: dt.date, b: dt.date) -> str:
         return "exact"
     if swap_day_month(a) == b:
         return "swapped"
-    diff = sum(x != y for x, y in zip(a.strftime("%Y%m%d"), b.strftime("%Y%m%d"), strict=True))
-    if diff == 1:
+    if _digit_edits(a, b) == 1:
         return "one_edit"
     if abs((a - b).days) <= 31:
         return "close"
     return "far"
+
+
+def _digit_edits(a: dt.date, b: dt.date) -> int:
+    return sum(x != y for x, y in zip(a.strftime("%Y%m%d"), b.strftime("%Y%m%d"), strict=True))
+
+
+def date_likeness(a: dt.date, b: dt.date) -> str:
+    """`date_distance` refined for ranking search results (matching keeps the coarser levels
+    its model was trained on): 'next_day' when the dates are a day apart, whatever their digits
+    (a date either side is its own mistake, see `date_variants`), and 'two_edits' for dates
+    that are two mistakes apart (two digits, or a swap and a digit), which otherwise count as
+    'far': a query and a stored record can each carry one."""
+    if a != b and abs((a - b).days) == 1:
+        return "next_day"
+    level = date_distance(a, b)
+    if level != "far":
+        return level
+    swapped = swap_day_month(a)
+    edits = min(_digit_edits(a, b), 1 + _digit_edits(swapped, b) if swapped else 8)
+    return "two_edits" if edits == 2 else "far"
 
 
 def postcode_parts(postcode: str | None) -> tuple[str, str, str, str] | None:

@@ -215,6 +215,8 @@ class StoreCandidates:
                 date_of_birth=r.date_of_birth,
                 family_names=[n.family_name for n in r.names], given_names=[n.given_name for n in r.names],
                 postcodes=[a.postcode for a in r.addresses], identifier_values=(),
+                # Name-only keys are held by every namesake: matching's blocking has its own.
+                name_pairs=False,
             )
             for ref, r in records.items()
         }

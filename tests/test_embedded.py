@@ -190,3 +190,76 @@ def test_search_keys_is_a_without_rowid_table_on_sqlite(sqlite_engine: Engine) -
     with sqlite_engine.connect() as conn:
         sql = conn.scalar(text("SELECT sql FROM sqlite_master WHERE name = 'search_keys'"))
     assert "WITHOUT ROWID" in sql.upper()
+
+
+def test_broad_lookup_finds_a_child_by_names_alone(engine: Engine) -> None:
+    # Stored with a mistyped date (2009 -> 2019); searched with another mistake (2009 -> 2004):
+    # two edits apart, so no date key is shared.
+    with transaction(engine) as session:
+        ids = add_children(session, [record("Louie", "Smith", dob=dt.date(2019, 8, 12), postcode="MK45 9EQ"),
+                                     record("Louie", "Smith", dob=dt.date(2011, 3, 1), postcode="LU5 4AA"),
+                                     record("Amelia", "Smith", dob=dt.date(2004, 8, 12))])
+    backend = EmbeddedSearch(engine)
+    backend.index_children(ids)
+    by_date = SearchQuery(family_name="Smith", given_name="Louie", date_of_birth=dt.date(2004, 8, 12))
+    assert not set(embedded._Query.of(by_date).keys()) & stored_keys(engine, ids[0])
+    ranked = [h.child_id for h in backend.search(by_date)]
+    # Two date mistakes apart ranks above a namesake born years away (and below an Amelia Smith
+    # born on the very day: the date counts as much as the family name).
+    assert ranked[:3] == [ids[2], ids[0], ids[1]]
+    # A search by postcode keeps to that postcode: no namesakes from elsewhere.
+    by_postcode = SearchQuery(family_name="Smith", given_name="Louie", postcode="MK45 7AB")
+    assert not backend.search(by_postcode)
+
+
+def test_name_pair_keys_are_left_out_for_matching() -> None:
+    values = {"date_of_birth": DOB, "family_names": ["Smith"], "given_names": ["Louie"],
+              "postcodes": ["MK40 1AA"], "identifier_values": ()}
+    pairs = embedded.name_pair_keys(["Smith"], ["Louie"])
+    assert pairs and pairs <= child_keys(**values)
+    assert not pairs & child_keys(**values, name_pairs=False)
+    assert child_keys(**values) - pairs == child_keys(**values, name_pairs=False)
+
+
+def test_next_day_ranks_above_a_digit_wrong_in_the_year(engine: Engine) -> None:
+    with transaction(engine) as session:
+        ids = add_children(session, [record("Amira", "Ali", dob=dt.date(2016, 5, 16)),
+                                     record("Amira", "Ali", dob=dt.date(2014, 5, 15))])
+    backend = EmbeddedSearch(engine)
+    backend.index_children(ids)
+    # Both are one digit from the typed date; the one a day away is also one day out.
+    typed = dt.date(2014, 5, 16)
+    hits = backend.search(SearchQuery(family_name="Ali", given_name="Amira", date_of_birth=typed))
+    assert [h.child_id for h in hits] == [ids[1], ids[0]]
+
+
+@pytest.mark.parametrize(("typed", "stored"), [("vy", "Ivy"), ("Aav", "Ava"), ("Li", "Le")])
+def test_one_edit_in_a_short_name_ranks_above_another_name(engine: Engine, typed: str, stored: str) -> None:
+    with transaction(engine) as session:
+        ids = add_children(session, [record("Rosie", "Clark"), record(stored, "Clark")])
+    backend = EmbeddedSearch(engine)
+    backend.index_children(ids)
+    hits = backend.search(SearchQuery(family_name="Clark", given_name=typed, date_of_birth=DOB))
+    assert hits[0].child_id == ids[1]
+    assert embedded._similarity(typed.casefold(), stored.casefold()) > 0.0
+
+
+def test_upgrade_gives_name_pair_keys_to_children_keyed_before(empty_engine: Engine) -> None:
+    from alembic import command
+
+    from index.store import _alembic_config, upgrade
+
+    command.upgrade(_alembic_config(empty_engine), "0006")
+    with transaction(empty_engine) as session:
+        ids = add_children(session, [record("Louie", "Smith"), record("Alex", "Smith-Jones"),
+                                     record("Archie", "Clark", status="archived")])
+    backend = EmbeddedSearch(empty_engine)
+    backend.index_children(ids)
+    current = stored_keys(empty_engine)
+    pairs = embedded.name_pair_keys(["Smith"], ["Louie"]) | embedded.name_pair_keys(["Smith-Jones"], ["Alex"])
+    with empty_engine.begin() as conn:  # as a store keyed before revision 0007 holds them
+        conn.execute(m.SearchKey.__table__.delete().where(m.SearchKey.key.in_(pairs)))
+    assert stored_keys(empty_engine) == current - pairs
+    upgrade(empty_engine)
+    assert stored_keys(empty_engine) == current
+    assert not stored_keys(empty_engine, ids[2])  # the archived child stays without keys

@@ -117,6 +117,27 @@ def test_date_distance(a: dt.date, b: dt.date, level: str) -> None:
     assert keys.date_distance(a, b) == level
 
 
+@pytest.mark.parametrize(
+    ("a", "b", "level"),
+    [
+        (dt.date(2014, 5, 10), dt.date(2014, 5, 10), "exact"),
+        (dt.date(2014, 5, 15), dt.date(2014, 5, 16), "next_day"),
+        (dt.date(2014, 5, 31), dt.date(2014, 6, 1), "next_day"),  # three digits, one day
+        (dt.date(2014, 5, 10), dt.date(2014, 10, 5), "swapped"),
+        (dt.date(2014, 5, 10), dt.date(2014, 5, 16), "one_edit"),
+        (dt.date(2014, 5, 10), dt.date(2014, 5, 29), "close"),
+        (dt.date(2019, 8, 12), dt.date(2004, 8, 12), "two_edits"),  # two digits
+        (dt.date(2014, 4, 10), dt.date(2019, 10, 4), "two_edits"),  # swapped, and one digit
+        (dt.date(2014, 5, 10), dt.date(2012, 1, 1), "far"),
+    ],
+)
+def test_date_likeness_refines_date_distance(a: dt.date, b: dt.date, level: str) -> None:
+    assert keys.date_likeness(a, b) == level == keys.date_likeness(b, a)
+    coarse = keys.date_distance(a, b)
+    assert level == coarse or (level, coarse) in {("next_day", "one_edit"), ("next_day", "close"),
+                                                  ("two_edits", "far")}
+
+
 def test_postcode_parts() -> None:
     assert keys.postcode_parts("mk401aa") == ("MK40 1AA", "MK40 1", "MK40", "MK")
     assert keys.postcode_parts("E1 6AN") == ("E1 6AN", "E1 6", "E1", "E")
