@@ -246,7 +246,13 @@ def build_store(path: Path, children: int, seed: int, workers: int = BUILD_WORKE
     the same parameters is there already. Store id i is true child i."""
     wanted = {"children": children, "seed": seed, "la": LA, "records": STORE_RECORDS}
     if (done := stores.completed(path, wanted)) is not None:
-        return Build(children, done["key_rows"], stores.size_mb(path), done["load_seconds"],
+        # A store built by an earlier version: the migrations bring its keys up to date too.
+        engine = make_engine(f"sqlite:///{path}")
+        upgrade(engine)
+        with engine.connect() as conn:
+            key_rows = conn.scalar(select(func.count()).select_from(m.SearchKey)) or 0
+        engine.dispose()
+        return Build(children, key_rows, stores.size_mb(path), done["load_seconds"],
                      done["index_seconds"], reused=True)
     stores.remove(path)
     path.parent.mkdir(parents=True, exist_ok=True)
