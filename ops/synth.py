@@ -79,6 +79,9 @@ from ops.noise import (
 _DATA = Path(__file__).with_name("data")
 T = TypeVar("T")
 
+# Bumped whenever the same seed gives other people (names, dates, places): benchmark stores
+# built from an earlier version are then rebuilt rather than searched with another truth.
+GENERATION_VERSION = 2  # 2: family names have each tradition's long tail (surname_tails.csv)
 CHUNK_CHILDREN = 5000
 PRIMARIES_PER_CHUNK = 6
 SECONDARIES_PER_CHUNK = 2
@@ -225,12 +228,26 @@ def _name_pools(rows: list[dict[str, str]]) -> dict[tuple[str, str], _Pool]:
     return {key: _pool(pairs) for key, pairs in grouped.items()}
 
 
+def _with_tail(head: list[tuple[str, float]], head_share: float, stems: list[str],
+               endings: list[str]) -> list[tuple[str, float]]:
+    """The listed names scaled to `head_share` of the weight, and every stem + ending sharing
+    the rest equally (names already listed keep their listed weight only)."""
+    listed = {name for name, _weight in head}
+    tail = sorted({stem + ending for stem in stems for ending in endings} - listed)
+    total = sum(weight for _name, weight in head)
+    each = total * (1 - head_share) / head_share / len(tail)
+    return head + [(name, each) for name in tail]
+
+
 @functools.cache
 def _tables() -> _Tables:
     groups = _read_table("naming_groups.csv")
     surnames: dict[str, list[tuple[str, float]]] = {}
     for row in _read_table("surnames.csv"):
         surnames.setdefault(row["group"], []).append((row["name"], float(row["weight"])))
+    for row in _read_table("surname_tails.csv"):
+        surnames[row["group"]] = _with_tail(surnames[row["group"]], float(row["head_share"]),
+                                            row["stems"].split(), row["endings"].split())
     places: dict[str, list[dict[str, str]]] = {}
     for row in _read_table("places.csv"):
         places.setdefault(row["la"], []).append(row)

@@ -365,6 +365,20 @@ def test_names_are_diverse() -> None:
     assert names.most_common(1)[0][1] < 0.03 * CHILDREN
 
 
+def test_family_names_have_a_long_tail_as_in_england() -> None:
+    # Smith, the commonest name in England, is about 1.2% of people; most people carry a name
+    # outside any short list. With only the listed names, Smith was 4% and namesakes abounded.
+    children = [child for _, child in iter_true_children(8000, LA, SEED, chunk_children=4000)]
+    surnames = collections.Counter(child.current_name.family_name for child in children)
+    assert surnames.most_common(1)[0][1] < 0.02 * len(children)
+    assert len(surnames) > 1000
+    listed = {row["name"] for row in csv.DictReader(
+        line for line in (Path("ops/data/surnames.csv").read_text(encoding="utf-8").splitlines())
+        if not line.startswith("#"))}
+    outside = sum(n for name, n in surnames.items() if not any(part in listed for part in name.split("-")))
+    assert 0.5 < outside / len(children) < 0.8
+
+
 # ---------------------------------------------------------------------------------- noise
 
 

@@ -83,6 +83,7 @@ def ensure_store(path: Path, children: int, seed: int) -> Store:
     the same parameters is there (the completion mark is written last)."""
     wanted = {"children": children, "seed": seed, "la": LA}
     if (done := stores.completed(path, wanted)) is not None:
+        stores.bring_up_to_date(path)
         return Store(path, children, stores.size_mb(path), True, float(done.get("load_seconds", 0)))
     stores.remove(path)
     from ops.synth import iter_true_children

@@ -244,11 +244,11 @@ def _copy_shard(engine: Engine, shard: Path) -> None:
 def build_store(path: Path, children: int, seed: int, workers: int = BUILD_WORKERS) -> Build:
     """The store at `path` with `children` children indexed; reused when a complete one with
     the same parameters is there already. Store id i is true child i."""
-    wanted = {"children": children, "seed": seed, "la": LA, "records": STORE_RECORDS}
+    wanted = {"children": children, "seed": seed, "la": LA, "records": STORE_RECORDS,
+              "generation": synth.GENERATION_VERSION}
     if (done := stores.completed(path, wanted)) is not None:
-        # A store built by an earlier version: the migrations bring its keys up to date too.
+        stores.bring_up_to_date(path)  # the migrations bring its search keys up to date too
         engine = make_engine(f"sqlite:///{path}")
-        upgrade(engine)
         with engine.connect() as conn:
             key_rows = conn.scalar(select(func.count()).select_from(m.SearchKey)) or 0
         engine.dispose()

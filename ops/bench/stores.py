@@ -25,6 +25,18 @@ def completed(path: Path, wanted: dict[str, Any]) -> dict[str, Any] | None:
     return done if {k: done.get(k) for k in wanted} == wanted else None
 
 
+def bring_up_to_date(path: Path) -> None:
+    """Migrate a reused SQLite store to the current schema (a no-op when it is): a store built
+    by an earlier version would otherwise be refused by the service, or searched with old keys."""
+    from index.store import make_engine, upgrade
+
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+
+
 def mark_complete(path: Path, facts: dict[str, Any]) -> None:
     marker(path).write_text(json.dumps(facts))
 
