@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, insert, select, true, update
+from sqlalchemy import and_, bindparam, insert, select, true, update
 from sqlalchemy.orm import Session
 
 from index import models as m
@@ -175,17 +175,26 @@ def _check(event: Event) -> None:
         raise AuditError("audit actor must be 1 to 64 characters")
 
 
+# Every request appends one entry: the statements are built once and run as Core statements on
+# the session's connection, so each append hits SQLAlchemy's compiled cache instead of building
+# and compiling ORM statements (which cost more than the four statements themselves).
+_HEAD = m.AuditHead.__table__
+# A no-op update takes the row's write lock (PostgreSQL) or the database's (SQLite) and reads the
+# head in the same statement.
+_LOCK_HEAD = (update(_HEAD).where(_HEAD.c.id == HEAD_ID).values(seq=_HEAD.c.seq)
+              .returning(_HEAD.c.seq, _HEAD.c.entry_hash))
+_SET_HEAD = (update(_HEAD).where(_HEAD.c.id == HEAD_ID)
+             .values(seq=bindparam("new_seq"), entry_hash=bindparam("new_hash")))
+_INSERT_EVENT = insert(m.AuditEvent.__table__)
+_INSERT_CHILDREN = insert(m.AuditEventChild.__table__)
+
+
 def _lock_head(session: Session) -> tuple[int, str]:
     """Take the chain's write lock and read its head (creating the genesis row if missing)."""
-    head = m.AuditHead
-    # A no-op update takes the row's write lock (PostgreSQL) or the database's (SQLite) and reads
-    # the head in the same statement.
-    row = session.execute(
-        update(head).where(head.id == HEAD_ID).values(seq=head.seq)
-        .returning(head.seq, head.entry_hash).execution_options(synchronize_session=False)
-    ).one_or_none()
+    conn = session.connection()
+    row = conn.execute(_LOCK_HEAD).one_or_none()
     if row is None:  # a store made with create_all rather than the migration
-        session.execute(insert(head).values(id=HEAD_ID, seq=0, entry_hash=GENESIS_HASH))
+        conn.execute(insert(_HEAD).values(id=HEAD_ID, seq=0, entry_hash=GENESIS_HASH))
         return 0, GENESIS_HASH
     return row.seq, row.entry_hash
 
@@ -201,18 +210,16 @@ def append(session: Session, event: Event) -> tuple[int, str]:
     content = _content(seq, at, event.actor, event.actor_role, event.actor_la, event.action,
                        event.subject_user, event.reason, criteria, event.outcome, child_ids)
     digest = entry_hash(prev_hash, content)
-    session.execute(insert(m.AuditEvent).values(
-        seq=seq, at=at, actor=event.actor, actor_role=event.actor_role, actor_la=event.actor_la,
-        action=event.action, subject_user=event.subject_user, reason=event.reason,
-        criteria=criteria, outcome=event.outcome,
-        prev_hash=prev_hash, entry_hash=digest,
-    ))
+    conn = session.connection()
+    conn.execute(_INSERT_EVENT, {
+        "seq": seq, "at": at, "actor": event.actor, "actor_role": event.actor_role,
+        "actor_la": event.actor_la, "action": event.action, "subject_user": event.subject_user,
+        "reason": event.reason, "criteria": criteria, "outcome": event.outcome,
+        "prev_hash": prev_hash, "entry_hash": digest,
+    })
     if child_ids:
-        session.execute(insert(m.AuditEventChild), [{"seq": seq, "child_id": c} for c in child_ids])
-    session.execute(
-        update(m.AuditHead).where(m.AuditHead.id == HEAD_ID).values(seq=seq, entry_hash=digest)
-        .execution_options(synchronize_session=False)
-    )
+        conn.execute(_INSERT_CHILDREN, [{"seq": seq, "child_id": c} for c in child_ids])
+    conn.execute(_SET_HEAD, {"new_seq": seq, "new_hash": digest})
     return seq, digest
 
 
