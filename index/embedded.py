@@ -69,6 +69,8 @@ _KEY_SCHEME = {Scheme.FORMER_UPN: Scheme.UPN}
 # Composite keys: (name, fields) -> pre-score weight of a shared key. "d" is a date of birth
 # (yyyymmdd), "p" a postcode unit; the second part is family phonetic ("fp"), family prefix
 # ("fx"), given name form ("gf"), given phonetic ("gp"), postcode sector ("ps"), or nothing.
+# "n" keys (family phonetic + given phonetic, no date or place) serve the broad lookup only,
+# where every shared key weighs 1.
 KEY_WEIGHTS: dict[str, float] = {
     "fp": 3.0,
     "fx": 2.0,
