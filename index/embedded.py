@@ -255,7 +255,7 @@ class _Query:
             scheme, value = self.identifier
             weighted[f"id|{_KEY_SCHEME.get(scheme, scheme).value}|{value}"] = KEY_WEIGHTS["id"]
         elif self.family:
-            parts = _name_parts([self.family_name_text], [self.given] if self.given else [])
+            parts = self.name_parts
             if self.dob is not None:
                 exact = _ymd(self.dob)
                 for ymd in _plausible_variants(self.dob):
@@ -284,12 +284,17 @@ class _Query:
         if self.family and self.given and self.dob is not None:
             # Not for a search by postcode: it names the place, and namesakes from elsewhere in
             # the sector would outrank a child at that very postcode whose name was mistyped.
-            keys.update(dict.fromkeys(_name_pairs(_name_parts([self.family_name_text], [self.given])), 1.0))
+            keys.update(dict.fromkeys(_name_pairs(self.name_parts), 1.0))
         return {key_hash(k): w for k, w in keys.items()}
 
     @property
     def family_name_text(self) -> str:
         return " ".join(self.family_tokens)
+
+    @functools.cached_property
+    def name_parts(self) -> dict[str, list[str]]:
+        """The query's name parts of composite keys, built once for both lookups."""
+        return _name_parts([self.family_name_text], [self.given] if self.given else [])
 
 
 @dataclass(frozen=True)
