@@ -211,14 +211,14 @@ class RebuildReport:
 
 def _documents(engine: Engine, child_ids: Sequence[int]) -> dict[int, Document]:
     with engine.connect() as conn:
-        rows = EmbeddedSearch._key_rows(conn, child_ids)
+        pairs = EmbeddedSearch._key_pairs(conn, child_ids)
         owners = dict(conn.execute(
             select(m.Child.id, m.Child.owning_la).where(
                 m.Child.id.in_(child_ids), m.Child.status.in_(SEARCHABLE_STATUSES))
         ).all())
     keys: dict[int, list[str]] = defaultdict(list)
-    for row in rows:
-        keys[row["child_id"]].append(str(row["key"]))
+    for key, child_id in pairs:
+        keys[child_id].append(str(key))
     return {
         child_id: Document(child_id, la, tuple(sorted(keys[child_id])))
         for child_id, la in owners.items()

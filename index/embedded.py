@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from rapidfuzz.distance import OSA, JaroWinkler
-from sqlalchemy import Connection, Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select
 
 from index import identifiers
 from index import models as m
@@ -466,13 +466,35 @@ class EmbeddedSearch:
     def index_children(self, child_ids: Iterable[int]) -> None:
         """(Re)build the keys of these children: their old keys are replaced; archived or
         unknown children are left with none."""
-        ids = sorted(set(child_ids))
-        for chunk in _batched(ids, INDEX_BATCH):
+        for chunk in _batched(sorted(set(child_ids)), INDEX_BATCH):
             with self._engine.begin() as conn:
-                rows = self._key_rows(conn, chunk)
-                conn.execute(delete(m.SearchKey).where(m.SearchKey.child_id.in_(chunk)))
-                if rows:
-                    conn.execute(insert(m.SearchKey), rows)
+                self._rekey(conn, chunk)
+
+    def shares_store(self, bind: Engine | Connection) -> bool:
+        """Whether `bind` is the database this backend keeps its keys in."""
+        return bind.engine.url == self._engine.url
+
+    def index_in(self, conn: Connection, child_ids: Iterable[int]) -> None:
+        """`index_children` on the caller's connection, inside its transaction: the keys commit
+        or roll back with the change that caused them, and no outbox row is needed."""
+        for chunk in _batched(sorted(set(child_ids)), INDEX_BATCH):
+            self._rekey(conn, chunk)
+
+    def _rekey(self, conn: Connection, chunk: Sequence[int]) -> None:
+        # Only the keys that changed are written. Keys are hashes, so each sits at a random
+        # place in the key b-tree and every row written or deleted dirties a page of its own: a
+        # child who moved changes its few postcode keys, and rewriting its other dozen cost the
+        # nightly run more than matching it did.
+        wanted = set(self._key_pairs(conn, chunk))
+        table = m.SearchKey.__table__
+        held = {(key, child_id) for key, child_id in conn.execute(
+            select(table.c.key, table.c.child_id).where(table.c.child_id.in_(chunk)))}
+        if gone := sorted(held - wanted):
+            one = (table.c.key == bindparam("k")) & (table.c.child_id == bindparam("c"))
+            conn.execute(delete(table).where(one), [{"k": k, "c": c} for k, c in gone])
+        # Sorted inserts touch the key b-tree in order: much faster for bulk loads.
+        if added := sorted(wanted - held):
+            conn.execute(insert(table), [{"key": k, "child_id": c} for k, c in added])
 
     def index_all(self) -> int:
         """(Re)index every child in the store, in id order; returns how many were read."""
@@ -496,7 +518,7 @@ class EmbeddedSearch:
                 conn.execute(delete(m.SearchKey).where(m.SearchKey.child_id.in_(chunk)))
 
     @staticmethod
-    def _key_rows(conn: Connection, chunk: Sequence[int]) -> list[dict[str, int]]:
+    def _key_pairs(conn: Connection, chunk: Sequence[int]) -> list[tuple[int, int]]:
         children = conn.execute(
             select(m.Child.id, m.Child.date_of_birth, m.Child.child_number).where(
                 m.Child.id.in_(chunk), m.Child.status.in_(SEARCHABLE_STATUSES)
@@ -533,9 +555,7 @@ class EmbeddedSearch:
                 identifier_values=[*idents[child_id], (Scheme.CHILD_NUMBER, child_number)],
             )
             rows.extend((k, child_id) for k in keys)
-        # Sorted inserts touch the key b-tree in order: much faster for bulk loads.
-        rows.sort()
-        return [{"key": k, "child_id": c} for k, c in rows]
+        return rows
 
     # -- searching --------------------------------------------------------------------------
 

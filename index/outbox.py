@@ -2,9 +2,11 @@
 
 Whoever changes a child in the store (the nightly run, a merge, an archive) calls
 `mark_changed(session, child_ids)` in the same transaction, so the store and the list of
-pending index updates commit together or not at all. `drain(engine, backend)` then pushes the
-pending children to the backend (which reads their current state from the store: a child no
-longer searchable leaves the index) and deletes exactly the rows it pushed. When the backend is
+pending index updates commit together or not at all (given the embedded backend, which lives in
+the same database, it updates the keys themselves in that transaction instead).
+`drain(engine, backend)` then pushes the pending children to the backend (which reads their
+current state from the store: a child no longer searchable leaves the index) and deletes
+exactly the rows it pushed. When the backend is
 unavailable (Elasticsearch down) the rows stay and `drain` says so; a later drain catches up.
 
 Pushing is idempotent, so a crash between pushing and deleting only pushes those children
@@ -22,19 +24,27 @@ from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from index import models as m
-from index.search import SearchBackend, SearchUnavailable
+from index.search import InStoreBackend, SearchBackend, SearchUnavailable
 
 DRAIN_BATCH = 5000
 
 
-def mark_changed(session: Session, child_ids: Iterable[int]) -> int:
+def mark_changed(session: Session, child_ids: Iterable[int], backend: SearchBackend | None = None) -> int:
     """Queue these children for the search index, in the caller's transaction; the number
-    queued. Marking a child twice is harmless (it is pushed once per drain batch)."""
+    queued. Marking a child twice is harmless (it is pushed once per drain batch).
+
+    A `backend` whose entries live in this very database (the embedded one) is brought up to
+    date here instead, in the same transaction, and nothing is queued (returns 0): atomic
+    without the outbox, and two commits a batch cheaper for the nightly run."""
+    ids = sorted({int(child_id) for child_id in child_ids})
+    conn = session.connection()
+    if isinstance(backend, InStoreBackend) and backend.shares_store(conn):
+        backend.index_in(conn, ids)
+        return 0
     now = dt.datetime.now(dt.UTC)
-    rows = [{"child_id": int(child_id), "queued_at": now} for child_id in sorted(set(child_ids))]
-    if rows:
-        session.execute(insert(m.SearchOutboxEntry), rows)
-    return len(rows)
+    if ids:
+        session.execute(insert(m.SearchOutboxEntry), [{"child_id": c, "queued_at": now} for c in ids])
+    return len(ids)
 
 
 def pending(engine: Engine) -> int:

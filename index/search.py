@@ -9,7 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
+
+from sqlalchemy import Connection, Engine
 
 from index.identifiers import InvalidIdentifier, Scheme, validate
 from index.keys import compact_name
@@ -104,3 +106,13 @@ class SearchBackend(Protocol):
     def search(self, query: SearchQuery, limit: int = MAX_RESULTS) -> Sequence[SearchHit]:
         """Ranked candidates, best first, at most `min(limit, MAX_RESULTS)`."""
         ...
+
+
+@runtime_checkable
+class InStoreBackend(Protocol):
+    """A backend whose entries are rows of the store's own database (the embedded one): it can
+    be brought up to date inside the transaction that changes the children."""
+
+    def shares_store(self, bind: Engine | Connection) -> bool: ...
+
+    def index_in(self, conn: Connection, child_ids: Iterable[int]) -> None: ...

@@ -293,7 +293,7 @@ def _check_keys(engine: Engine, children: int, seed: int) -> None:
     rng = random.Random(seed)
     sample = sorted(rng.sample(range(1, children + 1), min(children, KEY_CHECK_SAMPLE)))
     with engine.connect() as conn:
-        expected = sorted((r["key"], r["child_id"]) for r in EmbeddedSearch._key_rows(conn, sample))
+        expected = sorted(EmbeddedSearch._key_pairs(conn, sample))
         stored = sorted((key, child_id) for key, child_id in conn.execute(
             select(m.SearchKey.key, m.SearchKey.child_id).where(m.SearchKey.child_id.in_(sample))))
     if expected != stored:
