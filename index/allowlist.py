@@ -17,7 +17,7 @@ PURPOSES: dict[str, str] = {
     "involvement": "a service involved with the child, how to contact it, and its indicators",
     "provenance": "which submission and which record within it a value came from",
     "search": "derived search keys (hashes of the values above)",
-    "bookkeeping": "when a row was written",
+    "bookkeeping": "when a row was written, and how many times it has been",
     "access": "who may use the index and how they signed in",
     "audit": "the append-only record of every access",
     "matching": "identity matching decisions: the review queue, merges and splits, with the "
@@ -28,7 +28,8 @@ PURPOSES: dict[str, str] = {
     "staging": "ingest staging: submitted records awaiting the nightly run, held only as the "
                "minimised, validated ChildRecord (index.records, itself allow-listed field by "
                "field below) serialised as JSON and cleared once run; rejections as position, "
-               "field, fixed reason and valid UPN; run state, checkpoints and reports of counts",
+               "field, fixed reason and valid UPN; run state, checkpoints and reports of counts; "
+               "a record's 128-bit digest (to recognise it unchanged next time, never reversed)",
 }
 
 _PROVENANCE = {"submission_id": "provenance", "record_ref": "provenance"}
@@ -47,7 +48,7 @@ ALLOWED_COLUMNS: dict[str, dict[str, str]] = {
         "id": "key", "child_number": "identifier", "owning_la": "child",
         "date_of_birth": "child", "gender": "child", "status": "child", "status_since": "child",
         "shielded": "child", "created_at": "bookkeeping", "updated_at": "bookkeeping",
-        **_PROVENANCE,
+        "revision": "bookkeeping", **_PROVENANCE,
     },
     "child_names": {
         "id": "key", "child_id": "key", "kind": "child", "given_name": "child",
@@ -155,6 +156,7 @@ ALLOWED_COLUMNS: dict[str, dict[str, str]] = {
     "staged_records": {
         "submission_id": "key", "position": "provenance", "record_ref": "provenance",
         "payload": "staging", "left_on": "involvement", "child_id": "key", "outcome": "staging",
+        "fingerprint": "staging", "child_revision": "staging",
     },
     "staged_rejections": {
         "id": "key", "submission_id": "key", "record_ref": "provenance", "field": "staging",

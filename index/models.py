@@ -114,6 +114,9 @@ class Child(Provenance, Base):
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+    # Goes up with every write to this row or to the child's names, addresses, identifiers,
+    # carers and involvements: kept by database triggers (revision 0008), never by hand.
+    revision: Mapped[int] = mapped_column(Integer, server_default="0")
 
     __table_args__ = (CheckConstraint("length(owning_la) = 3", name="owning_la_three_digits"),)
 
@@ -575,6 +578,10 @@ class StagedRecord(Base):
     left_on: Mapped[dt.date | None] = mapped_column(Date)
     child_id: Mapped[int | None] = mapped_column(Integer, index=True)
     outcome: Mapped[str | None] = mapped_column(String(16))
+    # The record without its provenance, digested with its source and the matching model, and
+    # the child's revision once the record's batch was written (ingest.nightly's unchanged test).
+    fingerprint: Mapped[str | None] = mapped_column(String(32), index=True)
+    child_revision: Mapped[int | None] = mapped_column(Integer)
 
 
 class StagedRejection(Base):

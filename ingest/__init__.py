@@ -18,7 +18,8 @@ postcode or school date rejects the pupil. Contacts are never merged.
 
 `submit_file` checks a file at once and stages its minimised records (`ingest.staging`);
 `run_nightly` takes every staged submission through matching into the store and the search
-backend in crash-safe committed batches, under a lock (`ingest.nightly`, `ingest.run_lock`);
+backend in crash-safe committed batches, under a lock (`ingest.nightly`, `ingest.run_lock`),
+linking records a source sent before unchanged without matching them again (`ingest.unchanged`);
 `submission_report` is each submission's report for the school and the LA.
 """
 

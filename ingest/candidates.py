@@ -128,11 +128,12 @@ _HOLDERS = (f"SELECT child_id, value FROM {m.ChildIdentifier.__tablename__} "
 _KEY_HOLDERS = f"SELECT key, child_id FROM {m.SearchKey.__tablename__} WHERE key IN ({{keys}})"
 
 
-def identifier_holders(session: Session, records: Iterable[ChildRecord]) -> dict[tuple[str, str], list[int]]:
-    """(scheme, value) -> ids of the stored children holding it, for every trusted identifier
-    of these records (one query per thousand values)."""
-    wanted = sorted({(i.scheme.value, i.value) for r in records for i in r.identifiers
-                     if i.scheme.value in _TRUSTED})
+def identifier_holders(
+    session: Session, identifiers: Iterable[tuple[str, str]],
+) -> dict[tuple[str, str], list[int]]:
+    """(scheme, value) -> ids of the stored children holding it, for each trusted one of these
+    (scheme, value) identifiers (one query per thousand values)."""
+    wanted = sorted({(scheme, value) for scheme, value in identifiers if scheme in _TRUSTED})
     held: dict[tuple[str, str], list[int]] = defaultdict(list)
     by_scheme: dict[str, list[str]] = defaultdict(list)
     for scheme, value in wanted:
@@ -172,7 +173,8 @@ class StoreCandidates:
     def prepare(self, records: dict[int | str, ChildRecord]) -> None:
         """Start a batch: `records` by the references the matcher will be given."""
         self._records = records
-        self._holders = identifier_holders(self._session, records.values())
+        self._holders = identifier_holders(
+            self._session, ((i.scheme.value, i.value) for r in records.values() for i in r.identifiers))
         self._batch = BlockingIndex()
         self._loose = {}
         wanted = {c for ids in self._holders.values() for c in ids}

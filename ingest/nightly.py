@@ -11,10 +11,12 @@ transaction, by ending that school's involvement for every child no longer on it
 
 Which children a batch changed is queued in the same transaction (`index.outbox.mark_changed`)
 and pushed to the search backend right after the commit (`outbox.drain`); a run first drains
-whatever a killed run left queued. Candidates for a batch come from the committed store and
-the search backend plus the batch's own new children, so every batch starts from a complete
-index, and a killed run plus a rerun gives exactly the store and index of an uninterrupted run
-(tests/test_ingest_nightly_crash.py kills one at every kind of step). If the backend cannot
+whatever a killed run (or a change made between runs) left queued. The embedded backend's keys
+are rows of the store itself, so they are rewritten inside the batch's transaction instead.
+Candidates for a batch come from the committed store and the search backend plus the batch's
+own new children, so every batch starts from a complete index, and a killed run plus a rerun
+gives exactly the store and index of an uninterrupted run (tests/test_ingest_nightly_crash.py
+kills one at every kind of step). If the backend cannot
 take the updates (Elasticsearch down), the run stops with them still queued; the submissions
 keep their checkpoints and the next run goes on from there.
 
@@ -43,6 +45,7 @@ from index import ChildRecord, SearchBackend, SearchUnavailable, add_children, o
 from index import models as m
 from index.embedded import EmbeddedSearch
 from index.vocabulary import ServiceType, SourceKind
+from ingest import unchanged
 from ingest.candidates import StoreCandidates
 from ingest.run_lock import run_lock
 from ingest.staging import SubmissionState
@@ -179,6 +182,8 @@ class _Context:
     batch_size: int
     summary: RunSummary
     kill: _KillSwitch
+    model_digest: str = ""
+    skip_unchanged: bool = True
 
 
 def _effective_date(staged: m.StagedSubmission) -> dt.date:
@@ -225,24 +230,31 @@ def _run_batch(ctx: _Context, submission_id: int) -> bool:
                    m.StagedRecord.position >= start, m.StagedRecord.position < start + ctx.batch_size)
             .order_by(m.StagedRecord.position)
         ).all()
-        records: dict[int | str, ChildRecord] = {
-            f"r{row.position}": ChildRecord.model_validate_json(row.payload) for row in rows
-            if row.payload is not None}
+        source = _source(session, submission_id)
+        batch = [unchanged.Staged(f"r{row.position}", row.payload,
+                                  unchanged.fingerprint(row.payload, source, ctx.model_digest))
+                 for row in rows if row.payload is not None]
         position_of = {f"r{row.position}": row.position for row in rows}
         ref_of = {f"r{row.position}": row.record_ref for row in rows}
+        # Records exactly as this source sent them before, for children nobody has changed since:
+        # linked to the same child without matching (ingest.unchanged).
+        same_as_before = unchanged.recognise(session, batch, submission_id) if ctx.skip_unchanged else {}
+        records: dict[int | str, ChildRecord] = {
+            s.ref: ChildRecord.model_validate_json(s.payload) for s in batch if s.ref not in same_as_before}
 
         candidates = StoreCandidates(session, ctx.backend)
         candidates.prepare(records)
         matcher = Matcher(index=candidates, model=ctx.model, verdicts=verdict_lookup(session))  # type: ignore[arg-type]
-        decisions: list[tuple[str, Decision | UnscorableRecord]] = []
+        decided: dict[str, Decision | UnscorableRecord] = {}
         for ref, result in matcher.decide_records(records.items(), add_new=True):
             if isinstance(result, Decision) and result.outcome is Outcome.REVIEW:
                 # The record is held as a child of its own: later records of it find that child.
                 candidates.add(person_from_record(ref, records[ref]))
-            decisions.append((str(ref), result))
+            decided[str(ref)] = result
         ctx.kill.point("decided")
 
-        created = [ref for ref, d in decisions if isinstance(d, Decision) and d.outcome is not Outcome.LINK]
+        created = [ref for ref, d in decided.items()
+                   if isinstance(d, Decision) and d.outcome is not Outcome.LINK]
         child_of: dict[str, int] = dict(zip(created, add_children(session, [records[r] for r in created]),
                                             strict=True))
 
@@ -250,46 +262,61 @@ def _run_batch(ctx: _Context, submission_id: int) -> bool:
             assert ref is not None
             return child_of[ref] if isinstance(ref, str) else ref
 
-        links = [(child(d.ref), records[ref], ref_of[ref]) for ref, d in decisions
-                 if isinstance(d, Decision) and d.outcome is Outcome.LINK]
+        target = {ref: child(d.ref) for ref, d in decided.items()
+                  if isinstance(d, Decision) and d.outcome is Outcome.LINK} | same_as_before
+        # An unchanged record changes nothing in its child, unless another record of the batch
+        # links there too: then it is applied as well, in its place, as a full run would.
+        shared = Counter(target.values())
+        for ref, child_id in same_as_before.items():
+            if shared[child_id] > 1:
+                records[ref] = ChildRecord.model_validate_json(next(s.payload for s in batch if s.ref == ref))
+        links = [(target[s.ref], records[s.ref], ref_of[s.ref]) for s in batch
+                 if s.ref in target and s.ref in records]
         changes = apply_links(session, links, submission_id, _effective_date(staged))
         outcomes: Counter[str] = Counter()
         updates: list[dict[str, Any]] = []
         reviews: list[int] = []
-        for ref, d in decisions:
-            position = position_of[ref]
+        for s in batch:
+            ref, position = s.ref, position_of[s.ref]
+            d = decided.get(ref)
             if isinstance(d, UnscorableRecord):
                 upn = next((i.value for i in records[ref].identifiers if i.scheme == "upn"), None)
                 session.add(m.StagedRejection(submission_id=submission_id, record_ref=ref_of[ref][:64],
                                               field="record", reason=str(d)[:300], upn=upn))
-                updates.append({"p": position, "c": None, "o": RecordOutcome.REJECTED})
+                updates.append({"p": position, "c": None, "o": RecordOutcome.REJECTED, "f": None})
                 outcomes[RecordOutcome.REJECTED] += 1
                 continue
-            if d.outcome is Outcome.REVIEW:
+            if d is not None and d.outcome is Outcome.REVIEW:
                 reviews.append(open_review(session, child_id=child_of[ref], candidate_id=child(d.ref),
                                            decision=d))
-            kind = {Outcome.LINK: RecordOutcome.LINK, Outcome.NEW: RecordOutcome.NEW,
-                    Outcome.REVIEW: RecordOutcome.REVIEW}[d.outcome]
-            target = child(d.ref) if d.outcome is Outcome.LINK else child_of[ref]
-            updates.append({"p": position, "c": target, "o": kind})
+            kind = RecordOutcome.LINK if d is None else _OUTCOME_OF[d.outcome]
+            updates.append({"p": position, "c": target[ref] if ref in target else child_of[ref], "o": kind,
+                            "f": s.fingerprint})
             outcomes[kind] += 1
+        # Each child whose search entry changes: queued (or, embedded, re-keyed) with the change itself.
+        outbox.mark_changed(session, set(child_of.values()) | changes.searchable_changed, ctx.backend)
+        # Every write of the batch is in: the revision each child now has is the one a later run
+        # of the same record must find unchanged.
+        revisions = _revisions(session, {u["c"] for u in updates if u["c"] is not None})
+        for u in updates:
+            u["r"] = revisions.get(u["c"]) if u["f"] is not None else None
         # Positions without a payload (already cleared) cannot occur before the checkpoint moves.
         table = m.StagedRecord.__table__
         session.execute(
             update(table).where(table.c.submission_id == submission_id,
                                 table.c.position == bindparam("p"))
-            .values(child_id=bindparam("c"), outcome=bindparam("o"), payload=None), updates)
+            .values(child_id=bindparam("c"), outcome=bindparam("o"), payload=None,
+                    fingerprint=bindparam("f"), child_revision=bindparam("r")), updates)
         report = json.loads(staged.run_report or "{}")
         totals = Counter(report.get("counts", {}))
         totals.update(outcomes)
         totals.update({k: v for k, v in changes.items() if v})
         totals["searches"] += candidates.searches
+        totals["unchanged"] += len(same_as_before)
         report["counts"] = dict(sorted(totals.items()))
         report["reviews"] = report.get("reviews", []) + reviews
         staged.run_report = json.dumps(report, sort_keys=True)
         staged.next_position = start + len(rows)
-        # The outbox row of each child whose search entry changes, with the change itself.
-        outbox.mark_changed(session, set(child_of.values()) | changes.searchable_changed)
         ctx.kill.point("written")
     ctx.summary.records += len(rows)
     ctx.summary.outcomes.update(outcomes)
@@ -297,6 +324,27 @@ def _run_batch(ctx: _Context, submission_id: int) -> bool:
     _push(ctx.engine, ctx.backend)
     ctx.kill.point("indexed")
     return True
+
+
+_OUTCOME_OF = {Outcome.LINK: RecordOutcome.LINK, Outcome.NEW: RecordOutcome.NEW,
+               Outcome.REVIEW: RecordOutcome.REVIEW}
+
+
+def _source(session: Session, submission_id: int) -> str:
+    """Who sent a submission, as part of its records' fingerprints."""
+    kind, code = session.execute(select(m.Submission.source_kind, m.Submission.source_code)
+                                 .where(m.Submission.id == submission_id)).one()
+    return f"{kind.value}:{code}"
+
+
+def _revisions(session: Session, child_ids: set[int]) -> dict[int, int]:
+    ids = sorted(child_ids)
+    found: dict[int, int] = {}
+    for start in range(0, len(ids), 900):
+        chunk = ids[start:start + 900]
+        found.update((child_id, revision) for child_id, revision in session.execute(
+            select(m.Child.id, m.Child.revision).where(m.Child.id.in_(chunk))))
+    return found
 
 
 def _close(ctx: _Context, submission_id: int) -> None:
@@ -382,14 +430,18 @@ def _fewer_collections() -> Iterator[None]:
 
 def run_nightly(
     engine: Engine, backend: SearchBackend | None = None, *, batch_size: int = BATCH,
-    model: MatchModel | None = None,
+    model: MatchModel | None = None, skip_unchanged: bool = True,
 ) -> RunSummary:
-    """Run every staged submission; raises `RunLocked` if another run holds the lock."""
+    """Run every staged submission; raises `RunLocked` if another run holds the lock. Without
+    `skip_unchanged`, records the same source sent before unchanged are matched in full too
+    (the same result, slower: the tests compare the two)."""
     backend = backend or EmbeddedSearch(engine)
     summary = RunSummary()
     with run_lock(engine), _fewer_collections():
         _start(engine, summary)
-        ctx = _Context(engine, backend, model or MatchModel.load(), batch_size, summary, _KillSwitch())
+        model = model or MatchModel.load()
+        ctx = _Context(engine, backend, model, batch_size, summary, _KillSwitch(),
+                       unchanged.model_digest(model), skip_unchanged)
         failed: set[int] = set()
         try:
             summary.caught_up = _push(engine, backend)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from ingest_files import SCHOOL, Pupil, census_xml, ctf_xml, random_pupils, write
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from index import models as m
 from index import transaction
@@ -410,9 +410,9 @@ def test_the_run_collects_garbage_less_often_and_restores_the_thresholds(
     seen: list[tuple[int, ...]] = []
 
     class Watching(EmbeddedSearch):
-        def index_children(self, child_ids: Iterable[int]) -> None:
+        def index_in(self, conn: Connection, child_ids: Iterable[int]) -> None:
             seen.append(gc.get_threshold())
-            super().index_children(child_ids)
+            super().index_in(conn, child_ids)
 
     census = write(tmp_path / "c.xml", census_xml(random_pupils(3, seed=14)))
     submit_file(sqlite_engine, census, source=SCHOOL)

@@ -63,13 +63,14 @@ def submission(engine: Engine, name: str) -> int:
 
 
 def snapshot(engine: Engine) -> dict[str, list[tuple]]:
-    """Every child-owned row with its values and provenance, for before/after comparisons."""
+    """Every child-owned row with its values and provenance, for before/after comparisons (not
+    when a row was last written, nor how often: `revision` rightly goes up with a merge)."""
     tables = [m.Child, m.ChildName, m.ChildAddress, m.ChildIdentifier, m.Carer, m.Involvement,
               m.Indicator]
     with transaction(engine) as session:
         result = {}
         for table in tables:
-            columns = [c for c in table.__table__.columns if c.name not in ("updated_at",)]
+            columns = [c for c in table.__table__.columns if c.name not in ("updated_at", "revision")]
             rows = session.execute(select(*columns).order_by(*table.__table__.primary_key.columns))
             result[table.__tablename__] = [tuple(r) for r in rows]
         return result
