@@ -1,0 +1,29 @@
+"""`childindex bench ingest --end-to-end`, small: the store is built as described (another LA's
+children, then the school's previous census through ingest), and both ways of running the
+census are measured on fresh copies with the outcomes the generated data implies."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from ops.bench import ingest as bench
+
+
+def test_end_to_end_builds_its_store_and_measures_both_ways(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the store is built under var/bench/ of the working directory
+    bench.end_to_end(store_children=400, pupils=100, seed=1, workdir=tmp_path, runs=1)
+    out = capsys.readouterr().out
+    assert bench.e2e_store_path(400, 100, 1).exists()
+    figures = r": .*outcomes (\{.*?\}), recognised unchanged (\d+)"
+    termly = re.search(r"termly \(unchanged pupils recognised\)" + figures, out)
+    full = re.search(r"every pupil matched in full" + figures, out)
+    assert termly and full, out
+    # 100 pupils: every 10th is new (10) and every 20th from the first has moved (5).
+    assert termly.group(1) == full.group(1)
+    assert int(full.group(2)) == 0
+    assert int(termly.group(2)) == 100 - 10 - 5
