@@ -43,6 +43,21 @@ def _terms() -> tuple[list[Pupil], list[Pupil], list[Pupil]]:
     return autumn, spring, summer
 
 
+def _unchanged(engine: Engine, submission_id: int) -> int:
+    """How many of a submission's records the run recognised unchanged (its report)."""
+    with engine.connect() as conn:
+        report = json.loads(conn.scalar(select(m.StagedSubmission.run_report).where(
+            m.StagedSubmission.submission_id == submission_id)) or "{}")
+    return int(report["counts"].get("unchanged", 0))
+
+
+def _spring(engine: Engine, tmp: Path, pupils: list[Pupil]) -> int:
+    """Submit and run spring's census of these pupils; its `unchanged` count."""
+    spring = submit_file(engine, _census(tmp, "spr.xml", pupils, SPRING), source=SCHOOL)
+    run_nightly(engine)
+    return _unchanged(engine, spring.submission_id)
+
+
 def _night(db: Path, tmp: Path, *, skip_unchanged: bool) -> dict[str, int]:
     """The three terms, each run in its own night; the `unchanged` count of each census."""
     engine = make_engine(f"sqlite:///{db}")
@@ -51,10 +66,7 @@ def _night(db: Path, tmp: Path, *, skip_unchanged: bool) -> dict[str, int]:
     for name, pupils, term in zip(("aut", "spr", "sum"), _terms(), (AUTUMN, SPRING, SUMMER), strict=True):
         submitted = submit_file(engine, _census(tmp, f"{name}.xml", pupils, term), source=SCHOOL)
         run_nightly(engine, skip_unchanged=skip_unchanged)
-        with engine.connect() as conn:
-            report = json.loads(conn.scalar(select(m.StagedSubmission.run_report).where(
-                m.StagedSubmission.submission_id == submitted.submission_id)) or "{}")
-        counts[name] = report["counts"].get("unchanged", 0)
+        counts[name] = _unchanged(engine, submitted.submission_id)
     engine.dispose()
     return counts
 
@@ -106,12 +118,7 @@ def _autumn_then_spring(engine: Engine, tmp: Path, change: Any = None) -> int:
                 m.ChildIdentifier.scheme == "upn")
             ids = {value: child for value, child in session.execute(upns)}
             change(session, ids)
-    spring = submit_file(engine, _census(tmp, "spr.xml", autumn, SPRING), source=SCHOOL)
-    run_nightly(engine)
-    with engine.connect() as conn:
-        report = json.loads(conn.scalar(select(m.StagedSubmission.run_report).where(
-            m.StagedSubmission.submission_id == spring.submission_id)) or "{}")
-    return int(report["counts"].get("unchanged", 0))
+    return _spring(engine, tmp, autumn)
 
 
 def test_an_untouched_roll_is_recognised_whole(sqlite_engine: Engine, tmp_path: Path) -> None:
@@ -242,15 +249,6 @@ def test_a_store_from_before_revision_0008_runs_in_full_once(tmp_path: Path) -> 
     with sqlite3.connect(db) as conn:  # as staged before fingerprints existed
         conn.execute("UPDATE staged_records SET fingerprint = NULL, child_revision = NULL")
     engine = make_engine(f"sqlite:///{db}")
-    assert _autumn_then_spring_again(engine, tmp_path, autumn) == 0
+    assert _spring(engine, tmp_path, autumn) == 0
     engine.dispose()
-
-
-def _autumn_then_spring_again(engine: Engine, tmp: Path, pupils: list[Pupil]) -> int:
-    spring = submit_file(engine, _census(tmp, "spr.xml", pupils, SPRING), source=SCHOOL)
-    run_nightly(engine)
-    with engine.connect() as conn:
-        report = json.loads(conn.scalar(select(m.StagedSubmission.run_report).where(
-            m.StagedSubmission.submission_id == spring.submission_id)) or "{}")
-    return int(report["counts"].get("unchanged", 0))
 
