@@ -69,6 +69,18 @@ class Staged:
 
 def recognise(session: Session, batch: Sequence[Staged], submission_id: int) -> dict[str, int]:
     """ref -> child id for each record of `batch` that is unchanged (see the module)."""
+    conn = session.connection()
+    previous: dict[str, tuple[int, int, int]] = {}  # fingerprint -> (submission, child, revision)
+    prints = sorted({s.fingerprint for s in batch})
+    for start in range(0, len(prints), _CHUNK):
+        chunk = prints[start:start + _CHUNK]
+        marks = ", ".join("?" if conn.dialect.paramstyle == "qmark" else "%s" for _ in chunk)
+        rows = conn.exec_driver_sql(_PREVIOUS.format(marks=marks), tuple(chunk))
+        for print_, sub, child, revision in rows:
+            if sub < submission_id and (print_ not in previous or previous[print_][0] < sub):
+                previous[print_] = (sub, child, revision)
+    if not previous:
+        return {}  # a source's first submission: nothing to read further
     trusted: dict[str, set[tuple[str, str]]] = {}
     in_batch: Counter[tuple[str, str]] = Counter()
     for staged in batch:
@@ -80,18 +92,6 @@ def recognise(session: Session, batch: Sequence[Staged], submission_id: int) -> 
         ids = {(i["scheme"], i["value"]) for i in record.get("identifiers", ()) if i["scheme"] in _TRUSTED}
         trusted[staged.ref] = ids
         in_batch.update(ids)
-    conn = session.connection()
-    previous: dict[str, tuple[int, int, int]] = {}  # fingerprint -> (submission, child, revision)
-    prints = sorted({s.fingerprint for s in batch if trusted[s.ref]})
-    for start in range(0, len(prints), _CHUNK):
-        chunk = prints[start:start + _CHUNK]
-        marks = ", ".join("?" if conn.dialect.paramstyle == "qmark" else "%s" for _ in chunk)
-        rows = conn.exec_driver_sql(_PREVIOUS.format(marks=marks), tuple(chunk))
-        for print_, sub, child, revision in rows:
-            if sub < submission_id and (print_ not in previous or previous[print_][0] < sub):
-                previous[print_] = (sub, child, revision)
-    if not previous:
-        return {}
     children = sorted({child for _sub, child, _rev in previous.values()})
     current: dict[int, tuple[int, str]] = {}
     for start in range(0, len(children), _CHUNK):
