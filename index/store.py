@@ -7,6 +7,9 @@ a child index at the current schema, and says clearly what is wrong if it is not
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import sqlite3
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +32,7 @@ from index.records import ChildRecord
 from index.vocabulary import AddressStatus, NameKind, SourceKind
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+log = logging.getLogger("index.store")
 
 
 class StoreSettings(BaseSettings):
@@ -162,6 +166,58 @@ def transaction(engine: Engine) -> Iterator[Session]:
         yield session
 
 
+# How often the background checkpointer copies the write-ahead log back into the database.
+CHECKPOINT_EVERY_S = 0.25
+
+
+@contextmanager
+def background_checkpoints(engine: Engine) -> Iterator[None]:
+    """While a long write job runs on a SQLite store, copy the write-ahead log back into the
+    database from a thread of its own instead of in the job's commits.
+
+    By default the commit that takes the log past 1,000 pages copies it back itself, and waits
+    for the copy and its fsyncs: a fifth of the nightly run's wall time. Here the job's own
+    connections do not checkpoint (`wal_autocheckpoint=0` while checked out, restored on checkin)
+    and a thread on another connection runs passive checkpoints, which never block the writer;
+    SQLite releases the GIL while it copies, so the copy runs on another core. Durability is
+    unchanged (a checkpoint only moves committed pages). Other databases: nothing to do."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:":
+        yield
+        return
+
+    def off(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
+
+    def on(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA wal_autocheckpoint=1000")
+
+    stop = threading.Event()
+
+    def checkpoint() -> None:
+        conn = sqlite3.connect(path, timeout=10, check_same_thread=False)
+        try:
+            while not stop.wait(CHECKPOINT_EVERY_S):
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:
+            # The job's own commits checkpoint again once it ends; say so, without details.
+            log.warning("background checkpoints stopped (%s)", type(exc).__name__)
+        finally:
+            conn.close()
+
+    event.listen(engine, "checkout", off)
+    event.listen(engine, "checkin", on)
+    worker = threading.Thread(target=checkpoint, name="wal-checkpoint", daemon=True)
+    worker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        worker.join()
+        event.remove(engine, "checkout", off)
+        event.remove(engine, "checkin", on)
+
+
 def create_submission(
     session: Session, *, source_kind: SourceKind, source_code: str,
     file_name: str | None = None, file_sha256: str | None = None,
@@ -215,9 +271,12 @@ def add_children(session: Session, records: Iterable[ChildRecord]) -> list[int]:
             data = inv.model_dump(exclude={"indicators"})
             indicators = tuple({**i.model_dump(), **prov} for i in inv.indicators)
             involvements.append(({**data, **owned}, indicators))
+    # Core inserts on the session's connection: the ORM's bulk path costs more per row (a fifth
+    # of the nightly run's time for its new children) and adds nothing to plain rows.
+    conn = session.connection()
     for table, table_rows in rows.items():
         if table_rows:
-            session.execute(insert(table), table_rows)
+            conn.execute(insert(table.__table__), table_rows)
     _add_involvements(session, involvements)
     _advance_sequences(session, m.Child, m.Involvement)
     return ids
@@ -258,9 +317,10 @@ def _add_involvements(
     for inv_id, (data, indicators) in enumerate(involvements, start=first):
         involvement_rows.append({"id": inv_id, **data})
         indicator_rows += [{**i, "involvement_id": inv_id} for i in indicators]
-    session.execute(insert(m.Involvement), involvement_rows)
+    conn = session.connection()
+    conn.execute(insert(m.Involvement.__table__), involvement_rows)
     if indicator_rows:
-        session.execute(insert(m.Indicator), indicator_rows)
+        conn.execute(insert(m.Indicator.__table__), indicator_rows)
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session
 from index import ChildRecord, SearchBackend, SearchUnavailable, add_children, outbox, transaction
 from index import models as m
 from index.embedded import EmbeddedSearch
+from index.store import background_checkpoints
 from index.vocabulary import ServiceType, SourceKind
 from ingest import unchanged
 from ingest.candidates import StoreCandidates
@@ -437,7 +438,7 @@ def run_nightly(
     (the same result, slower: the tests compare the two)."""
     backend = backend or EmbeddedSearch(engine)
     summary = RunSummary()
-    with run_lock(engine), _fewer_collections():
+    with run_lock(engine), _fewer_collections(), background_checkpoints(engine):
         _start(engine, summary)
         model = model or MatchModel.load()
         ctx = _Context(engine, backend, model, batch_size, summary, _KillSwitch(),
