@@ -25,6 +25,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from index import ChildRecord, SearchBackend, SearchQuery, SearchQueryError
@@ -49,6 +50,18 @@ def _chunks(values: Sequence[object], size: int = _CHUNK) -> Iterable[Sequence[o
         yield values[start : start + size]
 
 
+def driver_rows(conn: Connection, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+    """The rows of one query straight from the driver's cursor, in the connection's transaction:
+    SQLAlchemy's result rows cost more than the query itself for the many thousands of rows a
+    batch reads. `sql` carries only integers inline; anything from a feed is in `params`."""
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql, tuple(params))
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
 def stored_people(session: Session, child_ids: Iterable[int]) -> dict[int, Person]:
     """The matcher's view of these stored children (current name, current address, trusted
     identifiers), read in a few queries per thousand children."""
@@ -60,15 +73,15 @@ def stored_people(session: Session, child_ids: Iterable[int]) -> dict[int, Perso
         # Straight to the driver with the ids inline: building and binding an IN list of 900
         # parameters through SQLAlchemy cost several times the queries themselves.
         inline = _integers(chunk)
-        children = conn.exec_driver_sql(_CHILDREN.format(ids=inline)).fetchall()
+        children = driver_rows(conn, _CHILDREN.format(ids=inline))
         names: dict[int, list[tuple[str, str | None, str | None, str | None]]] = defaultdict(list)
-        for child_id, kind, given, middle, family in conn.exec_driver_sql(_NAMES.format(ids=inline)):
+        for child_id, kind, given, middle, family in driver_rows(conn, _NAMES.format(ids=inline)):
             names[child_id].append((kind, given, middle, family))
         addresses: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
-        for child_id, *address in conn.exec_driver_sql(_ADDRESSES.format(ids=inline)):
+        for child_id, *address in driver_rows(conn, _ADDRESSES.format(ids=inline)):
             addresses[child_id].append(address)
         identifiers: dict[int, list[tuple[str, str]]] = defaultdict(list)
-        for child_id, scheme, value in conn.exec_driver_sql(_IDENTIFIERS.format(ids=inline)):
+        for child_id, scheme, value in driver_rows(conn, _IDENTIFIERS.format(ids=inline)):
             identifiers[child_id].append((scheme, value))
         for child_id, dob, gender, shielded in children:
             own = names[child_id]
@@ -147,7 +160,7 @@ def identifier_holders(
             # (they come from a feed), straight to the driver: SQLAlchemy's IN-list expansion
             # cost more than the query.
             sql = _HOLDERS.format(marks=", ".join([mark] * len(chunk)), mark=mark)
-            for child_id, value in conn.exec_driver_sql(sql, (scheme, *chunk)):
+            for child_id, value in driver_rows(conn, sql, (scheme, *chunk)):
                 held[(scheme, value)].append(child_id)
     return held
 
@@ -227,7 +240,7 @@ class StoreCandidates:
         self._session.flush()
         conn = self._session.connection()
         for chunk in _chunks(every):
-            for key, child_id in conn.exec_driver_sql(_KEY_HOLDERS.format(keys=_integers(chunk))):
+            for key, child_id in driver_rows(conn, _KEY_HOLDERS.format(keys=_integers(chunk))):
                 holders[key].append(child_id)
         self.searches += len(records)
         found: dict[int | str, list[int]] = {}

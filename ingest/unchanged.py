@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from index import models as m
-from ingest.candidates import MATCHABLE, identifier_holders
+from ingest.candidates import MATCHABLE, driver_rows, identifier_holders
 from matching import TRUSTED_SCHEMES, MatchModel
 
 _TRUSTED = frozenset(s.value for s in TRUSTED_SCHEMES)
@@ -75,8 +75,7 @@ def recognise(session: Session, batch: Sequence[Staged], submission_id: int) -> 
     for start in range(0, len(prints), _CHUNK):
         chunk = prints[start:start + _CHUNK]
         marks = ", ".join("?" if conn.dialect.paramstyle == "qmark" else "%s" for _ in chunk)
-        rows = conn.exec_driver_sql(_PREVIOUS.format(marks=marks), tuple(chunk))
-        for print_, sub, child, revision in rows:
+        for print_, sub, child, revision in driver_rows(conn, _PREVIOUS.format(marks=marks), chunk):
             if sub < submission_id and (print_ not in previous or previous[print_][0] < sub):
                 previous[print_] = (sub, child, revision)
     if not previous:
@@ -96,8 +95,8 @@ def recognise(session: Session, batch: Sequence[Staged], submission_id: int) -> 
     current: dict[int, tuple[int, str]] = {}
     for start in range(0, len(children), _CHUNK):
         inline = ", ".join(str(int(c)) for c in children[start:start + _CHUNK])
-        for child, revision, status in conn.exec_driver_sql(
-                f"SELECT id, revision, status FROM {m.Child.__tablename__} WHERE id IN ({inline})"):
+        for child, revision, status in driver_rows(
+                conn, f"SELECT id, revision, status FROM {m.Child.__tablename__} WHERE id IN ({inline})"):
             current[child] = (revision, status)
     held_by: dict[tuple[str, str], set[int]] = defaultdict(set)
     for pair, holders in identifier_holders(session, {p for ids in trusted.values() for p in ids}).items():
