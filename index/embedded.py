@@ -191,16 +191,20 @@ def child_keys(
     postcodes: Iterable[str | None],
     identifier_values: Iterable[tuple[Scheme, str]],
     name_pairs: bool = True,
+    date_alone: bool = True,
 ) -> set[int]:
     """Every key hash of one child, from its names (all kinds), addresses and identifiers.
-    `name_pairs=False` leaves out the name-only keys, which only the broad lookup uses."""
+    `name_pairs=False` leaves out the name-only keys, which only the broad lookup uses;
+    `date_alone=False` the key of everyone born that day, for lookups that pass over keys held
+    by hundreds (it is, from a few hundred thousand children up)."""
     keys: set[str] = set()
     dob = _ymd(date_of_birth)
     parts = _name_parts(family_names, given_names)
     if name_pairs:
         keys.update(_name_pairs(parts))
     units = [p for p in (postcode_parts(pc) for pc in postcodes) if p]
-    keys.add(f"d|{dob}|-")
+    if date_alone:
+        keys.add(f"d|{dob}|-")
     for kind, values in parts.items():
         keys.update(f"d|{dob}|{kind}|{v}" for v in values)
         keys.update(f"p|{unit[0]}|{kind}|{v}" for unit in units for v in values)

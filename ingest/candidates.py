@@ -239,7 +239,9 @@ class StoreCandidates:
                 family_names=[n.family_name for n in r.names], given_names=[n.given_name for n in r.names],
                 postcodes=[a.postcode for a in r.addresses], identifier_values=(),
                 # Name-only keys are held by every namesake: matching's blocking has its own.
-                name_pairs=False,
+                # Everyone born that day is hundreds of children in a store of a million (and
+                # more than `BROAD_KEY`, so never counted, in a national one): not read at all.
+                name_pairs=False, date_alone=False,
             )
             for ref, r in records.items()
         }
