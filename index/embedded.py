@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from rapidfuzz.distance import OSA, JaroWinkler
-from sqlalchemy import Connection, Engine, bindparam, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, select
 
 from index import identifiers
 from index import models as m
@@ -48,6 +48,7 @@ from index.keys import (
     postcode_parts,
 )
 from index.search import MAX_RESULTS, SearchHit, SearchQuery
+from index.store import driver_executemany, param_mark
 from index.vocabulary import AddressStatus, ChildStatus, Gender, NameKind
 
 SEARCHABLE_STATUSES: tuple[ChildStatus, ...] = (ChildStatus.LIVE, ChildStatus.DECEASED)
@@ -493,12 +494,12 @@ class EmbeddedSearch:
         table = m.SearchKey.__table__
         held = {(key, child_id) for key, child_id in conn.execute(
             select(table.c.key, table.c.child_id).where(table.c.child_id.in_(chunk)))}
+        mark, name = param_mark(conn), table.name
         if gone := sorted(held - wanted):
-            one = (table.c.key == bindparam("k")) & (table.c.child_id == bindparam("c"))
-            conn.execute(delete(table).where(one), [{"k": k, "c": c} for k, c in gone])
+            driver_executemany(conn, f"DELETE FROM {name} WHERE key = {mark} AND child_id = {mark}", gone)
         # Sorted inserts touch the key b-tree in order: much faster for bulk loads.
         if added := sorted(wanted - held):
-            conn.execute(insert(table), [{"key": k, "child_id": c} for k, c in added])
+            driver_executemany(conn, f"INSERT INTO {name} (key, child_id) VALUES ({mark}, {mark})", added)
 
     def index_all(self) -> int:
         """(Re)index every child in the store, in id order; returns how many were read."""

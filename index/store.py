@@ -10,7 +10,7 @@ import datetime as dt
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +21,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import Engine, create_engine, event, func, insert, inspect, select, text
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -157,6 +157,32 @@ def open_store(url: str | None = None, *, create: bool = False) -> Engine:
         upgrade(engine)
     check_current(engine)
     return engine
+
+
+def param_mark(conn: Connection) -> str:
+    """The driver's placeholder for one bound value (sqlite3 `?`, psycopg `%s`)."""
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+def driver_rows(conn: Connection, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+    """The rows of one query straight from the driver's cursor, in the connection's transaction:
+    SQLAlchemy's result rows cost more than the query itself for the many thousands of rows a
+    batch reads. `sql` carries only integers inline; anything from a feed is in `params`."""
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql, tuple(params))
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def driver_executemany(conn: Connection, sql: str, rows: Sequence[Sequence[object]]) -> None:
+    """One statement for many rows of plain values, straight to the driver (see `driver_rows`)."""
+    cursor = conn.connection.cursor()
+    try:
+        cursor.executemany(sql, rows)
+    finally:
+        cursor.close()
 
 
 @contextmanager

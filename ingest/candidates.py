@@ -26,12 +26,12 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from index import ChildRecord, SearchBackend, SearchQuery, SearchQueryError
 from index import models as m
 from index.embedded import EmbeddedSearch, child_keys
+from index.store import driver_rows, param_mark
 from index.vocabulary import AddressStatus, ChildStatus, NameKind
 from matching import TRUSTED_SCHEMES, BlockingIndex, Person, UnscorableRecord, make_person
 
@@ -56,18 +56,6 @@ LOOSE_STRONG = 2
 def _chunks(values: Sequence[object], size: int = _CHUNK) -> Iterable[Sequence[object]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
-
-
-def driver_rows(conn: Connection, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
-    """The rows of one query straight from the driver's cursor, in the connection's transaction:
-    SQLAlchemy's result rows cost more than the query itself for the many thousands of rows a
-    batch reads. `sql` carries only integers inline; anything from a feed is in `params`."""
-    cursor = conn.connection.cursor()
-    try:
-        cursor.execute(sql, tuple(params))
-        return cursor.fetchall()
-    finally:
-        cursor.close()
 
 
 def stored_people(session: Session, child_ids: Iterable[int]) -> dict[int, Person]:
@@ -161,7 +149,7 @@ def identifier_holders(
         by_scheme[scheme].append(value)
     session.flush()
     conn = session.connection()
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    mark = param_mark(conn)
     for scheme, values in sorted(by_scheme.items()):
         for chunk in _chunks(values):
             # Scheme and value together: the (scheme, value) index answers it. Values are bound

@@ -38,13 +38,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from index import ChildRecord, SearchBackend, SearchUnavailable, add_children, outbox, transaction
 from index import models as m
 from index.embedded import EmbeddedSearch
-from index.store import background_checkpoints
+from index.store import background_checkpoints, driver_executemany, param_mark
 from index.vocabulary import ServiceType, SourceKind
 from ingest import unchanged
 from ingest.candidates import StoreCandidates
@@ -302,12 +302,9 @@ def _run_batch(ctx: _Context, submission_id: int) -> bool:
         for u in updates:
             u["r"] = revisions.get(u["c"]) if u["f"] is not None else None
         # Positions without a payload (already cleared) cannot occur before the checkpoint moves.
-        table = m.StagedRecord.__table__
-        session.execute(
-            update(table).where(table.c.submission_id == submission_id,
-                                table.c.position == bindparam("p"))
-            .values(child_id=bindparam("c"), outcome=bindparam("o"), payload=None,
-                    fingerprint=bindparam("f"), child_revision=bindparam("r")), updates)
+        conn = session.connection()
+        driver_executemany(conn, _RECORD_DONE.format(mark=param_mark(conn)),
+                           [(u["c"], u["o"], u["f"], u["r"], submission_id, u["p"]) for u in updates])
         report = json.loads(staged.run_report or "{}")
         totals = Counter(report.get("counts", {}))
         totals.update(outcomes)
@@ -326,6 +323,12 @@ def _run_batch(ctx: _Context, submission_id: int) -> bool:
     ctx.kill.point("indexed")
     return True
 
+
+# A staged record once run: where it went, its fingerprint and that child's revision; its copy
+# of the record's values is cleared.
+_RECORD_DONE = (f"UPDATE {m.StagedRecord.__tablename__} SET child_id = {{mark}}, outcome = {{mark}}, "
+                "payload = NULL, fingerprint = {mark}, child_revision = {mark} "
+                "WHERE submission_id = {mark} AND position = {mark}")
 
 _OUTCOME_OF = {Outcome.LINK: RecordOutcome.LINK, Outcome.NEW: RecordOutcome.NEW,
                Outcome.REVIEW: RecordOutcome.REVIEW}

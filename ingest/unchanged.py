@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from index import models as m
-from ingest.candidates import MATCHABLE, driver_rows, identifier_holders
+from index.store import driver_rows, param_mark
+from ingest.candidates import MATCHABLE, identifier_holders
 from matching import TRUSTED_SCHEMES, MatchModel
 
 _TRUSTED = frozenset(s.value for s in TRUSTED_SCHEMES)
@@ -74,7 +75,7 @@ def recognise(session: Session, batch: Sequence[Staged], submission_id: int) -> 
     prints = sorted({s.fingerprint for s in batch})
     for start in range(0, len(prints), _CHUNK):
         chunk = prints[start:start + _CHUNK]
-        marks = ", ".join("?" if conn.dialect.paramstyle == "qmark" else "%s" for _ in chunk)
+        marks = ", ".join([param_mark(conn)] * len(chunk))
         for print_, sub, child, revision in driver_rows(conn, _PREVIOUS.format(marks=marks), chunk):
             if sub < submission_id and (print_ not in previous or previous[print_][0] < sub):
                 previous[print_] = (sub, child, revision)
