@@ -420,9 +420,11 @@ def end_to_end(store_children: int, pupils: int, seed: int, workdir: Path | None
                for k in ("pupils_per_second", "seconds", "submit_seconds", "run_seconds", "cpu_seconds",
                          "peak_rss_mb")}
         last = figures[-1]
+        each = ", ".join(f"{f['pupils_per_second']:,.0f}" for f in figures)
         typer.echo(
             f"  {label}: {mid['pupils_per_second']:,.0f} pupils/s ({mid['seconds']:.1f}s: submit "
             f"{mid['submit_seconds']:.1f}s + run {mid['run_seconds']:.1f}s; {mid['cpu_seconds']:.1f}s CPU); "
+            f"each run {each}/s; "
             f"outcomes {last['outcomes']}, recognised unchanged {last['unchanged']:,}; "
             f"peak RSS {mid['peak_rss_mb']:.0f} MB (interpreter and imports {last['baseline_rss_mb']:.0f} MB)"
         )
