@@ -48,9 +48,12 @@ BROAD_KEY = 200
 # when nobody shares this many: a true match shares a name part with its date *and* another key,
 # unless it has changed almost everything. Measured on 3,000 known pupils stripped of their UPN,
 # 40% with a typo in the given name, 30% moved, 10% with day and month swapped, against the
-# 1,000,000-child benchmark store: the same decisions (2,951 linked right, 45 missed) as with
-# every single-key child, and 4.9 instead of 11.8 candidates read and scored per new pupil.
+# 1,000,000-child benchmark store (`childindex bench ingest --loose-recall`): the same decisions
+# as with every single-key child, and 4.9 instead of 11.8 candidates read and scored a new pupil.
 LOOSE_STRONG = 2
+# Everyone born that day is hundreds of children in a store of a million (and more than
+# `BROAD_KEY`, so never counted, in a national one): not read at all (same measurement).
+LOOSE_DATE_ALONE = False
 
 
 def _chunks(values: Sequence[object], size: int = _CHUNK) -> Iterable[Sequence[object]]:
@@ -227,9 +230,7 @@ class StoreCandidates:
                 family_names=[n.family_name for n in r.names], given_names=[n.given_name for n in r.names],
                 postcodes=[a.postcode for a in r.addresses], identifier_values=(),
                 # Name-only keys are held by every namesake: matching's blocking has its own.
-                # Everyone born that day is hundreds of children in a store of a million (and
-                # more than `BROAD_KEY`, so never counted, in a national one): not read at all.
-                name_pairs=False, date_alone=False,
+                name_pairs=False, date_alone=LOOSE_DATE_ALONE,
             )
             for ref, r in records.items()
         }

@@ -27,3 +27,12 @@ def test_end_to_end_builds_its_store_and_measures_both_ways(
     assert termly.group(1) == full.group(1)
     assert int(full.group(2)) == 0
     assert int(termly.group(2)) == 100 - 10 - 5
+
+    # The loose pass's recall on that store: known pupils without their UPN, both variants.
+    census = tmp_path / "census.xml"
+    bench.write_census(census, 100, seed=1)
+    results = bench.loose_recall(bench.e2e_store_path(400, 100, 1), census, records=10)
+    decided = {label: sum(v for k, v in counts.items() if k != "candidates read")
+               for label, counts in results.items()}
+    assert set(decided.values()) == {10}
+    assert all(counts["linked right"] >= 8 for counts in results.values()), results

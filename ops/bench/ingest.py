@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -430,6 +431,83 @@ def end_to_end(store_children: int, pupils: int, seed: int, workdir: Path | None
         )
 
 
+def loose_recall(store: Path, census: Path, records: int = 3000, seed: int = 7) -> dict[str, Counter[str]]:
+    """How the nightly run's loose pass decides known pupils whose UPN is gone: `records` of the
+    census's pupils already in `store`, stripped of identifiers, 40% with a letter dropped from
+    the given name, 30% moved, 10% with day and month swapped; decided against the store as
+    the run would (`StoreCandidates`, the stored model), once with the loose lookup's settings
+    and once with every single-key child and the date-alone key. Outcome counts per variant."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from index import models as m
+    from index.embedded import EmbeddedSearch
+    from index.store import make_engine
+    from ingest import SourceRecord, candidates, parse_census
+    from matching import Matcher, MatchModel, Outcome, verdict_lookup
+
+    _lift_file_cap()
+    rng = random.Random(seed)
+    known: dict[str, Any] = {}
+    truth: dict[str, str] = {}
+    for position, item in enumerate(parse_census(census, expected_laestab=LA + ESTAB)):
+        if len(known) >= records:
+            break
+        # Serials count from 1 in file order; every NEW_EVERY-th pupil is not in the store.
+        if not isinstance(item, SourceRecord) or (position + 1) % NEW_EVERY == 0 or rng.random() > 0.2:
+            continue
+        record, name = item.child, item.child.names[0]
+        given = name.given_name or ""
+        if rng.random() < 0.4 and len(given) > 3:
+            cut = rng.randrange(1, len(given) - 1)
+            given = given[:cut] + given[cut + 1:]
+        addresses = record.addresses
+        if rng.random() < 0.3:
+            addresses = tuple(a.model_copy(update={"postcode": "LU1 1AA", "line1": "9 Other Road"})
+                              for a in addresses)
+        dob = record.date_of_birth
+        if rng.random() < 0.1 and dob.day <= 12 and dob.day != dob.month:
+            dob = dob.replace(day=dob.month, month=dob.day)
+        ref = f"r{position}"
+        truth[ref] = record.identifiers[0].value
+        known[ref] = record.model_copy(update={
+            "identifiers": (), "addresses": addresses, "date_of_birth": dob,
+            "names": (name.model_copy(update={"given_name": given}),)})
+    engine = make_engine(f"sqlite:///{store}")
+    variants = {"as the run does": (candidates.LOOSE_STRONG, candidates.LOOSE_DATE_ALONE),
+                "every single-key child, date alone": (1, True)}
+    results: dict[str, Counter[str]] = {}
+    model = MatchModel.load()
+    try:
+        with Session(engine) as session:
+            holder = dict(session.execute(select(m.ChildIdentifier.value, m.ChildIdentifier.child_id)
+                                          .where(m.ChildIdentifier.scheme == "upn")).all())
+            for label, (strong, date_alone) in variants.items():
+                saved = candidates.LOOSE_STRONG, candidates.LOOSE_DATE_ALONE
+                candidates.LOOSE_STRONG, candidates.LOOSE_DATE_ALONE = strong, date_alone
+                counts: Counter[str] = Counter()
+                try:
+                    refs = list(known)
+                    for start in range(0, len(refs), 1000):
+                        batch = {ref: known[ref] for ref in refs[start:start + 1000]}
+                        found = candidates.StoreCandidates(session, EmbeddedSearch(engine))
+                        found.prepare(batch)  # type: ignore[arg-type]
+                        matcher = Matcher(index=found, model=model, verdicts=verdict_lookup(session))  # type: ignore[arg-type]
+                        for ref, d in matcher.decide_records(batch.items()):
+                            right = getattr(d, "ref", None) == holder[truth[str(ref)]]
+                            outcome = getattr(d, "outcome", None)
+                            counts[{Outcome.LINK: "linked right" if right else "linked WRONG",
+                                    Outcome.REVIEW: "review, right child" if right else "review, other child",
+                                    }.get(outcome, "missed (new)")] += 1  # type: ignore[arg-type]
+                        counts["candidates read"] += sum(len(v) for v in found._loose.values())
+                finally:
+                    candidates.LOOSE_STRONG, candidates.LOOSE_DATE_ALONE = saved
+                results[label] = counts
+    finally:
+        engine.dispose()
+    return results
+
+
 def command(
     pupils: Annotated[
         list[int] | None,
@@ -447,6 +525,9 @@ def command(
         int, typer.Option("--e2e-pupils", help="Pupils in the end-to-end census.")
     ] = 50_000,
     parse: Annotated[bool, typer.Option("--parse/--no-parse", help="Measure parsing alone.")] = True,
+    recall: Annotated[bool, typer.Option(
+        "--loose-recall", help="With --end-to-end: how the run's loose pass decides 3,000 known pupils "
+        "without their UPN (with typos, moves, swapped dates), against that store.")] = False,
     runs: Annotated[
         int, typer.Option("--runs", help="Runs per size and variant, parsing and end to end (medians).")
     ] = 3,
@@ -467,6 +548,16 @@ def command(
     typer.echo(f"machine: {describe_machine()}; load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     for children in store_children or []:
         end_to_end(children, e2e_pupils, seed=1, workdir=workdir, runs=runs)
+        if recall:
+            with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+                census = Path(tmp) / "census.xml"
+                write_census(census, e2e_pupils, seed=1)
+                started = time.perf_counter()
+                results = loose_recall(e2e_store_path(children, e2e_pupils, 1), census)
+            typer.echo(f"loose pass, known pupils without their UPN, store of {children:,} "
+                       f"({time.perf_counter() - started:.0f}s):")
+            for label, counts in results.items():
+                typer.echo(f"  {label}: " + ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())))
     if not parse:
         return
     typer.echo("scope: parse + minimise + validate only")
