@@ -7,9 +7,10 @@ tests/test_elastic.py (they need the real node).
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, create_engine, select, update
 
 from index import ChildRecord, SearchQuery, add_children, outbox, transaction
 from index import models as m
@@ -107,3 +108,31 @@ def test_a_change_made_during_a_drain_stays_queued(engine: Engine) -> None:
     assert keys_after != keys_before  # the new family name's keys
     renamed = SearchQuery(family_name="Okonjo", given_name="Chidi", date_of_birth=DOB)
     assert found(backend, renamed) == [chidi]
+
+
+def test_the_embedded_backend_of_the_same_store_is_keyed_in_the_transaction(
+    engine: Engine, tmp_path: Path
+) -> None:
+    backend = EmbeddedSearch(engine)
+    with pytest.raises(RuntimeError), transaction(engine) as session:
+        [lost] = add_children(session, [record("Chidi", "Okafor")])
+        assert outbox.mark_changed(session, [lost], backend) == 0
+        raise RuntimeError("the run dies: the keys go with the change")
+    assert found(backend) == [] and outbox.pending(engine) == 0
+    with transaction(engine) as session:
+        [chidi] = add_children(session, [record("Chidi", "Okafor")])
+        assert outbox.mark_changed(session, [chidi], backend) == 0
+    assert found(backend) == [chidi] and outbox.pending(engine) == 0
+    # A move: only its postcode keys change; the store's keys are those a full re-key gives.
+    with transaction(engine) as session:
+        session.execute(update(m.ChildAddress).where(m.ChildAddress.child_id == chidi)
+                        .values(postcode="LU1 3AA"))
+        outbox.mark_changed(session, [chidi], backend)
+    with engine.connect() as conn:
+        held = sorted(conn.execute(select(m.SearchKey.key, m.SearchKey.child_id)).all())
+        assert held == sorted(EmbeddedSearch._key_pairs(conn, [chidi]))
+    assert found(backend, SearchQuery(family_name="Okafor", postcode="LU1 3AA")) == [chidi]
+    # Another store's embedded backend is not this one: its children are queued as usual.
+    other = EmbeddedSearch(create_engine(f"sqlite:///{tmp_path / 'other.db'}"))
+    with transaction(engine) as session:
+        assert outbox.mark_changed(session, [chidi], other) == 1
