@@ -168,3 +168,32 @@ def test_upgrade_from_the_first_revision_keeps_data(empty_engine: Engine) -> Non
     check_current(empty_engine)
     with empty_engine.connect() as conn:
         assert conn.execute(text("SELECT child_number FROM children")).scalar_one() == "0000000013"
+
+
+def test_background_checkpoints_take_the_log_off_the_jobs_commits(
+    sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from index import store
+
+    monkeypatch.setattr(store, "CHECKPOINT_EVERY_S", 1.0)
+    database = Path(str(sqlite_engine.url.database))
+
+    def autocheckpoint() -> int:
+        with sqlite_engine.connect() as conn:
+            return int(conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one())
+
+    assert autocheckpoint() == 1000
+    with store.background_checkpoints(sqlite_engine):
+        assert autocheckpoint() == 0  # the job's own commits do not checkpoint ...
+        with transaction(sqlite_engine) as session:
+            add_children(session, [ChildRecord.model_validate({
+                "owning_la": "823", "date_of_birth": "2015-01-01",
+                "names": [{"family_name": f"Name{i}"}]}) for i in range(2000)])
+        committed = database.stat().st_size  # the new pages are in the log only
+        deadline = time.monotonic() + 10
+        while database.stat().st_size == committed and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert database.stat().st_size > committed  # ... the thread copies them back
+    assert autocheckpoint() == 1000  # restored once the job ends
