@@ -243,15 +243,7 @@ def _run_batch(ctx: _Context, submission_id: int) -> bool:
         records: dict[int | str, ChildRecord] = {
             s.ref: ChildRecord.model_validate_json(s.payload) for s in batch if s.ref not in same_as_before}
 
-        candidates = StoreCandidates(session, ctx.backend)
-        candidates.prepare(records)
-        matcher = Matcher(index=candidates, model=ctx.model, verdicts=verdict_lookup(session))  # type: ignore[arg-type]
-        decided: dict[str, Decision | UnscorableRecord] = {}
-        for ref, result in matcher.decide_records(records.items(), add_new=True):
-            if isinstance(result, Decision) and result.outcome is Outcome.REVIEW:
-                # The record is held as a child of its own: later records of it find that child.
-                candidates.add(person_from_record(ref, records[ref]))
-            decided[str(ref)] = result
+        decided, candidates = _decide(ctx, session, records)
         ctx.kill.point("decided")
 
         created = [ref for ref, d in decided.items()
@@ -305,15 +297,11 @@ def _run_batch(ctx: _Context, submission_id: int) -> bool:
         conn = session.connection()
         driver_executemany(conn, _RECORD_DONE.format(mark=param_mark(conn)),
                            [(u["c"], u["o"], u["f"], u["r"], submission_id, u["p"]) for u in updates])
-        report = json.loads(staged.run_report or "{}")
-        totals = Counter(report.get("counts", {}))
-        totals.update(outcomes)
-        totals.update({k: v for k, v in changes.items() if v})
-        totals["searches"] += candidates.searches
-        totals["unchanged"] += len(same_as_before)
-        report["counts"] = dict(sorted(totals.items()))
-        report["reviews"] = report.get("reviews", []) + reviews
-        staged.run_report = json.dumps(report, sort_keys=True)
+        counts = Counter(outcomes)
+        counts.update({k: v for k, v in changes.items() if v})
+        counts["searches"] += candidates.searches
+        counts["unchanged"] += len(same_as_before)
+        _add_to_report(staged, counts, reviews)
         staged.next_position = start + len(rows)
         ctx.kill.point("written")
     ctx.summary.records += len(rows)
@@ -329,6 +317,32 @@ def _run_batch(ctx: _Context, submission_id: int) -> bool:
 _RECORD_DONE = (f"UPDATE {m.StagedRecord.__tablename__} SET child_id = {{mark}}, outcome = {{mark}}, "
                 "payload = NULL, fingerprint = {mark}, child_revision = {mark} "
                 "WHERE submission_id = {mark} AND position = {mark}")
+
+def _decide(
+    ctx: _Context, session: Session, records: dict[int | str, ChildRecord],
+) -> tuple[dict[str, Decision | UnscorableRecord], StoreCandidates]:
+    """The matcher's decision for each record, in order, against the store and the batch."""
+    candidates = StoreCandidates(session, ctx.backend)
+    candidates.prepare(records)
+    matcher = Matcher(index=candidates, model=ctx.model, verdicts=verdict_lookup(session))  # type: ignore[arg-type]
+    decided: dict[str, Decision | UnscorableRecord] = {}
+    for ref, result in matcher.decide_records(records.items(), add_new=True):
+        if isinstance(result, Decision) and result.outcome is Outcome.REVIEW:
+            # The record is held as a child of its own: later records of it find that child.
+            candidates.add(person_from_record(ref, records[ref]))
+        decided[str(ref)] = result
+    return decided, candidates
+
+
+def _add_to_report(staged: m.StagedSubmission, counts: Counter[str], reviews: list[int]) -> None:
+    """Add a batch's counts and reviews to its submission's cumulative run report."""
+    report = json.loads(staged.run_report or "{}")
+    totals = Counter(report.get("counts", {}))
+    totals.update(counts)
+    report["counts"] = dict(sorted(totals.items()))
+    report["reviews"] = report.get("reviews", []) + reviews
+    staged.run_report = json.dumps(report, sort_keys=True)
+
 
 _OUTCOME_OF = {Outcome.LINK: RecordOutcome.LINK, Outcome.NEW: RecordOutcome.NEW,
                Outcome.REVIEW: RecordOutcome.REVIEW}
