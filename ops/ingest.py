@@ -73,12 +73,15 @@ def submit(
 def run(
     db: DatabaseOption = None,
     batch: Annotated[int, typer.Option("--batch", min=1, help="Records per committed step.")] = 1000,
+    match_all: Annotated[bool, typer.Option(
+        "--match-all", help="Match every record in full, also those its source sent before unchanged "
+        "(the result is the same; for checking, or after a doubt about the store).")] = False,
 ) -> None:
     """The nightly job: every staged submission through matching into the store and search."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     engine = _store(db)
     try:
-        summary = run_nightly(engine, batch_size=batch)
+        summary = run_nightly(engine, batch_size=batch, skip_unchanged=not match_all)
     except RunLocked as exc:
         typer.secho(f"not run: {exc}", err=True, fg=typer.colors.YELLOW)
         raise typer.Exit(code=3) from None

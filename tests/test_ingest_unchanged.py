@@ -252,3 +252,23 @@ def test_a_store_from_before_revision_0008_runs_in_full_once(tmp_path: Path) -> 
     assert _spring(engine, tmp_path, autumn) == 0
     engine.dispose()
 
+
+
+def test_the_run_command_can_match_everything_in_full(sqlite_engine: Engine, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ops.ingest import ingest_app as app
+
+    url, runner = str(sqlite_engine.url), CliRunner()
+    pupils = random_pupils(3, seed=35)
+    for name, term, options in (("aut", AUTUMN, []), ("spr", SPRING, ["--match-all"]),
+                                ("sum", SUMMER, [])):
+        submitted = runner.invoke(app, ["submit", str(_census(tmp_path, f"{name}.xml", pupils, term)),
+                                        "--source", SCHOOL, "--db", url])
+        assert submitted.exit_code == 0, submitted.output
+        ran = runner.invoke(app, ["run", "--db", url, *options])
+        assert ran.exit_code == 0, ran.output
+    with sqlite_engine.connect() as conn:
+        reports = [json.loads(r) for r in conn.scalars(
+            select(m.StagedSubmission.run_report).order_by(m.StagedSubmission.submission_id))]
+    assert [r["counts"]["unchanged"] for r in reports] == [0, 0, 3]
