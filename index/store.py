@@ -221,13 +221,20 @@ def background_checkpoints(engine: Engine) -> Iterator[None]:
     stop = threading.Event()
 
     def checkpoint() -> None:
-        conn = sqlite3.connect(path, timeout=10, check_same_thread=False)
+        failures = 0
+        try:
+            conn = sqlite3.connect(path, timeout=10, check_same_thread=False)
+        except sqlite3.Error as exc:
+            log.warning("background checkpoints not started (%s)", type(exc).__name__)
+            return
         try:
             while not stop.wait(CHECKPOINT_EVERY_S):
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        except sqlite3.Error as exc:
-            # The job's own commits checkpoint again once it ends; say so, without details.
-            log.warning("background checkpoints stopped (%s)", type(exc).__name__)
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as exc:  # e.g. busy for a moment: the next tick tries again
+                    failures += 1
+                    if failures == 1:  # the class only, once: the log stays readable
+                        log.warning("a background checkpoint failed (%s); trying on", type(exc).__name__)
         finally:
             conn.close()
 

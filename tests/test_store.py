@@ -197,3 +197,30 @@ def test_background_checkpoints_take_the_log_off_the_jobs_commits(
             time.sleep(0.1)
         assert database.stat().st_size > committed  # ... the thread copies them back
     assert autocheckpoint() == 1000  # restored once the job ends
+
+
+def test_a_failing_background_checkpoint_is_logged_once_and_the_job_goes_on(
+    sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import time
+
+    from index import store
+
+    class Busy:
+        def execute(self, _sql: str) -> None:
+            raise sqlite3.OperationalError("database is locked")
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(store, "CHECKPOINT_EVERY_S", 0.01)
+    monkeypatch.setattr(store.sqlite3, "connect", lambda *_a, **_k: Busy())
+    with caplog.at_level("WARNING", logger="index.store"), store.background_checkpoints(sqlite_engine):
+        with transaction(sqlite_engine) as session:
+            [child] = add_children(session, [ChildRecord.model_validate({
+                "owning_la": "823", "date_of_birth": "2015-01-01", "names": [{"family_name": "Ash"}]})])
+        time.sleep(0.2)  # many ticks, each failing
+    assert [r.getMessage() for r in caplog.records] == [
+        "a background checkpoint failed (OperationalError); trying on"]
+    with transaction(sqlite_engine) as session:
+        assert session.get(m.Child, child) is not None
