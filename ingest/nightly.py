@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session
 from index import ChildRecord, SearchBackend, SearchUnavailable, add_children, outbox, transaction
 from index import models as m
 from index.embedded import EmbeddedSearch
-from index.store import background_checkpoints, driver_executemany, param_mark
+from index.store import background_checkpoints, driver_executemany, driver_rows, param_mark
 from index.vocabulary import ServiceType, SourceKind
 from ingest import unchanged
 from ingest.candidates import StoreCandidates
@@ -356,12 +356,14 @@ def _source(session: Session, submission_id: int) -> str:
 
 
 def _revisions(session: Session, child_ids: set[int]) -> dict[int, int]:
+    """Each child's revision, read from the driver with the ids (integers) inline."""
     ids = sorted(child_ids)
+    conn = session.connection()
     found: dict[int, int] = {}
     for start in range(0, len(ids), 900):
-        chunk = ids[start:start + 900]
-        found.update((child_id, revision) for child_id, revision in session.execute(
-            select(m.Child.id, m.Child.revision).where(m.Child.id.in_(chunk))))
+        inline = ", ".join(str(int(c)) for c in ids[start:start + 900])
+        sql = f"SELECT id, revision FROM {m.Child.__tablename__} WHERE id IN ({inline})"
+        found.update((child_id, revision) for child_id, revision in driver_rows(conn, sql))
     return found
 
 
