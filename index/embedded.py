@@ -28,7 +28,7 @@ import datetime as dt
 import functools
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from rapidfuzz.distance import OSA, JaroWinkler
@@ -48,7 +48,7 @@ from index.keys import (
     postcode_parts,
 )
 from index.search import MAX_RESULTS, SearchHit, SearchQuery
-from index.store import driver_executemany, param_mark
+from index.store import chunked, driver_executemany, inline_integers, param_mark
 from index.vocabulary import AddressStatus, ChildStatus, Gender, NameKind
 
 SEARCHABLE_STATUSES: tuple[ChildStatus, ...] = (ChildStatus.LIVE, ChildStatus.DECEASED)
@@ -455,11 +455,6 @@ def score(q: _Query, c: _Candidate) -> float:
     return total / weights if weights else 0.0
 
 
-def _batched(values: Sequence[int], size: int) -> Iterator[Sequence[int]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
 class EmbeddedSearch:
     """The search backend inside the store's own database (SQLite or PostgreSQL)."""
 
@@ -471,7 +466,7 @@ class EmbeddedSearch:
     def index_children(self, child_ids: Iterable[int]) -> None:
         """(Re)build the keys of these children: their old keys are replaced; archived or
         unknown children are left with none."""
-        for chunk in _batched(sorted(set(child_ids)), INDEX_BATCH):
+        for chunk in chunked(sorted(set(child_ids)), INDEX_BATCH):
             with self._engine.begin() as conn:
                 self._rekey(conn, chunk)
 
@@ -482,7 +477,7 @@ class EmbeddedSearch:
     def index_in(self, conn: Connection, child_ids: Iterable[int]) -> None:
         """`index_children` on the caller's connection, inside its transaction: the keys commit
         or roll back with the change that caused them, and no outbox row is needed."""
-        for chunk in _batched(sorted(set(child_ids)), INDEX_BATCH):
+        for chunk in chunked(sorted(set(child_ids)), INDEX_BATCH):
             self._rekey(conn, chunk)
 
     def _rekey(self, conn: Connection, chunk: Sequence[int]) -> None:
@@ -518,7 +513,7 @@ class EmbeddedSearch:
 
     def remove_children(self, child_ids: Iterable[int]) -> None:
         ids = sorted(set(child_ids))
-        for chunk in _batched(ids, INDEX_BATCH):
+        for chunk in chunked(ids, INDEX_BATCH):
             with self._engine.begin() as conn:
                 conn.execute(delete(m.SearchKey).where(m.SearchKey.child_id.in_(chunk)))
 
@@ -585,7 +580,7 @@ class EmbeddedSearch:
     ) -> dict[int, float]:
         if not keys:
             return {}
-        sql = _LOOKUP.format(keys=_integers(keys))
+        sql = _LOOKUP.format(keys=inline_integers(keys))
         with self._engine.connect() as conn:
             # Straight to the driver: the SQL differs every time (inline integers), so
             # SQLAlchemy's compiled cache never hits and compiling cost more than the lookup.
@@ -612,7 +607,7 @@ class EmbeddedSearch:
 
     @staticmethod
     def _fill(conn: Connection, q: _Query, candidates: dict[int, _Candidate]) -> None:
-        ids = _integers(candidates)
+        ids = inline_integers(candidates)
         for child_id, kind, given, middle, family in conn.exec_driver_sql(_NAMES.format(ids=ids)):
             candidates[child_id].names.append(_name_row(NameKind(kind).value, given, middle, family))
         if q.postcode is not None:
@@ -634,11 +629,6 @@ def _date(value: dt.date | str) -> dt.date:
     return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
 
 
-def _integers(values: Iterable[int]) -> str:
-    """Key hashes and child ids, rendered inline in the SQL: they are integers this module
-    computed, never text from a user, and binding a few hundred parameters one by one costs
-    more than the lookup itself."""
-    return ", ".join(str(int(v)) for v in values)
 
 
 _STATUSES = ", ".join(f"'{s.value}'" for s in SEARCHABLE_STATUSES)

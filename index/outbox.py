@@ -6,8 +6,8 @@ pending index updates commit together or not at all (given the embedded backend,
 the same database, it updates the keys themselves in that transaction instead).
 `drain(engine, backend)` then pushes the pending children to the backend (which reads their
 current state from the store: a child no longer searchable leaves the index) and deletes
-exactly the rows it pushed. When the backend is
-unavailable (Elasticsearch down) the rows stay and `drain` says so; a later drain catches up.
+exactly the rows it pushed. When the backend is unavailable (Elasticsearch down) the rows stay
+and `drain` says so; a later drain catches up.
 
 Pushing is idempotent, so a crash between pushing and deleting only pushes those children
 again; a child marked again while a drain runs keeps its newer row and is pushed next time.

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -33,6 +33,7 @@ from index.vocabulary import AddressStatus, NameKind, SourceKind
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 log = logging.getLogger("index.store")
+T = TypeVar("T")
 
 
 class StoreSettings(BaseSettings):
@@ -157,6 +158,23 @@ def open_store(url: str | None = None, *, create: bool = False) -> Engine:
         upgrade(engine)
     check_current(engine)
     return engine
+
+
+# Values per IN (...) list: well under SQLite's and PostgreSQL's parameter limits.
+IN_LIST = 900
+
+
+def chunked(values: Sequence[T], size: int = IN_LIST) -> Iterator[Sequence[T]]:
+    """`values` in consecutive slices of at most `size`."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def inline_integers(values: Iterable[object]) -> str:
+    """Child ids and key hashes rendered inline in SQL: integers from the store or computed by
+    us, never text from a feed or a user (`int` makes sure). Binding hundreds of parameters one
+    by one through SQLAlchemy costs several times the query itself."""
+    return ", ".join(str(int(v)) for v in values)  # type: ignore[call-overload]
 
 
 def param_mark(conn: Connection) -> str:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -31,15 +31,13 @@ from sqlalchemy.orm import Session
 from index import ChildRecord, SearchBackend, SearchQuery, SearchQueryError
 from index import models as m
 from index.embedded import EmbeddedSearch, child_keys
-from index.store import driver_rows, param_mark
+from index.store import chunked, driver_rows, inline_integers, param_mark
 from index.vocabulary import AddressStatus, ChildStatus, NameKind
 from matching import TRUSTED_SCHEMES, BlockingIndex, Person, UnscorableRecord, make_person
 
 # Children matched against: the live and the deceased (archived records are out of reach).
 MATCHABLE = (ChildStatus.LIVE, ChildStatus.DECEASED)
 _TRUSTED = frozenset(s.value for s in TRUSTED_SCHEMES)
-# Rows per IN (...) list: well under SQLite's and PostgreSQL's parameter limits.
-_CHUNK = 900
 # Loose candidates per record from the embedded key table, the most keys shared first ...
 LOOSE_CAP = 12
 # ... and a key shared by more children than this says nothing (everyone born that day).
@@ -56,10 +54,6 @@ LOOSE_STRONG = 2
 LOOSE_DATE_ALONE = False
 
 
-def _chunks(values: Sequence[object], size: int = _CHUNK) -> Iterable[Sequence[object]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
 
 def stored_people(session: Session, child_ids: Iterable[int]) -> dict[int, Person]:
     """The matcher's view of these stored children (current name, current address, trusted
@@ -68,10 +62,10 @@ def stored_people(session: Session, child_ids: Iterable[int]) -> dict[int, Perso
     people: dict[int, Person] = {}
     session.flush()  # the driver's queries below see nothing the ORM still holds back
     conn = session.connection()
-    for chunk in _chunks(ids):
+    for chunk in chunked(ids):
         # Straight to the driver with the ids inline: building and binding an IN list of 900
         # parameters through SQLAlchemy cost several times the queries themselves.
-        inline = _integers(chunk)
+        inline = inline_integers(chunk)
         children = driver_rows(conn, _CHILDREN.format(ids=inline))
         names: dict[int, list[tuple[str, str | None, str | None, str | None]]] = defaultdict(list)
         for child_id, kind, given, middle, family in driver_rows(conn, _NAMES.format(ids=inline)):
@@ -104,12 +98,6 @@ def stored_people(session: Session, child_ids: Iterable[int]) -> dict[int, Perso
             except UnscorableRecord:
                 continue  # a stored child with too little to compare is nobody's match
     return people
-
-
-def _integers(values: Iterable[object]) -> str:
-    """Child ids and key hashes inline in the SQL: integers from the store or computed here,
-    never text from a feed (`int` makes sure)."""
-    return ", ".join(str(int(v)) for v in values)  # type: ignore[call-overload]
 
 
 @functools.lru_cache(maxsize=50_000)
@@ -154,7 +142,7 @@ def identifier_holders(
     conn = session.connection()
     mark = param_mark(conn)
     for scheme, values in sorted(by_scheme.items()):
-        for chunk in _chunks(values):
+        for chunk in chunked(values):
             # Scheme and value together: the (scheme, value) index answers it. Values are bound
             # (they come from a feed), straight to the driver: SQLAlchemy's IN-list expansion
             # cost more than the query.
@@ -238,8 +226,8 @@ class StoreCandidates:
         every = sorted({k for keys in keys_of.values() for k in keys})
         self._session.flush()
         conn = self._session.connection()
-        for chunk in _chunks(every):
-            for key, child_id in driver_rows(conn, _KEY_HOLDERS.format(keys=_integers(chunk))):
+        for chunk in chunked(every):
+            for key, child_id in driver_rows(conn, _KEY_HOLDERS.format(keys=inline_integers(chunk))):
                 holders[key].append(child_id)
         self.searches += len(records)
         found: dict[int | str, list[int]] = {}

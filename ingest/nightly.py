@@ -16,9 +16,9 @@ are rows of the store itself, so they are rewritten inside the batch's transacti
 Candidates for a batch come from the committed store and the search backend plus the batch's
 own new children, so every batch starts from a complete index, and a killed run plus a rerun
 gives exactly the store and index of an uninterrupted run (tests/test_ingest_nightly_crash.py
-kills one at every kind of step). If the backend cannot
-take the updates (Elasticsearch down), the run stops with them still queued; the submissions
-keep their checkpoints and the next run goes on from there.
+kills one at every kind of step). If the backend cannot take the updates (Elasticsearch down),
+the run stops with them still queued; the submissions keep their checkpoints and the next run
+goes on from there.
 
 A submission that fails part-way (an unexpected error) is marked *failed* with the error's
 class and position, never its message (which may quote data), and the night goes on.
@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session
 from index import ChildRecord, SearchBackend, SearchUnavailable, add_children, outbox, transaction
 from index import models as m
 from index.embedded import EmbeddedSearch
-from index.store import background_checkpoints, driver_executemany, driver_rows, param_mark
+from index.store import background_checkpoints, driver_executemany, param_mark
 from index.vocabulary import ServiceType, SourceKind
 from ingest import unchanged
 from ingest.candidates import StoreCandidates
@@ -290,9 +290,9 @@ def _run_batch(ctx: _Context, submission_id: int) -> bool:
         outbox.mark_changed(session, set(child_of.values()) | changes.searchable_changed, ctx.backend)
         # Every write of the batch is in: the revision each child now has is the one a later run
         # of the same record must find unchanged.
-        revisions = _revisions(session, {u["c"] for u in updates if u["c"] is not None})
+        states = unchanged.child_revisions(session, (u["c"] for u in updates if u["c"] is not None))
         for u in updates:
-            u["r"] = revisions.get(u["c"]) if u["f"] is not None else None
+            u["r"] = states[u["c"]][0] if u["f"] is not None and u["c"] in states else None
         # Positions without a payload (already cleared) cannot occur before the checkpoint moves.
         conn = session.connection()
         driver_executemany(conn, _RECORD_DONE.format(mark=param_mark(conn)),
@@ -317,6 +317,7 @@ def _run_batch(ctx: _Context, submission_id: int) -> bool:
 _RECORD_DONE = (f"UPDATE {m.StagedRecord.__tablename__} SET child_id = {{mark}}, outcome = {{mark}}, "
                 "payload = NULL, fingerprint = {mark}, child_revision = {mark} "
                 "WHERE submission_id = {mark} AND position = {mark}")
+
 
 def _decide(
     ctx: _Context, session: Session, records: dict[int | str, ChildRecord],
@@ -353,18 +354,6 @@ def _source(session: Session, submission_id: int) -> str:
     kind, code = session.execute(select(m.Submission.source_kind, m.Submission.source_code)
                                  .where(m.Submission.id == submission_id)).one()
     return f"{kind.value}:{code}"
-
-
-def _revisions(session: Session, child_ids: set[int]) -> dict[int, int]:
-    """Each child's revision, read from the driver with the ids (integers) inline."""
-    ids = sorted(child_ids)
-    conn = session.connection()
-    found: dict[int, int] = {}
-    for start in range(0, len(ids), 900):
-        inline = ", ".join(str(int(c)) for c in ids[start:start + 900])
-        sql = f"SELECT id, revision FROM {m.Child.__tablename__} WHERE id IN ({inline})"
-        found.update((child_id, revision) for child_id, revision in driver_rows(conn, sql))
-    return found
 
 
 def _close(ctx: _Context, submission_id: int) -> None:

@@ -31,9 +31,9 @@ from sqlalchemy.orm import Session
 from index import ChildRecord
 from index import models as m
 from index.keys import fold
+from index.store import chunked, inline_integers
 from index.vocabulary import AddressStatus, NameKind
 
-_CHUNK = 900
 _ADDRESS = ("line1", "line2", "line3", "town", "postcode", "uprn")
 # Carer columns a newer record brings up to date (when it has a value).
 CARER_UPDATES = ("contact_order", "parental_responsibility", "address_as_child", "phone",
@@ -82,12 +82,11 @@ def _rows(session: Session, table: type[m.Base], child_ids: Sequence[int]) -> di
     found: dict[int, list[Any]] = defaultdict(list)
     core = table.__table__
     conn = session.connection()
-    for start in range(0, len(child_ids), _CHUNK):
-        chunk = child_ids[start : start + _CHUNK]
+    for chunk in chunked(child_ids):
         # The ids inline (integers from the store): expanding 900 bound parameters cost several
         # times the query. Typed rows still (enums, dates): compiling the statement each time is
         # cheap next to that.
-        inline = ", ".join(str(int(c)) for c in chunk)
+        inline = inline_integers(chunk)
         statement = select(core).where(text(f"{core.name}.child_id IN ({inline})")).order_by(core.c.id)
         for row in conn.execute(statement):
             found[row.child_id].append(row)

@@ -25,19 +25,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
 from index import models as m
-from index.store import driver_rows, param_mark
+from index.store import chunked, driver_rows, inline_integers, param_mark
 from ingest.candidates import MATCHABLE, identifier_holders
 from matching import TRUSTED_SCHEMES, MatchModel
 
 _TRUSTED = frozenset(s.value for s in TRUSTED_SCHEMES)
-_CHUNK = 900
 # `ChildRecord.model_dump_json()` writes provenance last, and a key is the only place a raw
 # `,"provenance":` can occur (quotes inside values are escaped).
 _PROVENANCE = ',"provenance":'
@@ -45,6 +44,7 @@ _MATCHABLE = tuple(s.value for s in MATCHABLE)
 _PREVIOUS = ("SELECT fingerprint, submission_id, child_id, child_revision "
              f"FROM {m.StagedRecord.__tablename__} WHERE fingerprint IN ({{marks}}) "
              "AND child_id IS NOT NULL AND child_revision IS NOT NULL")
+_REVISIONS = f"SELECT id, revision, status FROM {m.Child.__tablename__} WHERE id IN ({{ids}})"
 
 
 def model_digest(model: MatchModel) -> str:
@@ -68,13 +68,21 @@ class Staged:
     fingerprint: str
 
 
+def child_revisions(session: Session, child_ids: Iterable[int]) -> dict[int, tuple[int, str]]:
+    """Each stored child's revision and status, read from the driver with the ids inline."""
+    conn = session.connection()
+    found: dict[int, tuple[int, str]] = {}
+    for chunk in chunked(sorted(set(child_ids))):
+        sql = _REVISIONS.format(ids=inline_integers(chunk))
+        found.update((child, (revision, status)) for child, revision, status in driver_rows(conn, sql))
+    return found
+
+
 def recognise(session: Session, batch: Sequence[Staged], submission_id: int) -> dict[str, int]:
     """ref -> child id for each record of `batch` that is unchanged (see the module)."""
     conn = session.connection()
     previous: dict[str, tuple[int, int, int]] = {}  # fingerprint -> (submission, child, revision)
-    prints = sorted({s.fingerprint for s in batch})
-    for start in range(0, len(prints), _CHUNK):
-        chunk = prints[start:start + _CHUNK]
+    for chunk in chunked(sorted({s.fingerprint for s in batch})):
         marks = ", ".join([param_mark(conn)] * len(chunk))
         for print_, sub, child, revision in driver_rows(conn, _PREVIOUS.format(marks=marks), chunk):
             if sub < submission_id and (print_ not in previous or previous[print_][0] < sub):
@@ -92,16 +100,8 @@ def recognise(session: Session, batch: Sequence[Staged], submission_id: int) -> 
         ids = {(i["scheme"], i["value"]) for i in record.get("identifiers", ()) if i["scheme"] in _TRUSTED}
         trusted[staged.ref] = ids
         in_batch.update(ids)
-    children = sorted({child for _sub, child, _rev in previous.values()})
-    current: dict[int, tuple[int, str]] = {}
-    for start in range(0, len(children), _CHUNK):
-        inline = ", ".join(str(int(c)) for c in children[start:start + _CHUNK])
-        for child, revision, status in driver_rows(
-                conn, f"SELECT id, revision, status FROM {m.Child.__tablename__} WHERE id IN ({inline})"):
-            current[child] = (revision, status)
-    held_by: dict[tuple[str, str], set[int]] = defaultdict(set)
-    for pair, holders in identifier_holders(session, {p for ids in trusted.values() for p in ids}).items():
-        held_by[pair].update(holders)
+    current = child_revisions(session, {child for _sub, child, _rev in previous.values()})
+    held_by = identifier_holders(session, {p for ids in trusted.values() for p in ids})
     found: dict[str, int] = {}
     for staged in batch:
         before = previous.get(staged.fingerprint)
@@ -112,9 +112,9 @@ def recognise(session: Session, batch: Sequence[Staged], submission_id: int) -> 
         state = current.get(child)
         if state is None or state[0] != revision or state[1] not in _MATCHABLE:
             continue
-        if all(held_by[pair] == {child} and in_batch[pair] == 1 for pair in ids):
+        if all(set(held_by.get(pair, ())) == {child} and in_batch[pair] == 1 for pair in ids):
             found[staged.ref] = child
     return found
 
 
-__all__ = ["Staged", "fingerprint", "model_digest", "recognise"]
+__all__ = ["Staged", "child_revisions", "fingerprint", "model_digest", "recognise"]
