@@ -48,7 +48,7 @@ from index.keys import (
     postcode_parts,
 )
 from index.search import MAX_RESULTS, SearchHit, SearchQuery
-from index.store import chunked, driver_executemany, inline_integers, param_mark
+from index.store import chunked, driver_executemany, driver_rows, inline_integers, param_mark
 from index.vocabulary import AddressStatus, ChildStatus, Gender, NameKind
 
 SEARCHABLE_STATUSES: tuple[ChildStatus, ...] = (ChildStatus.LIVE, ChildStatus.DECEASED)
@@ -487,9 +487,9 @@ class EmbeddedSearch:
         # nightly run more than matching it did.
         wanted = set(self._key_pairs(conn, chunk))
         table = m.SearchKey.__table__
-        held = {(key, child_id) for key, child_id in conn.execute(
-            select(table.c.key, table.c.child_id).where(table.c.child_id.in_(chunk)))}
         mark, name = param_mark(conn), table.name
+        held = {(key, child_id) for key, child_id in driver_rows(
+            conn, f"SELECT key, child_id FROM {name} WHERE child_id IN ({inline_integers(chunk)})")}
         if gone := sorted(held - wanted):
             driver_executemany(conn, f"DELETE FROM {name} WHERE key = {mark} AND child_id = {mark}", gone)
         # Sorted inserts touch the key b-tree in order: much faster for bulk loads.
