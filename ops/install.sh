@@ -1,22 +1,60 @@
 #!/usr/bin/env bash
 # Installs what childindex needs on Debian 12 (as root, or with sudo): system packages, a virtual
-# environment in .venv and the project itself. Safe and quick to run again: it only installs what
-# is missing, and reinstalls the project only when pyproject.toml changes.
+# environment and the project itself. Python packages come from the hash-locked files in
+# requirements/ (written by ops/lock.sh), so two machines get the same bytes. Safe and quick to run
+# again: it installs only what is missing, and reinstalls only when a lock file or pyproject.toml
+# changes.
 #
-#   ops/install.sh          what the service needs
-#   ops/install.sh --test   also what the test suite needs (PostgreSQL server, Java and Maven for
-#                           Elasticsearch, test libraries)
+#   ops/install.sh                  what the service needs (requirements/service.txt)
+#   ops/install.sh --test           also what the test suite needs (PostgreSQL server, Java and
+#                                   Maven for Elasticsearch, requirements/test.txt)
+#   ops/install.sh --test --latest  the newest versions pyproject.toml allows, not the lock, into
+#                                   the scratch environment .cache/latest (ops/test.sh --latest)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+test_set=0 latest=0
+for arg in "$@"; do
+    case "$arg" in
+        --test) test_set=1 ;;
+        --latest) latest=1 ;;
+        *) echo "ops/install.sh: unknown option $arg (--test, --latest)" >&2; exit 2 ;;
+    esac
+done
+
+# --- Debian packages -----------------------------------------------------------------------------
 # python-ldap builds against libldap; slapd and ldap-utils run the demo directory and its tests.
-packages=(python3 python3-venv python3-dev gcc libldap2-dev libsasl2-dev slapd ldap-utils)
-extras=""
-if [[ "${1:-}" == "--test" ]]; then
+packages=(python3 python3-venv python3-dev gcc libldap2-dev libsasl2-dev slapd ldap-utils psmisc)
+if (( test_set )); then
     # Java and Maven fetch and run the throwaway Elasticsearch node (ops/elasticsearch.py).
     packages+=(postgresql default-jre-headless maven)
-    extras="[test]"
 fi
+
+sudo=""
+[[ "$(id -u)" -eq 0 ]] || sudo="sudo"
+
+# Another apt or dpkg (unattended-upgrades on a fresh machine, a second install) may hold the
+# package locks: wait for it, up to APT_LOCK_WAIT seconds, instead of failing at once.
+apt_lock_wait="${APT_LOCK_WAIT:-600}"
+apt_locks=(/var/lib/dpkg/lock-frontend /var/lib/dpkg/lock /var/lib/apt/lists/lock /var/cache/apt/archives/lock)
+wait_for_apt() {
+    local waited=0
+    while $sudo fuser "${apt_locks[@]}" >/dev/null 2>&1; do
+        if (( waited >= apt_lock_wait )); then
+            echo "ops/install.sh: another apt/dpkg process still holds the package lock after" \
+                 "${apt_lock_wait}s; try again when it has finished" >&2
+            exit 1
+        fi
+        (( waited % 30 == 0 )) && echo "waiting for another apt/dpkg process to finish (${waited}s of ${apt_lock_wait}s)"
+        sleep 5
+        waited=$(( waited + 5 ))
+    done
+}
+apt_get() {
+    wait_for_apt
+    # The timeout covers a process that takes the lock between the check and this call.
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout="$apt_lock_wait" "$@"
+}
 
 missing=()
 for package in "${packages[@]}"; do
@@ -24,29 +62,47 @@ for package in "${packages[@]}"; do
         || missing+=("$package")
 done
 if (( ${#missing[@]} )); then
-    sudo=""
-    [[ "$(id -u)" -eq 0 ]] || sudo="sudo"
     echo "installing Debian packages: ${missing[*]}"
     # slapd: no system directory of its own; the project runs throwaway ones (ops/slapd.py).
     echo "slapd slapd/no_configuration boolean true" | $sudo debconf-set-selections
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # fuser (psmisc) is what the lock wait uses; before it is installed the timeout alone waits.
+    apt_get update -qq
+    apt_get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     # The Debian package starts a cluster of its own; the project runs throwaway servers instead.
     if [[ " ${missing[*]} " == *" postgresql "* ]] && command -v pg_lsclusters >/dev/null; then
         $sudo systemctl disable --now postgresql >/dev/null 2>&1 || true
     fi
 fi
 
+# --- Python packages -----------------------------------------------------------------------------
 # Debian's own Python, whatever else is on PATH: that is what a fresh machine has.
-if [[ ! -x .venv/bin/python ]]; then
-    /usr/bin/python3 -m venv .venv
+venv=.venv
+(( latest )) && venv=.cache/latest
+if [[ ! -x "$venv/bin/python" ]]; then
+    mkdir -p "$(dirname "$venv")"
+    /usr/bin/python3 -m venv "$venv"
 fi
-stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
-# An install with test extras also serves the plain one.
-if [[ ! -f "$stamp$extras" && ! -f "$stamp[test]" ]]; then
-    echo "installing childindex${extras} into .venv"
-    .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e ".${extras}"
-    rm -f .venv/.installed-*
-    touch "$stamp$extras"
+pip=("$venv/bin/python" -m pip install -q --disable-pip-version-check)
+
+if (( latest )); then
+    # No lock: whatever is newest today, to see an upcoming break before it reaches the lock.
+    echo "installing the newest allowed versions into $venv"
+    "${pip[@]}" --upgrade pip setuptools wheel
+    "${pip[@]}" --upgrade --upgrade-strategy eager -e ".[test]"
+    exit 0
 fi
+
+set_name=service
+(( test_set )) && set_name=test
+stamp_of() { cat pyproject.toml requirements/build.txt "requirements/$1.txt" | sha256sum | cut -c1-16; }
+# The test set holds everything the service set does, at the same versions.
+if [[ -f "$venv/.installed-$(stamp_of "$set_name")" || -f "$venv/.installed-$(stamp_of test)" ]]; then
+    exit 0
+fi
+echo "installing childindex with requirements/$set_name.txt into $venv"
+# pip, setuptools and wheel first, from the lock too: they build the sdists below and the project.
+"${pip[@]}" --require-hashes -r requirements/build.txt
+"${pip[@]}" --require-hashes --no-build-isolation -r "requirements/$set_name.txt"
+"${pip[@]}" --no-deps --no-build-isolation -e .
+rm -f "$venv"/.installed-*
+touch "$venv/.installed-$(stamp_of "$set_name")"

@@ -36,3 +36,9 @@ def test_end_to_end_builds_its_store_and_measures_both_ways(
                for label, counts in results.items()}
     assert set(decided.values()) == {10}
     assert all(counts["linked right"] >= 8 for counts in results.values()), results
+
+
+def test_a_failing_measurement_shows_the_childs_stderr(tmp_path: Path) -> None:
+    """A measuring process that fails says why (its stderr), not only its exit status."""
+    with pytest.raises(RuntimeError, match=r"(?s)exited with status \d+; its stderr ends:\n.*Error"):
+        bench._run_child([str(tmp_path / "missing.xml"), "full"])

@@ -239,12 +239,23 @@ def _peak_rss_mb() -> float:
 
 def _measure_in_child(path: Path, stage: str = "full", code: Path | None = None) -> dict[str, float]:
     """Run `measure` in a fresh process; `code`: another checkout to run instead (a baseline)."""
-    output = subprocess.run(
-        [sys.executable, "-m", "ops.bench.ingest", str(path), stage],
-        check=True, capture_output=True, text=True, cwd=code,
-        env={**os.environ, "PYTHONPATH": str(code)} if code else None,
-    ).stdout
-    return json.loads(output.strip().splitlines()[-1])
+    return _run_child(
+        [str(path), stage], cwd=code, env={**os.environ, "PYTHONPATH": str(code)} if code else None
+    )
+
+
+def _run_child(args: list[str], **kwargs: Any) -> dict[str, Any]:
+    """`python -m ops.bench.ingest ARGS` in a fresh process: the figures it prints last, or an
+    error that carries the end of its stderr (a bare exit status says nothing of the cause)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "ops.bench.ingest", *args], capture_output=True, text=True, **kwargs
+    )
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"ops.bench.ingest {' '.join(args)} exited with status {done.returncode}; its stderr ends:\n"
+            + done.stderr[-4000:]
+        )
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _load() -> str:
@@ -404,11 +415,7 @@ def end_to_end(store_children: int, pupils: int, seed: int, workdir: Path | None
                 work.unlink(missing_ok=True)
                 with sqlite3.connect(store) as src, sqlite3.connect(work) as dst:
                     src.backup(dst)
-                output = subprocess.run(
-                    [sys.executable, "-m", "ops.bench.ingest", str(census), "e2e", str(work), variant],
-                    check=True, capture_output=True, text=True,
-                ).stdout
-                results[label].append(json.loads(output.strip().splitlines()[-1]))
+                results[label].append(_run_child([str(census), "e2e", str(work), variant]))
     load = " ".join(f"{v:.2f}" for v in os.getloadavg())
     typer.echo(
         f"end to end, store of {store_children:,} children, census of {pupils:,} pupils "
