@@ -22,14 +22,16 @@ PURPOSES: dict[str, str] = {
     "audit": "the append-only record of every access",
     "matching": "identity matching decisions: the review queue, merges and splits, with the "
                 "matcher's explanation (levels and weights, no values), who decided, when and a "
-                "coded reason",
+                "coded reason; the rows a merge changed or folded, as they were, for a split",
     "sharing": "a parent's or young person's opt-out of sharing with a type of service: which "
                "service, who opted out (parent or young person), who recorded or withdrew it and when",
     "staging": "ingest staging: submitted records awaiting the nightly run, held only as the "
                "minimised, validated ChildRecord (index.records, itself allow-listed field by "
                "field below) serialised as JSON and cleared once run; rejections as position, "
                "field, fixed reason and valid UPN; run state, checkpoints and reports of counts; "
-               "a record's 128-bit digest (to recognise it unchanged next time, never reversed)",
+               "a record's 128-bit digest (to recognise it unchanged next time, never reversed); "
+               "a rejected census pupil's names and date of birth, cleared once the run has closed "
+               "the census (to keep a pupil whose record was rejected on the school's roll)",
 }
 
 _PROVENANCE = {"submission_id": "provenance", "record_ref": "provenance"}
@@ -143,6 +145,7 @@ ALLOWED_COLUMNS: dict[str, dict[str, str]] = {
         "id": "key", "merge_id": "key", "table_name": "matching", "row_id": "key",
         "name_kind": "child", "removed": "matching", "scheme": "identifier",
         "value": "identifier", "submission_id": "provenance", "record_ref": "provenance",
+        "row_data": "matching",
     },
     "staged_submissions": {
         "id": "key", "submission_id": "key", "state": "staging", "owning_la": "child",
@@ -160,7 +163,7 @@ ALLOWED_COLUMNS: dict[str, dict[str, str]] = {
     },
     "staged_rejections": {
         "id": "key", "submission_id": "key", "record_ref": "provenance", "field": "staging",
-        "reason": "staging", "upn": "identifier",
+        "reason": "staging", "upn": "identifier", "identity": "staging",
     },
     "ingest_runs": {
         "id": "key", "pid": "staging", "state": "staging", "started_at": "bookkeeping",

@@ -529,6 +529,9 @@ class ChildMergeRow(Base):
     value: Mapped[str | None] = mapped_column(String(32))
     submission_id: Mapped[int | None] = mapped_column(Integer)
     record_ref: Mapped[str | None] = mapped_column(String(64))
+    # The row's columns before the merge (JSON) when the merge changed more than its child or
+    # folded it into an equal row of the kept child: a split restores them exactly.
+    row_data: Mapped[str | None] = mapped_column(Text)
 
     merge: Mapped[ChildMerge] = relationship(back_populates="rows")
 
@@ -550,7 +553,8 @@ class StagedSubmission(Base):
     submission_id: Mapped[int] = mapped_column(
         ForeignKey("submissions.id", ondelete="RESTRICT"), unique=True)
     state: Mapped[str] = mapped_column(String(16), index=True)
-    owning_la: Mapped[str] = mapped_column(String(3))
+    # None: a refused file whose LA was not given (never a made-up one).
+    owning_la: Mapped[str | None] = mapped_column(String(3))
     # School census only: the census date, which orders a school's returns (newest is its roll).
     census_date: Mapped[dt.date | None] = mapped_column(Date)
     records_total: Mapped[int] = mapped_column(Integer, default=0)
@@ -596,6 +600,9 @@ class StagedRejection(Base):
     field: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(String(300))
     upn: Mapped[str | None] = mapped_column(String(13))
+    # A rejected census pupil's names and date of birth as sent (JSON), until the run closes the
+    # census and clears it: a pupil the school holds stays on roll (ingest.roll).
+    identity: Mapped[str | None] = mapped_column(Text)
 
 
 class IngestRun(Base):

@@ -94,6 +94,7 @@ class SourceKind(enum.StrEnum):
     PRACTITIONER = "practitioner"
     LA_DATA_TEAM = "la_data_team"
     SYNTHETIC = "synthetic"
+    UNKNOWN = "unknown"  # a refused file whose kind could not be told
 
 
 class ReviewStatus(enum.StrEnum):

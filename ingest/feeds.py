@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import re
 from pathlib import Path
 
 from index.vocabulary import SourceKind
@@ -52,6 +53,33 @@ def detect_kind(path: Path | str) -> SourceKind:
     if columns & set(SERVICE_FEED_COLUMNS):
         return SourceKind.SERVICE_FEED
     raise FeedError(path.name, "is neither XML nor a CSV service feed with the documented header")
+
+
+# The first element's name in a file's opening bytes, past any prolog, comments and DOCTYPE.
+_FIRST_ELEMENT = re.compile(r"<(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)[\s/>]")
+
+
+def guess_kind(path: Path | str) -> SourceKind:
+    """What a refused file most likely is, for its report: read as text from its first bytes,
+    without parsing (a census refused for its DOCTYPE, encoding or control characters is still
+    a census). `SourceKind.UNKNOWN` when nothing says."""
+    try:
+        with Path(path).open("rb") as handle:
+            head = handle.read(_SNIFF_BYTES)
+    except OSError:
+        return SourceKind.UNKNOWN
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or head[:2] in (b"<\x00", b"\x00<"):
+        text = head.decode("utf-16", errors="replace")
+    else:
+        text = head.removeprefix(codecs.BOM_UTF8).decode("latin-1")
+    if text.lstrip().startswith("<"):
+        for name in _FIRST_ELEMENT.findall(text):
+            if name in XML_ROOTS:
+                return XML_ROOTS[name]
+        return SourceKind.UNKNOWN
+    first_line = text.splitlines()[0] if text.strip() else ""
+    columns = {c.strip() for c in next(csv.reader([first_line]), [])}
+    return SourceKind.SERVICE_FEED if columns & set(SERVICE_FEED_COLUMNS) else SourceKind.UNKNOWN
 
 
 def parse_feed(

@@ -57,12 +57,16 @@ def submission_report(engine: Engine, submission_id: int) -> dict[str, Any]:
         }
 
 
+def _la(code: str | None) -> str:
+    return f"LA {code}" if code else "LA not given"
+
+
 def describe_report(report: dict[str, Any]) -> str:
     """The report as text for the school and the LA."""
     parse = report["parse"]
     lines = [
         f"submission {report['submission_id']}: {report['kind']} {report['file']} from {report['source']} "
-        f"(LA {report['owning_la']}): {report['state']}",
+        f"({_la(report['owning_la'])}): {report['state']}",
     ]
     if report["failure"]:
         lines.append(f"  why: {report['failure']}")

@@ -8,7 +8,9 @@ nothing: the submission is recorded as *rejected* with the reason and `Submissio
 raised, so a school resubmitting a fixed file is not mistaken for a repeat.
 
 Rules:
-- the same bytes submitted twice (same SHA-256) are a no-op: the earlier submission is returned;
+- the same bytes submitted twice (same SHA-256) by the same sender are a no-op: the earlier
+  submission is returned; the same bytes from another school or source are refused, saying
+  nothing of the earlier submission (a file is one school's or one sender's, once);
 - a school's census is its roll: a newer census supersedes that school's staged, not yet run,
   older census; a census older than one the school already sent is kept for the report but
   superseded at once (it would otherwise end involvements the newer census shows).
@@ -30,7 +32,7 @@ from index import models as m
 from index import transaction
 from index.store import create_submission
 from index.vocabulary import SourceKind
-from ingest.feeds import detect_kind, parse_feed
+from ingest.feeds import detect_kind, guess_kind, parse_feed
 from ingest.report import FeedError, ParseReport, RecordError, SourceRecord
 
 # Records written per INSERT while staging (bounded memory for any file size).
@@ -121,12 +123,14 @@ def _records(parse: Iterator[SourceRecord | RecordError], session: Session,
     return position
 
 
-def _reject(engine: Engine, path: Path, kind: SourceKind | None, source: str, la: str,
+def _reject(engine: Engine, path: Path, kind: SourceKind | None, source: str, la: str | None,
             error: FeedError, on_recorded: OnRecorded) -> SubmissionRejected:
-    """Record a refused file (no sha: the fixed file may come with the same name) and say why."""
+    """Record a refused file (no sha: the fixed file may come with the same name) and say why.
+    Its kind is what was detected, else what its first bytes say, else unknown; its LA is the
+    one given or the school's, never made up."""
     with transaction(engine) as session:
         submission_id = create_submission(
-            session, source_kind=kind or SourceKind.SERVICE_FEED, source_code=source[:32],
+            session, source_kind=kind or guess_kind(path), source_code=source[:32],
             file_name=path.name[:255])
         report = _parse_report_json(error.report) if error.report else None
         session.add(m.StagedSubmission(
@@ -166,6 +170,11 @@ def _supersede(session: Session, submission_id: int, school: str, census_date: d
     return tuple(superseded)
 
 
+def _same_sender(held_source: str, held_la: str | None, source: str, la: str | None) -> bool:
+    """Whether a file already held came from the same school or source (and, given, LA)."""
+    return held_source == source[:32] and (la is None or held_la is None or held_la == la)
+
+
 # Called inside the transaction that records a submission (staged, a repeat, or refused) with its
 # id and outcome ("ok" or "refused"): a caller's audit entry commits or rolls back with it.
 OnRecorded = Callable[[Session, int, str], None]
@@ -184,18 +193,25 @@ def submit_file(
     numeric source). Raises `SubmissionRejected` for a file refused as a whole."""
     path = Path(path)
     sha = file_sha256(path)
+    owning_la = la or (source[:3] if source[:3].isdigit() else None)
     with transaction(engine) as session:
         earlier = session.execute(
-            select(m.Submission.id, m.Submission.source_kind).where(m.Submission.file_sha256 == sha)
+            select(m.Submission.id, m.Submission.source_kind, m.Submission.source_code,
+                   m.StagedSubmission.state, m.StagedSubmission.owning_la)
+            .outerjoin(m.StagedSubmission, m.StagedSubmission.submission_id == m.Submission.id)
+            .where(m.Submission.file_sha256 == sha)
         ).first()
-        if earlier is not None:
-            state = session.scalar(select(m.StagedSubmission.state).where(
-                m.StagedSubmission.submission_id == earlier.id)) or SubmissionState.DONE
+        repeat = earlier is not None and _same_sender(earlier.source_code, earlier.owning_la, source, la)
+        if earlier is not None and repeat:
             on_recorded(session, earlier.id, "ok")
-            return Submitted(earlier.id, earlier.source_kind, state, 0, 0, duplicate=True)
-    owning_la = la or (source[:3] if source[:3].isdigit() else None)
+            return Submitted(earlier.id, earlier.source_kind, earlier.state or SubmissionState.DONE,
+                             0, 0, duplicate=True)
     kind: SourceKind | None = None
     try:
+        if earlier is not None:
+            # Nothing about the earlier submission (whose, when, what became of it) is said.
+            raise FeedError(path.name, "has already been accepted from another school or source: "
+                                       "a file is accepted once, for one sender; it is refused")
         kind = detect_kind(path)
         if owning_la is None:
             raise FeedError(path.name, "its LA must be given (--la): the source is not an LAEstab")
@@ -222,6 +238,6 @@ def submit_file(
             state = staged.state
             on_recorded(session, submission_id, "ok")
     except FeedError as error:
-        raise _reject(engine, path, kind, source, owning_la or "000", error, on_recorded) from None
+        raise _reject(engine, path, kind, source, owning_la, error, on_recorded) from None
     return Submitted(submission_id, kind, state, report.accepted, report.rejected_count,
                      superseded=superseded)
