@@ -52,6 +52,11 @@ ACTIONS: dict[str, str] = {
     "opt_out": "recorded or withdrew an opt-out of sharing with a type of service",
     "investigation": "closed a shield-override investigation",
     "configure": "read or changed configuration",
+    "read_runs": "read the nightly run's state and reports (operator, LA data team)",
+    "subject_access": "produced a subject access report of everything held about a child",
+    "transfer": "moved a child's record to another LA (by the nightly run or by hand)",
+    "archive": "archived a child's record under the retention rules",
+    "purge": "purged an archived child's personal data under the retention rules",
 }
 
 REASONS: dict[str, str] = {
@@ -63,6 +68,10 @@ REASONS: dict[str, str] = {
     "audit_review": "reviewing use of the index",
     "submission": "submitting data for a school",
     "administration": "administering access to the index",
+    "subject_access": "a subject access request from the child or family",
+    "retention": "the retention rules of DESIGN.md",
+    "change_of_address": "the child now lives in another LA",
+    "operations": "running the service (operator)",
 }
 
 # "ok", or why not: general outcomes, then the specific refusals of sign-in and enrolment.

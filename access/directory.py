@@ -139,6 +139,16 @@ class Directory:
         caps = frozenset(r for g in groups if isinstance(r := self._group_roles.get(g), Capability))
         return DirectoryUser(uid=uid, dn=dn, roles=roles, capabilities=caps)
 
+    def check_reachable(self) -> None:
+        """Raise DirectoryError unless the directory answers (and accepts the service account)."""
+        with self._connection() as conn:
+            self._bind_service(conn)
+            try:
+                conn.whoami_s()  # a round trip even without a service account
+            except ldap.LDAPError as exc:
+                raise DirectoryError(f"directory {self.settings.ldap_uri} did not answer "
+                                     f"({_describe(exc)})") from None
+
     def _bind_service(self, conn: ldap.ldapobject.LDAPObject) -> None:
         s = self.settings
         if not s.ldap_bind_dn:

@@ -18,6 +18,9 @@ class Role(enum.StrEnum):
     SCHOOL_SUBMITTER = "school_submitter"
     AUDITOR = "auditor"
     ADMINISTRATOR = "administrator"
+    # Runs the service (DESIGN.md "operator"): sees the nightly run's state and reports, which
+    # hold counts only; never a child's record. Backups, restores and retention are CLI jobs.
+    OPERATOR = "operator"
 
 
 class Capability(enum.StrEnum):
@@ -39,6 +42,9 @@ class Permission(enum.StrEnum):
     UNLOCK = "unlock"
     CONFIGURE = "configure"
     SHIELD_OVERRIDE = "shield_override"
+    READ_RUNS = "read_runs"  # the nightly run's state and reports (counts only)
+    SUBJECT_ACCESS = "subject_access"  # everything held about a child and who looked, for the family
+    TRANSFER = "transfer"  # hand a child's record to another LA
 
 
 class Scope(enum.StrEnum):
@@ -54,11 +60,13 @@ ROLE_PERMISSIONS: dict[Role, dict[Permission, Scope]] = {
     Role.LA_DATA_TEAM: {P.SEARCH: Scope.OWN_LA, P.VIEW_RECORD: Scope.OWN_LA,
                         P.RECORD_INVOLVEMENT: Scope.OWN_LA, P.REVIEW_QUEUE: Scope.OWN_LA,
                         P.SHIELD: Scope.OWN_LA, P.MANAGE_REGISTER: Scope.OWN_LA,
-                        P.ISSUE_ENROLMENT: Scope.OWN_LA, P.READ_AUDIT: Scope.OWN_LA},
+                        P.ISSUE_ENROLMENT: Scope.OWN_LA, P.READ_AUDIT: Scope.OWN_LA,
+                        P.READ_RUNS: Scope.ALL, P.SUBJECT_ACCESS: Scope.OWN_LA, P.TRANSFER: Scope.OWN_LA},
     Role.SCHOOL_SUBMITTER: {P.UPLOAD_SUBMISSION: Scope.OWN_SCHOOL},
     Role.AUDITOR: {P.READ_AUDIT: Scope.ALL},
     Role.ADMINISTRATOR: {P.ISSUE_ENROLMENT: Scope.OWN_LA, P.UNLOCK: Scope.OWN_LA,
                          P.MANAGE_REGISTER: Scope.OWN_LA, P.CONFIGURE: Scope.ALL},
+    Role.OPERATOR: {P.READ_RUNS: Scope.ALL},
 }
 
 CAPABILITY_PERMISSIONS: dict[Capability, dict[Permission, Scope]] = {

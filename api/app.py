@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors
 from api.context import ApiSettings, Context
+from api.observability import Observe, RequestMetrics
 
 UPLOAD_PATH_MARK = "/submissions"
 
@@ -103,11 +104,21 @@ def create_app(settings: ApiSettings | None = None, *, context: Context | None =
         app.include_router(router)
     app.add_middleware(BodyLimit, json_bytes=context.settings.max_json_bytes,  # type: ignore[arg-type]
                        upload_bytes=context.settings.max_upload_bytes)
+    app.state.metrics = _metrics(context)
+    app.add_middleware(Observe, metrics=app.state.metrics)  # type: ignore[arg-type]
     return app
 
 
+def _metrics(context: Context) -> RequestMetrics:
+    from api.operations import StoreGauges
+
+    metrics = RequestMetrics()
+    metrics.registry.register(StoreGauges(context.engine, context.clock))
+    return metrics
+
+
 def _routers() -> list[Any]:
-    from api import administration, children, la, oversight, schools, search, signin
+    from api import administration, children, la, operations, oversight, schools, search, signin
 
     return [signin.router, search.router, children.router, la.router, oversight.router, schools.router,
-            administration.router]
+            administration.router, operations.router]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import Engine
 
@@ -39,6 +39,12 @@ class ApiSettings(BaseSettings):
     # order). Handlers are CPU-bound Python: threads beyond one per core buy contention for the
     # interpreter lock and SQLite's write lock, not throughput (`childindex bench api`).
     request_threads: int = Field(default=1, ge=1, le=64)
+    # /metrics for Prometheus: served only to a scraper with this bearer token or from one of
+    # these addresses or networks (e.g. ["10.0.0.5", "10.1.0.0/24"]); neither set: no /metrics.
+    metrics_token: SecretStr | None = None
+    metrics_scrapers: list[str] = Field(default_factory=list)
+    # Log lines as JSON (with the request id) on standard error, set up by `childindex serve`.
+    log_json: bool = True
 
 
 def utc_now() -> dt.datetime:

@@ -78,6 +78,8 @@ REFUSED_ACTION: dict[Permission, str] = {
     Permission.ISSUE_ENROLMENT: "enrolment_issued", Permission.READ_AUDIT: "read_audit",
     Permission.UPLOAD_SUBMISSION: "upload_submission", Permission.UNLOCK: "unlock",
     Permission.CONFIGURE: "configure", Permission.SHIELD_OVERRIDE: "shield_override",
+    Permission.READ_RUNS: "read_runs", Permission.SUBJECT_ACCESS: "subject_access",
+    Permission.TRANSFER: "transfer",
 }
 
 

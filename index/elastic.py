@@ -255,6 +255,17 @@ class ElasticSearch:
         """The store this backend indexes from."""
         return self._engine
 
+    def ping(self) -> bool:
+        """Whether the cluster answers (the service's readiness check). Its health, not `ping`
+        (a HEAD of /, which a proxy in front of the cluster may refuse)."""
+        try:
+            self._client.cluster.health()
+        except Exception as exc:
+            if _is_unavailable(exc) or isinstance(exc, elasticsearch.ApiError):
+                return False
+            raise
+        return True
+
     # -- names ------------------------------------------------------------------------------
 
     @property

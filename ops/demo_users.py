@@ -70,6 +70,7 @@ DEMO_PEOPLE: tuple[DemoPerson, ...] = (
             ServiceType.SCHOOL),
     _person("alex.auditor", Role.AUDITOR, ("auditors",), "auditor"),
     _person("ada.admin", Role.ADMINISTRATOR, ("administrators",), "LA administrator"),
+    _person("otto.operator", Role.OPERATOR, ("operators",), "operator (nightly run, backups, monitoring)"),
 )
 
 ADMIN = next(p for p in DEMO_PEOPLE if p.role is Role.ADMINISTRATOR)

@@ -30,8 +30,12 @@ def app_from_environment() -> FastAPI:
     """The service configured from the environment (a uvicorn factory)."""
     from api.app import create_app
     from api.context import ApiSettings
+    from api.observability import configure_logging
 
-    return create_app(ApiSettings())
+    settings = ApiSettings()
+    if settings.log_json:
+        configure_logging()
+    return create_app(settings)
 
 
 def run(app: FastAPI | str, *, host: str, port: int, workers: int = 1, factory: bool = False) -> None:
@@ -39,7 +43,7 @@ def run(app: FastAPI | str, *, host: str, port: int, workers: int = 1, factory: 
     line would hold child ids and a log must not grow with who looked at whom (the audit trail
     records that)."""
     uvicorn.run(app, host=host, port=port, workers=workers, factory=factory, access_log=False,
-                log_level="warning", server_header=False)
+                log_level="warning", server_header=False, log_config=None)
 
 
 def command(

@@ -49,6 +49,7 @@ GROUP_ROLES: dict[str, str] = {
     f"cn=school-submitters,{GROUPS}": "school_submitter",
     f"cn=auditors,{GROUPS}": "auditor",
     f"cn=administrators,{GROUPS}": "administrator",
+    f"cn=operators,{GROUPS}": "operator",
     f"cn=child-protection,{GROUPS}": "child_protection",
 }
 
@@ -68,6 +69,7 @@ DEMO_USERS: tuple[DemoUser, ...] = (
     DemoUser("sam.school", "sam-Password-1", ("school-submitters",)),
     DemoUser("alex.auditor", "alex-Password-1", ("auditors",)),
     DemoUser("ada.admin", "ada-Password-1", ("administrators",)),
+    DemoUser("otto.operator", "otto-Password-1", ("operators",)),
     DemoUser("cora.protect", "cora-Password-1", ("practitioners", "child-protection")),
     DemoUser("nora.nogroup", "nora-Password-1", ()),
     # The same uid twice in the tree: a directory that answers with several entries.

@@ -43,10 +43,12 @@ USERS: dict[str, tuple[Role, str, str | None, str | None]] = {
     "sam.school": (Role.SCHOOL_SUBMITTER, "Oakfield Primary", OWN_SCHOOL, "school"),
     "alex.auditor": (Role.AUDITOR, "Internal audit", None, None),
     "ada.admin": (Role.ADMINISTRATOR, "Bedford IT", None, None),
+    "otto.operator": (Role.OPERATOR, "Bedford IT operations", None, None),
 }
 ROLE_USER: dict[Role, str] = {
     Role.PRACTITIONER: "pat.practitioner", Role.LA_DATA_TEAM: "dana.datateam",
     Role.SCHOOL_SUBMITTER: "sam.school", Role.AUDITOR: "alex.auditor", Role.ADMINISTRATOR: "ada.admin",
+    Role.OPERATOR: "otto.operator",
 }
 
 
@@ -221,3 +223,22 @@ def _seed(world: World) -> None:
             merge_other=merge.id, investigation_other=investigation.id,
         )
     world.ctx.search.index_children(ids)  # type: ignore[attr-defined]
+
+
+def personal_values(engine: Engine) -> set[str]:
+    """Every name, date of birth, postcode, identifier, child number, address line and phone of
+    every child in the store, lower-cased (values under four characters are left out: they would
+    match ordinary words)."""
+    from sqlalchemy import select
+
+    columns = [m.Child.child_number, m.Child.date_of_birth, m.ChildName.given_name,
+               m.ChildName.family_name, m.ChildName.middle_names, m.ChildAddress.postcode,
+               m.ChildAddress.line1, m.ChildIdentifier.value, m.Carer.given_name, m.Carer.family_name,
+               m.Carer.phone, m.Carer.email]
+    values: set[str] = set()
+    with transaction(engine) as db:
+        for column in columns:
+            for value in db.scalars(select(column).distinct()):
+                if value is not None and len(str(value)) >= 4:
+                    values.add(str(value).lower())
+    return values | {p.lower() for p in PERSONAL}

@@ -7,6 +7,7 @@ a failure, not a skip, unless CHILDINDEX_TEST_NO_POSTGRES=1 is set for a quick l
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,3 +78,47 @@ def elasticsearch_url() -> Iterator[str]:
 
     yield shared_node_url()
     stop_shared_node()
+
+
+# The API journeys: every log line written while their tests run is checked for the personal
+# values of the synthetic children (names, dates of birth, postcodes, identifiers).
+API_JOURNEY_MODULES = frozenset({"test_api_flows", "test_api_security", "test_operations",
+                                 "test_subject_access", "test_transfers"})
+
+
+class LogLines(logging.Handler):
+    """Every record, formatted as the service writes it (JSON lines with the request id)."""
+
+    def __init__(self) -> None:
+        from api.observability import JsonLines
+
+        super().__init__(level=logging.DEBUG)
+        self.setFormatter(JsonLines())
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture(autouse=True)
+def log_lines(request: pytest.FixtureRequest) -> Iterator[LogLines]:
+    handler = LogLines()
+    if request.module.__name__ not in API_JOURNEY_MODULES:
+        yield handler
+        return
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(min(level, logging.INFO))
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    world = request.node.funcargs.get("world")
+    if world is not None:
+        from api_world import personal_values
+
+        values = personal_values(world.engine)
+        leaked = [line for line in handler.lines if any(v in line.lower() for v in values)]
+        assert not leaked, f"{len(leaked)} log lines carry a personal value, e.g. {leaked[0]}"

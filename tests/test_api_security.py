@@ -37,7 +37,9 @@ from ops.slapd import DemoDirectory
 
 P = Permission
 PUBLIC = {("POST", "/signin"), ("POST", "/enrolment"), ("POST", "/enrolment/confirm"), ("GET", "/docs"),
-          ("GET", "/openapi.json"), ("GET", "/docs/oauth2-redirect")}
+          ("GET", "/openapi.json"), ("GET", "/docs/oauth2-redirect"),
+          # Operations: no sign-in, no personal data; /metrics checks its own scraper token.
+          ("GET", "/health"), ("GET", "/ready"), ("GET", "/metrics")}
 ANY_SIGNED_IN: tuple[Permission, ...] = ()
 REGISTER_BODY = {"organisation": "Elsewhere Health", "la": OWN_LA, "role": "practitioner",
                  "vetting_checked_on": "2025-01-01", "vetting_expires_on": "2027-01-01",
@@ -126,6 +128,7 @@ ROUTES: dict[tuple[str, str], Spec] = {
                                                     {"user_id": "=olga.other"}),
     ("GET", "/admin/configuration"): Spec((P.CONFIGURE,)),
     ("PATCH", "/admin/configuration"): Spec((P.CONFIGURE,), body={"lockout_minutes": 15}),
+    ("GET", "/operations/nightly"): Spec((P.READ_RUNS,)),
 }
 
 
@@ -211,7 +214,8 @@ def test_every_route_is_covered(world: World) -> None:
     assert actual - PUBLIC == set(ROUTES), (
         f"routes without a security entry: {sorted(actual - PUBLIC - set(ROUTES))}; "
         f"entries without a route: {sorted(set(ROUTES) - actual)}")
-    assert sum(isinstance(r, APIRoute) for _m, _p, r in found) == len(ROUTES) + 3  # + sign-in, enrol, confirm
+    # + sign-in, enrol, confirm, health, ready, metrics
+    assert sum(isinstance(r, APIRoute) for _m, _p, r in found) == len(ROUTES) + 6
 
 
 def test_unauthenticated_requests_are_refused(world: World) -> None:
