@@ -57,6 +57,7 @@ ACTIONS: dict[str, str] = {
     "transfer": "moved a child's record to another LA (by the nightly run or by hand)",
     "archive": "archived a child's record under the retention rules",
     "purge": "purged an archived child's personal data under the retention rules",
+    "cross_site_refused": "an unsafe request another site could have sent, refused (api.web_security)",
 }
 
 REASONS: dict[str, str] = {

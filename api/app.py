@@ -2,7 +2,8 @@
 
 Routers are attached here with their role checks (api.deps); handlers stay thin. Request bodies
 are limited in size before they are read into memory, errors are clear JSON without personal
-values (api.errors), and the OpenAPI documentation is served at /docs.
+values (api.errors), browsers get security headers and cross-site requests are refused
+(api.web_security), and the OpenAPI documentation is served at /docs when turned on (api.docs).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from fastapi import FastAPI
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import errors
+from api import docs, errors
 from api.context import ApiSettings, Context
 from api.observability import Observe, RequestMetrics
+from api.web_security import SameOrigin, SecurityHeaders
 
 UPLOAD_PATH_MARK = "/submissions"
 
@@ -95,8 +97,9 @@ def create_app(settings: ApiSettings | None = None, *, context: Context | None =
         title="Child index",
         summary="Who else is working with a child, and how to contact them.",
         version="1",
-        docs_url="/docs",
+        docs_url=None,
         redoc_url=None,
+        openapi_url=None,  # api.docs serves it, when turned on
     )
     app.state.context = context
     errors.install(app)
@@ -104,8 +107,13 @@ def create_app(settings: ApiSettings | None = None, *, context: Context | None =
         app.include_router(router)
     app.add_middleware(BodyLimit, json_bytes=context.settings.max_json_bytes,  # type: ignore[arg-type]
                        upload_bytes=context.settings.max_upload_bytes)
+    docs.install(app, enabled=context.settings.docs, assets=context.settings.docs_assets_dir)
+    app.add_middleware(SameOrigin, context=context,  # type: ignore[arg-type]
+                       allowed_origins=context.settings.allowed_origins)
     app.state.metrics = _metrics(context)
     app.add_middleware(Observe, metrics=app.state.metrics)  # type: ignore[arg-type]
+    # Outermost: every response, a refusal by any layer inside too, carries the security headers.
+    app.add_middleware(SecurityHeaders, https=context.settings.secure_cookie)  # type: ignore[arg-type]
     return app
 
 

@@ -45,6 +45,13 @@ class ApiSettings(BaseSettings):
     metrics_scrapers: list[str] = Field(default_factory=list)
     # Log lines as JSON (with the request id) on standard error, set up by `childindex serve`.
     log_json: bool = True
+    # The OpenAPI document and its Swagger UI at /docs: off unless turned on (the demo does).
+    docs: bool = False
+    # Where Swagger UI's files are (default: where ops/install.sh puts them, under .cache/).
+    docs_assets_dir: Path | None = None
+    # Origins whose pages may send unsafe requests with the session cookie, e.g.
+    # ["https://childindex.example.gov.uk"] behind a proxy; empty: the request's own scheme and Host.
+    allowed_origins: list[str] = Field(default_factory=list)
 
 
 def utc_now() -> dt.datetime:

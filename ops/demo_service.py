@@ -88,7 +88,8 @@ def _serve_demo(engine: Engine, db: Path, *, la: str, port: int, ldap_port: int,
         base = f"http://{LOOPBACK}:{port}"
         practitioner = next(e for e in enrolled if e.person.uid == "tess.teacher")
         typer.echo(how_to_sign_in(base, practitioner, search_body, child_id))
-        settings = ApiSettings(database_url=f"sqlite:///{db}", access=access, secure_cookie=False)
+        settings = ApiSettings(database_url=f"sqlite:///{db}", access=access, secure_cookie=False,
+                               docs=True)
         typer.echo(f"\nservice: {base}  (OpenAPI documentation: {base}/docs); Ctrl-C stops it and slapd")
         # uvicorn re-raises the signal that stopped it; as an exception, SIGTERM (like Ctrl-C)
         # unwinds through the `with` above, which stops slapd, instead of killing the process.

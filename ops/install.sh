@@ -74,6 +74,21 @@ if (( ${#missing[@]} )); then
     fi
 fi
 
+# --- Web assets ----------------------------------------------------------------------------------
+# Swagger UI for /docs (api/docs.py), served by the service itself, never from a CDN: the npm
+# package at a pinned version, checked against its pinned SHA-256, unpacked under .cache/.
+swagger_ui="swagger-ui-dist-5.36.0"
+swagger_ui_sha256="685a2b38b5d6eab2dbc096a8596db11cc7409cdb671d2e3bec8f9b017d0d566b"
+if [[ ! -f ".cache/$swagger_ui/swagger-ui-bundle.js" ]]; then
+    command -v npm >/dev/null || { echo "npm is needed to fetch Swagger UI (Node.js)" >&2; exit 1; }
+    mkdir -p .cache
+    (cd .cache && npm pack --silent "${swagger_ui%-*}@${swagger_ui##*-}" >/dev/null)
+    echo "$swagger_ui_sha256  .cache/$swagger_ui.tgz" | sha256sum --check --quiet
+    rm -rf ".cache/$swagger_ui" && mkdir ".cache/$swagger_ui"
+    tar -xzf ".cache/$swagger_ui.tgz" -C ".cache/$swagger_ui" --strip-components=1 package/
+    rm ".cache/$swagger_ui.tgz"
+fi
+
 # --- Python packages -----------------------------------------------------------------------------
 # Debian's own Python, whatever else is on PATH: that is what a fresh machine has.
 venv=.venv

@@ -52,13 +52,16 @@ def command(
                     ] = LOOPBACK,
     workers: Annotated[int, typer.Option(min=1, max=16, help="Worker processes.")] = 1,
 ) -> None:
-    """Run the HTTP service (OpenAPI documentation at /docs), configured from the environment."""
+    """Run the HTTP service, configured from the environment (OpenAPI documentation at /docs if
+    CHILDINDEX_API_DOCS is on)."""
     try:
-        app_from_environment()  # fail here, with a clear message, rather than in every worker
+        service = app_from_environment()  # fail here, with a clear message, rather than in every worker
     except ValidationError as exc:
         fields = ", ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise _fail(f"service settings not valid ({fields})") from None
     except (StoreError, TotpConfigError) as exc:
         raise _fail(str(exc)) from None
-    typer.echo(f"serving on http://{host}:{port} (documentation: http://{host}:{port}/docs); Ctrl-C stops")
+    docs = (f" (documentation: http://{host}:{port}/docs)" if service.state.context.settings.docs
+            else " (documentation off: CHILDINDEX_API_DOCS=true turns it on)")
+    typer.echo(f"serving on http://{host}:{port}{docs}; Ctrl-C stops")
     run("ops.serve:app_from_environment", host=host, port=port, workers=workers, factory=True)

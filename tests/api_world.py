@@ -151,7 +151,7 @@ def build_world(server: DemoDirectory, tmp: Path, engine: Engine | None = None) 
     clock = Clock()
     settings = access_settings(server)
     search = EmbeddedSearch(engine)
-    api_settings = ApiSettings(database_url=str(engine.url), access=settings, secure_cookie=False,
+    api_settings = ApiSettings(database_url=str(engine.url), access=settings, secure_cookie=False, docs=True,
                                upload_dir=tmp / "uploads")
     ctx = Context(api_settings, engine, SignIn(engine, Directory(settings), settings, clock=clock), search,
                   clock=clock)

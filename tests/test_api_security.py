@@ -37,7 +37,7 @@ from ops.slapd import DemoDirectory
 
 P = Permission
 PUBLIC = {("POST", "/signin"), ("POST", "/enrolment"), ("POST", "/enrolment/confirm"), ("GET", "/docs"),
-          ("GET", "/openapi.json"), ("GET", "/docs/oauth2-redirect"),
+          ("GET", "/openapi.json"), ("GET", "/docs/init.js"),
           # Operations: no sign-in, no personal data; /metrics checks its own scraper token.
           ("GET", "/health"), ("GET", "/ready"), ("GET", "/metrics")}
 ANY_SIGNED_IN: tuple[Permission, ...] = ()
