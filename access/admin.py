@@ -11,6 +11,7 @@ import datetime as dt
 from sqlalchemy.orm import Session
 
 from access import audit, lockout, sessions, totp
+from access.identity import canonical_username
 from access.register import RegisterEntry, get_entry, save_entry
 from access.roles import Forbidden, Permission, Principal
 from access.settings import AccessSettings
@@ -49,7 +50,7 @@ def unlock(session: Session, actor: Principal, user_id: str, *, now: dt.datetime
     """Lift a lockout early; whether the user was locked or had failures."""
     entry = _target(session, user_id)
     actor.require(Permission.UNLOCK, la=entry.la)
-    cleared = lockout.clear(session, entry.user_id.casefold())
+    cleared = lockout.clear(session, canonical_username(entry.user_id))
     _record(session, actor, "unlock", entry.user_id, now, "ok" if cleared else "not_found")
     return cleared
 

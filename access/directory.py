@@ -23,6 +23,7 @@ import ldap
 import ldap.dn
 import ldap.filter
 
+from access.identity import canonical_username
 from access.roles import Capability, Role, role_from_name
 from access.settings import AccessSettings
 
@@ -118,7 +119,7 @@ class Directory:
         Raises BadCredentials (wrong name or password) or DirectoryError (cannot decide).
         """
         s = self.settings
-        check_username(username, s.username_max_length)
+        username = canonical_username(check_username(username, s.username_max_length))
         if password == "":
             raise BadCredentials("empty_password")
         if "\x00" in password:
@@ -137,7 +138,7 @@ class Directory:
                 groups = self._groups(service if s.ldap_bind_dn else user_conn, dn)
         roles = frozenset(r for g in groups if isinstance(r := self._group_roles.get(g), Role))
         caps = frozenset(r for g in groups if isinstance(r := self._group_roles.get(g), Capability))
-        return DirectoryUser(uid=uid, dn=dn, roles=roles, capabilities=caps)
+        return DirectoryUser(uid=canonical_username(uid), dn=dn, roles=roles, capabilities=caps)
 
     def check_reachable(self) -> None:
         """Raise DirectoryError unless the directory answers (and accepts the service account)."""

@@ -1,4 +1,11 @@
-"""Lockout after repeated failures of either sign-in step, and an administrator's unlock."""
+"""Lockout after repeated failures of either sign-in step, and an administrator's unlock.
+
+Two kinds of count share the table: one per canonical user name (access.identity), reset by a
+success, and one per client address (`identity.client_key`), which a success does not reset (an
+attacker with one good account must not be able to clear the count of their address) but which
+forgets failures older than the lock's length, so an office behind one address is not locked by
+a slow trickle of typing mistakes over weeks.
+"""
 
 from __future__ import annotations
 
@@ -47,17 +54,23 @@ def check_not_locked(session: Session, user_id: str, now: dt.datetime) -> None:
 
 
 def record_failure(session: Session, user_id: str, *, now: dt.datetime,
-                   settings: AccessSettings) -> dt.datetime | None:
-    """Count a failed attempt; when this one reaches the threshold, the lock's end time."""
+                   settings: AccessSettings, client: bool = False) -> dt.datetime | None:
+    """Count a failed attempt of a user name (or, `client`, of a client address key); when this
+    one reaches the threshold, the lock's end time."""
+    threshold = settings.client_lockout_threshold if client else settings.lockout_threshold
+    window = dt.timedelta(minutes=settings.lockout_minutes)
     row = _row(session, user_id)
     if row is None:
         row = m.AccessLockout(user_id=user_id, failures=0)
         session.add(row)
     if row.locked_until is not None and _utc(row.locked_until) <= now:
         row.failures, row.locked_until = 0, None  # an expired lock starts a fresh count
+    elif (client and row.locked_until is None and row.last_failure_at is not None
+          and _utc(row.last_failure_at) + window <= now):
+        row.failures = 0  # a client's old failures are forgotten
     row.failures += 1
     row.last_failure_at = now
-    if row.failures >= settings.lockout_threshold and row.locked_until is None:
+    if row.failures >= threshold and row.locked_until is None:
         row.locked_until = now + dt.timedelta(minutes=settings.lockout_minutes)
         session.flush()
         return _utc(row.locked_until)

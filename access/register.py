@@ -9,10 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from access.identity import canonical_username
 from access.roles import Principal, Role
 from index import models as m
 from index.vocabulary import ServiceType
@@ -63,6 +64,15 @@ class RegisterEntry(BaseModel):
     # service limits what they see (access.view_policy).
     service_type: ServiceType | None = None
 
+    @field_validator("user_id")
+    @classmethod
+    def _canonical_user(cls, value: str) -> str:
+        # One register row per person, whatever case or spacing the name was given in.
+        canonical = canonical_username(value)
+        if not canonical:
+            raise ValueError("user_id is empty")
+        return canonical
+
     @model_validator(mode="after")
     def _dates_in_order(self) -> RegisterEntry:
         if self.vetting_expires_on < self.vetting_checked_on:
@@ -101,6 +111,7 @@ def status_of(entry: RegisterEntry | None, today: dt.date) -> RegisterStatus:
 
 
 def get_entry(session: Session, user_id: str) -> RegisterEntry | None:
+    user_id = canonical_username(user_id)
     row = session.scalars(select(m.Practitioner).where(m.Practitioner.user_id == user_id)).one_or_none()
     return None if row is None else _entry(row)
 

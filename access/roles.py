@@ -38,7 +38,8 @@ class Permission(enum.StrEnum):
     MANAGE_REGISTER = "manage_register"
     ISSUE_ENROLMENT = "issue_enrolment"
     READ_AUDIT = "read_audit"
-    UPLOAD_SUBMISSION = "upload_submission"
+    UPLOAD_SUBMISSION = "upload_submission"  # a school's census and CTF (access.uploads)
+    UPLOAD_FEED = "upload_feed"  # service feeds (access.uploads)
     UNLOCK = "unlock"
     CONFIGURE = "configure"
     SHIELD_OVERRIDE = "shield_override"
@@ -61,7 +62,8 @@ ROLE_PERMISSIONS: dict[Role, dict[Permission, Scope]] = {
                         P.RECORD_INVOLVEMENT: Scope.OWN_LA, P.REVIEW_QUEUE: Scope.OWN_LA,
                         P.SHIELD: Scope.OWN_LA, P.MANAGE_REGISTER: Scope.OWN_LA,
                         P.ISSUE_ENROLMENT: Scope.OWN_LA, P.READ_AUDIT: Scope.OWN_LA,
-                        P.READ_RUNS: Scope.ALL, P.SUBJECT_ACCESS: Scope.OWN_LA, P.TRANSFER: Scope.OWN_LA},
+                        P.READ_RUNS: Scope.ALL, P.SUBJECT_ACCESS: Scope.OWN_LA, P.TRANSFER: Scope.OWN_LA,
+                        P.UPLOAD_FEED: Scope.OWN_LA},
     Role.SCHOOL_SUBMITTER: {P.UPLOAD_SUBMISSION: Scope.OWN_SCHOOL},
     Role.AUDITOR: {P.READ_AUDIT: Scope.ALL},
     Role.ADMINISTRATOR: {P.ISSUE_ENROLMENT: Scope.OWN_LA, P.UNLOCK: Scope.OWN_LA,

@@ -42,6 +42,9 @@ class AccessSettings(BaseSettings):
     # Lockout after repeated failures of either step.
     lockout_threshold: int = 5
     lockout_minutes: int = 30
+    # And by client address (spraying many user names from one place): failures within
+    # lockout_minutes of each other, of any user name, lock the address for lockout_minutes.
+    client_lockout_threshold: int = 20
 
     # Server-side sessions.
     session_idle_minutes: int = 15
@@ -59,8 +62,8 @@ class AccessSettings(BaseSettings):
             raise ValueError("ldap_user_filter must contain {username} exactly once")
         return value
 
-    @field_validator("lockout_threshold", "lockout_minutes", "session_idle_minutes",
-                     "session_max_hours", "enrolment_token_hours")
+    @field_validator("lockout_threshold", "lockout_minutes", "client_lockout_threshold",
+                     "session_idle_minutes", "session_max_hours", "enrolment_token_hours")
     @classmethod
     def _positive(cls, value: int) -> int:
         if value <= 0:

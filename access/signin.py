@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from access import audit, lockout, sessions, totp
 from access.directory import BadCredentials, Directory, DirectoryError, DirectoryUser, check_username
+from access.identity import canonical_username, client_key
 from access.register import MESSAGES, RegisterEntry, RegisterStatus, check_register, get_entry, status_of
 from access.roles import Principal
 from access.settings import AccessSettings
@@ -46,6 +47,11 @@ class SignedIn:
     principal: Principal
 
 
+def client_locked(until: dt.datetime) -> str:
+    return (f"too many failed sign-in attempts from your network address; try again after "
+            f"{until.strftime('%Y-%m-%d %H:%M')} UTC")
+
+
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -63,32 +69,47 @@ class SignIn:
 
     # -- the two steps -------------------------------------------------------------------
 
-    def _password_step(self, username: str, password: str, action: str, now: dt.datetime) -> DirectoryUser:
+    def _password_step(self, username: str, password: str, action: str, now: dt.datetime,
+                       client: str | None) -> tuple[str, DirectoryUser]:
+        """Lockouts (user name and client address), then the directory bind: the canonical user
+        name (the lockout key from here on) and the directory's user."""
         try:
             check_username(username, self.settings.username_max_length)
+            key = canonical_username(username)
+            check_username(key, self.settings.username_max_length)  # e.g. nothing but spaces
         except BadCredentials:
-            raise self._refuse(action, INVALID_ACTOR, None, "invalid_username", NOT_ACCEPTED, now) from None
-        key = username.casefold()
+            raise self._refuse(action, INVALID_ACTOR, None, "invalid_username", NOT_ACCEPTED, now,
+                               client=client) from None
         with transaction(self.engine) as db:
             until = lockout.locked_until(db, key, now)
+            client_until = lockout.locked_until(db, client_key(client), now) if client else None
         if until is not None:
-            raise self._refuse(action, username, None, "locked", str(lockout.LockedOut(until)), now)
+            raise self._refuse(action, key, None, "locked", str(lockout.LockedOut(until)), now)
+        if client_until is not None:
+            raise self._refuse(action, key, None, "locked", client_locked(client_until), now)
         try:
-            return self.directory.authenticate(username, password)
+            return key, self.directory.authenticate(key, password)
         except BadCredentials as exc:
             log.info("sign-in refused: %s", exc.reason)
-            raise self._refuse(action, username, key, "bad_credentials", NOT_ACCEPTED, now) from None
+            raise self._refuse(action, key, key, "bad_credentials", NOT_ACCEPTED, now,
+                               client=client) from None
         except DirectoryError as exc:
             log.error("directory error during sign-in: %s", exc)
-            raise self._refuse(action, username, None, "directory_error",
+            raise self._refuse(action, key, None, "directory_error",
                                "the directory could not be used to sign you in; try again later "
                                "or contact support", now) from None
 
     def _refuse(self, action: str, actor: str, lockout_key: str | None, reason: str, message: str,
-                now: dt.datetime, *, db: Session | None = None) -> SignInRefused:
-        """Record a refusal (and a failed attempt, if `lockout_key`) and return the error to raise."""
+                now: dt.datetime, *, db: Session | None = None, client: str | None = None) -> SignInRefused:
+        """Record a refusal (and a failed attempt of the user name, if `lockout_key`, and of the
+        client address, if `client`) and return the error to raise."""
         def record(session: Session) -> str:
             text = message
+            if client is not None:
+                until = lockout.record_failure(session, client_key(client), now=now,
+                                               settings=self.settings, client=True)
+                if until is not None:
+                    text = client_locked(until)
             if lockout_key is not None:
                 until = lockout.record_failure(session, lockout_key, now=now, settings=self.settings)
                 if until is not None:
@@ -103,12 +124,12 @@ class SignIn:
 
     # -- public operations ---------------------------------------------------------------
 
-    def sign_in(self, username: str, password: str, code: str) -> SignedIn:
-        """Both factors, register and role: a new session, or SignInRefused."""
+    def sign_in(self, username: str, password: str, code: str, *, client: str | None = None) -> SignedIn:
+        """Both factors, register and role: a new session, or SignInRefused. `client`: the
+        address the attempt came from (its own lockout count)."""
         now = self.clock()
         action = "sign_in_refused"
-        user = self._password_step(username, password, action, now)
-        key = username.casefold()
+        key, user = self._password_step(username, password, action, now, client)
         refusal: SignInRefused | None = None
         with transaction(self.engine) as db:
             reason = totp.verify(db, user.uid, code, now=now, box=self.box)
@@ -117,7 +138,8 @@ class SignIn:
                                        "no second factor is enrolled: ask your LA administrator for "
                                        "an enrolment token", now, db=db)
             elif reason is not None:
-                refusal = self._refuse(action, user.uid, key, reason, NOT_ACCEPTED, now, db=db)
+                refusal = self._refuse(action, user.uid, key, reason, NOT_ACCEPTED, now, db=db,
+                                       client=client)
             else:
                 entry = get_entry(db, user.uid)
                 status = status_of(entry, now.date())
@@ -150,29 +172,32 @@ class SignIn:
             raise refusal
         return result
 
-    def enrol(self, username: str, password: str, token: str) -> totp.Enrolment:
+    def enrol(self, username: str, password: str, token: str, *,
+              client: str | None = None) -> totp.Enrolment:
         """Step 1 plus an administrator's enrolment token: a new secret to confirm with a code."""
         now = self.clock()
-        user = self._password_step(username, password, "enrolment_refused", now)
+        key, user = self._password_step(username, password, "enrolment_refused", now, client)
         with transaction(self.engine) as db:
             try:
                 return totp.enrol(db, user.uid, token, now=now, box=self.box, settings=self.settings)
             except totp.EnrolmentRefused as exc:
                 refusal = exc
-        raise self._refuse("enrolment_refused", user.uid, username.casefold(),
-                           f"enrolment_{refusal.reason}", str(refusal), now)
+        raise self._refuse("enrolment_refused", user.uid, key,
+                           f"enrolment_{refusal.reason}", str(refusal), now, client=client)
 
-    def confirm_enrolment(self, username: str, password: str, code: str) -> None:
+    def confirm_enrolment(self, username: str, password: str, code: str, *,
+                          client: str | None = None) -> None:
         """Activate the secret from `enrol` with a first code from the authenticator app."""
         now = self.clock()
-        user = self._password_step(username, password, "enrolment_refused", now)
+        key, user = self._password_step(username, password, "enrolment_refused", now, client)
         with transaction(self.engine) as db:
             reason = totp.confirm(db, user.uid, code, now=now, box=self.box)
             if reason is None:
                 audit.append(db, audit.Event(actor=user.uid, action="totp_enrolled", at=now))
                 return
-        count = username.casefold() if reason in {"totp_wrong", "totp_malformed", "totp_replayed"} else None
-        raise self._refuse("enrolment_refused", user.uid, count, reason, NOT_ACCEPTED, now)
+        counted = reason in {"totp_wrong", "totp_malformed", "totp_replayed"}
+        raise self._refuse("enrolment_refused", user.uid, key if counted else None, reason, NOT_ACCEPTED, now,
+                           client=client if counted else None)
 
     def sign_out(self, token: str) -> None:
         now = self.clock()

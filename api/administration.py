@@ -3,19 +3,16 @@ a secret). Enrolment tokens: api.la (administrators and LA data teams, own LA)."
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 
 from access import Forbidden, Permission, admin
-from api.deps import Ctx, CurrentActor, record, refused, requires
+from api.deps import Ctx, CurrentActor, UserId, record, refused, requires
 from api.schemas import ConfigurationBody, ConfigurationOut, UnlockOut
 from index.store import transaction
 
 P = Permission
 router = APIRouter(prefix="/admin", tags=["administrator"])
 
-UserId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._@-]+$")]
 
 
 @router.post("/users/{user_id}/unlock", response_model=UnlockOut, dependencies=requires(P.UNLOCK))

@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Path, Request
+from pydantic import AfterValidator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from access import Event, Forbidden, Permission, Principal, SessionInvalid, audit, authorise_with_entry
+from access.identity import canonical_username
 from access.roles import Scope
 from api.context import Context
 from api.errors import SESSION_COOKIE
@@ -76,7 +78,8 @@ REFUSED_ACTION: dict[Permission, str] = {
     Permission.RECORD_INVOLVEMENT: "record_involvement", Permission.REVIEW_QUEUE: "read_review",
     Permission.SHIELD: "shield", Permission.MANAGE_REGISTER: "register_change",
     Permission.ISSUE_ENROLMENT: "enrolment_issued", Permission.READ_AUDIT: "read_audit",
-    Permission.UPLOAD_SUBMISSION: "upload_submission", Permission.UNLOCK: "unlock",
+    Permission.UPLOAD_SUBMISSION: "upload_submission", Permission.UPLOAD_FEED: "upload_submission",
+    Permission.UNLOCK: "unlock",
     Permission.CONFIGURE: "configure", Permission.SHIELD_OVERRIDE: "shield_override",
     Permission.READ_RUNS: "read_runs", Permission.SUBJECT_ACCESS: "subject_access",
     Permission.TRANSFER: "transfer",
@@ -130,6 +133,9 @@ def _child_ref(ctx: Context, child_id: int) -> ChildRef:
 
 
 ChildId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+# A user named in a path, in the one canonical form the register, lockouts and the trail use.
+UserId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._@-]+$"),
+                   AfterValidator(canonical_username)]
 
 
 def child_scope(needed: Permission) -> Callable[..., ChildRef]:

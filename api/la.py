@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -19,6 +19,7 @@ from api.deps import (
     ChildRef,
     Ctx,
     CurrentActor,
+    UserId,
     child_scope,
     la_scope,
     merge_scope,
@@ -60,7 +61,6 @@ Review = Annotated[int, Depends(review_scope(P.REVIEW_QUEUE))]
 Merge = Annotated[int, Depends(merge_scope(P.REVIEW_QUEUE))]
 Correctable = Annotated[ChildRef, Depends(child_scope(P.REVIEW_QUEUE))]
 Shieldable = Annotated[ChildRef, Depends(child_scope(P.SHIELD))]
-UserId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._@-]+$")]
 # How many queued search updates a request pushes on its way out (the rest: `drain` later).
 DRAIN_LIMIT = 100
 

@@ -13,7 +13,17 @@ from sqlalchemy.orm import Session
 
 from access import Entry, Permission, audit, flag_unusual_use, verify, what_user_looked_at, who_looked_at
 from access.register import get_entry
-from api.deps import ChildRef, Ctx, CurrentActor, child_scope, la_scope, record, require_scope, requires
+from api.deps import (
+    ChildRef,
+    Ctx,
+    CurrentActor,
+    UserId,
+    child_scope,
+    la_scope,
+    record,
+    require_scope,
+    requires,
+)
 from api.schemas import (
     AccessesOut,
     AccessOut,
@@ -36,7 +46,6 @@ AuditLa = Annotated[str | None, Depends(la_scope(P.READ_AUDIT))]
 AuditedChild = Annotated[ChildRef, Depends(child_scope(P.READ_AUDIT))]
 Limit = Annotated[int, Query(ge=1, le=500)]
 After = Annotated[int, Query(ge=0, le=2**31 - 1, description="only entries after this sequence number")]
-UserId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._@-]+$")]
 # What counts as an access to a child, for notifications.
 ACCESS_ACTIONS = ("view_record", "shield_override", "search")
 

@@ -30,10 +30,16 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
 
 
-class SignInBody(Input):
+class ConfirmBody(Input):
     username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     password: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     code: Annotated[str, StringConstraints(min_length=1, max_length=16)]
+
+
+class SignInBody(ConfirmBody):
+    # A program that sends the token itself (Authorization: Bearer) asks for it here; a browser
+    # does not, and gets the session only as an HttpOnly cookie that its scripts cannot read.
+    bearer: bool = False
 
 
 class EnrolBody(Input):
@@ -43,7 +49,7 @@ class EnrolBody(Input):
 
 
 class SignedInOut(Output):
-    token: str
+    token: str | None = Field(default=None, description="only when the sign-in asked for a bearer token")
     expires_at: dt.datetime
     user_id: str
     role: str
@@ -350,6 +356,7 @@ class ConfigurationOut(Output):
 
     lockout_threshold: int
     lockout_minutes: int
+    client_lockout_threshold: int
     session_idle_minutes: int
     session_max_hours: int
     enrolment_token_hours: int
@@ -360,6 +367,7 @@ class ConfigurationOut(Output):
 class ConfigurationBody(Input):
     lockout_threshold: Annotated[int, Field(ge=1, le=100)] | None = None
     lockout_minutes: Annotated[int, Field(ge=1, le=24 * 60)] | None = None
+    client_lockout_threshold: Annotated[int, Field(ge=1, le=10_000)] | None = None
     session_idle_minutes: Annotated[int, Field(ge=1, le=240)] | None = None
     enrolment_token_hours: Annotated[int, Field(ge=1, le=24 * 14)] | None = None
     unusual_use_factor: Annotated[float, Field(ge=1.0, le=1000.0)] | None = None

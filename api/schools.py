@@ -21,12 +21,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from access import Permission
+from access import Forbidden, Permission
+from access.uploads import check_upload_kind
 from api.context import Context
-from api.deps import Ctx, CurrentActor, record, requires, school_scope
+from api.deps import Actor, Ctx, CurrentActor, record, refused, requires, school_scope
 from api.schemas import RejectionOut, SubmissionDetailOut, SubmissionOut, SubmissionsOut
 from index import models as m
 from index.store import transaction
+from ingest.feeds import detect_kind
+from ingest.report import FeedError
 from ingest.staging import SubmissionRejected, submit_file
 
 P = Permission
@@ -79,8 +82,27 @@ def _submission_out(db: Any, submission_id: int, *, duplicate: bool = False) -> 
 
 @router.post("/submissions", response_model=SubmissionOut, status_code=201)
 async def upload(school: School, file: UploadFile, ctx: Ctx, who: CurrentActor) -> SubmissionOut:
-    """Upload a school census or CTF for this school; it is checked and staged for the nightly
-    run at once. The file name sent with it is ignored."""
+    """Upload a school census or CTF for this school (nothing else: access.uploads); it is
+    checked and staged for the nightly run at once. The file name sent with it is ignored."""
+    return await receive(ctx, who, file, P.UPLOAD_SUBMISSION, source=school)
+
+
+def _check_kind(ctx: Context, who: Actor, permission: Permission, path: Path) -> None:
+    """Refuse (audited, 403) a file of a kind this route may not receive, before staging."""
+    try:
+        kind = detect_kind(path)
+    except FeedError:
+        return  # not a known feed at all: staging refuses it, with its reason, as any bad file
+    try:
+        check_upload_kind(permission, kind)
+    except Forbidden as exc:
+        raise refused(ctx, who, permission, exc) from None
+
+
+async def receive(ctx: Context, who: Actor, file: UploadFile, permission: Permission, *, source: str,
+                  la: str | None = None) -> SubmissionOut:
+    """Store an upload, check its kind against the route's permission, stage it (audited) and
+    describe the result; the stored file is deleted whatever happens."""
     path = await _store(ctx, file)
     await file.close()
 
@@ -88,8 +110,10 @@ async def upload(school: School, file: UploadFile, ctx: Ctx, who: CurrentActor) 
         record(db, who, "upload_submission", reason="submission", outcome=outcome, at=ctx.clock())
 
     try:
+        await run_in_threadpool(_check_kind, ctx, who, permission, path)
         result = await run_in_threadpool(partial(
-            submit_file, ctx.engine, path, source=school, today=ctx.clock().date(), on_recorded=audited))
+            submit_file, ctx.engine, path, source=source, la=la, today=ctx.clock().date(),
+            on_recorded=audited))
         submission_id, duplicate, outcome = result.submission_id, result.duplicate, "ok"
     except SubmissionRejected as exc:
         submission_id, duplicate, outcome, reason = exc.submission_id, False, "refused", exc.reason

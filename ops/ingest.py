@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from access.uploads import KIND_NAMES
 from index import StoreError, StoreSettings
 from index.store import open_store
 from ingest import (
@@ -58,10 +59,12 @@ def submit(
     except SubmissionRejected as exc:
         typer.secho(f"refused: {exc} (submission {exc.submission_id})", err=True, fg=typer.colors.RED)
         raise typer.Exit(code=1) from None
+    kind = f"{KIND_NAMES[result.kind]} ({result.kind.value})"
     if result.duplicate:
-        typer.echo(f"already submitted as submission {result.submission_id} ({result.state}): nothing to do")
+        typer.echo(f"already submitted as submission {result.submission_id}, {kind} ({result.state}): "
+                   "nothing to do")
         return
-    typer.echo(f"submission {result.submission_id}: {result.kind.value} {result.state}, "
+    typer.echo(f"submission {result.submission_id}: {kind} {result.state}, "
                f"{result.accepted} accepted, {result.rejected} rejected")
     for earlier in result.superseded:
         typer.echo(f"  replaces the school's earlier census, submission {earlier}")

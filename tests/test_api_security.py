@@ -122,6 +122,7 @@ ROUTES: dict[tuple[str, str], Spec] = {
     ("GET", "/la/usage"): Spec((P.READ_AUDIT,)),
     ("POST", "/schools/{laestab}/submissions"): Spec((P.UPLOAD_SUBMISSION,), upload=True, school=True),
     ("GET", "/schools/{laestab}/submissions"): Spec((P.UPLOAD_SUBMISSION,), school=True),
+    ("POST", "/la/submissions"): Spec((P.UPLOAD_FEED,), upload=True),
     ("GET", "/schools/{laestab}/submissions/{submission_id}"): Spec(
         (P.UPLOAD_SUBMISSION,), {"submission_id": "=1"}, school=True),
     ("POST", "/admin/users/{user_id}/unlock"): Spec((P.UNLOCK,), {"user_id": "=pat.practitioner"},

@@ -169,7 +169,7 @@ def test_childindex_serve_runs_the_app_under_uvicorn(demo: tuple[Path, Engine, P
             code = pyotp.TOTP(auditor.secret).at(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30))
             signed = httpx.post(f"{base}/signin", json={"username": auditor.person.uid,
                                                          "password": auditor.person.user.password,
-                                                         "code": code})
+                                                         "code": code, "bearer": True})
             assert signed.status_code == 200, signed.text
             token = signed.json()["token"]
             me = httpx.get(f"{base}/me", headers={"authorization": f"Bearer {token}"})

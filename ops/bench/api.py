@@ -262,7 +262,8 @@ def sign_in_all(base: str, users: list[Enrolled]) -> list[str]:
             for attempt in range(2):
                 code = pyotp.TOTP(user.secret).now()
                 response = client.post("/signin", json={"username": user.person.uid,
-                                                        "password": user.person.user.password, "code": code})
+                                                        "password": user.person.user.password, "code": code,
+                                                        "bearer": True})
                 if response.status_code == 200:
                     tokens.append(response.json()["token"])
                     break

@@ -1,0 +1,31 @@
+"""The LA data team's upload of service feeds for its own LA (access.uploads says who may send
+which kind of file; a school's route takes census and CTF only). The file is checked, minimised
+and staged for the nightly run exactly as a school's (api.schools.receive)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, UploadFile
+
+from access import Permission
+from api.deps import Ctx, CurrentActor, la_scope, requires
+from api.schemas import SubmissionOut
+from api.schools import receive
+
+P = Permission
+router = APIRouter(prefix="/la", tags=["LA data team"])
+
+FeedLa = Annotated[str, Depends(la_scope(P.UPLOAD_FEED))]
+Sender = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9]{1,16}$",
+                                     description="the code of the service that produced the feed "
+                                                 "(default: LA followed by the LA number)")]
+
+
+@router.post("/submissions", response_model=SubmissionOut, status_code=201,
+             dependencies=requires(P.UPLOAD_FEED))
+async def upload_feed(la: FeedLa, file: UploadFile, ctx: Ctx, who: CurrentActor,
+                      sender: Sender = None) -> SubmissionOut:
+    """Upload a service feed (CSV with the documented header) for the own LA; it is checked and
+    staged for the nightly run at once. Census and CTF files are a school's to send."""
+    return await receive(ctx, who, file, P.UPLOAD_FEED, source=sender or f"LA{la}", la=la)
