@@ -110,7 +110,7 @@ def test_another_schools_file_is_refused_without_a_word_about_it(world: World) -
         other = upload(world, "sam.school", f"/schools/{OTHER_SCHOOL}/submissions", CENSUS)
         assert other.status_code == 422, other.text  # type: ignore[attr-defined]
         refusal = other.json()  # type: ignore[attr-defined]
-        assert list(refusal) == ["error"] and "another sender" in refusal["error"]
+        assert list(refusal) == ["error"] and "another school or source" in refusal["error"]
         assert f"submission {held['submission_id']})" not in refusal["error"]
         entry = last_entry(world)
         assert (entry.actor, entry.action, entry.outcome) == ("sam.school", "upload_submission", "refused")
@@ -135,5 +135,5 @@ def test_the_command_line_says_what_it_staged_and_refuses_anothers_file(world: W
                                        "--db", url])
     assert other.exit_code == 1, other.output
     first_id = staged.output.split(":")[0].split()[-1]
-    assert "another sender" in other.output and "accepted," not in other.output
+    assert "another school or source" in other.output and "accepted," not in other.output
     assert f"submission {first_id})" not in other.output
