@@ -7,7 +7,8 @@ children, updates of linked children, reviews opened, each staged record's outco
 checkpoint (`next_position`) and its cumulative run report. A run killed at any moment has
 either committed a batch whole or not at all; the next run starts each submission at its
 checkpoint and so does exactly the work that was left. A school census is closed, in its own
-transaction, by ending that school's involvement for every child no longer on its roll.
+transaction, by ending that school's involvement for every child no longer on its roll
+(`ingest.roll`: a pupil whose record was rejected is still on it).
 
 Which children a batch changed is queued in the same transaction (`index.outbox.mark_changed`)
 and pushed to the search backend right after the commit (`outbox.drain`); a run first drains
@@ -38,16 +39,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from index import ChildRecord, SearchBackend, SearchUnavailable, add_children, outbox, transaction
 from index import models as m
 from index.embedded import EmbeddedSearch
 from index.store import background_checkpoints, driver_executemany, param_mark
-from index.vocabulary import ServiceType, SourceKind
+from index.vocabulary import SourceKind
 from ingest import unchanged
 from ingest.candidates import StoreCandidates
+from ingest.roll import close_roll
 from ingest.run_lock import run_lock
 from ingest.staging import SubmissionState
 from ingest.store_changes import apply_links
@@ -369,8 +371,7 @@ def _close(ctx: _Context, submission_id: int) -> None:
         counts = Counter(report.get("counts", {}))
         if submission.source_kind is SourceKind.CENSUS and staged.census_date is not None:
             if staged.records_total > 0:
-                counts["involvements_ended_not_on_roll"] = end_missing_pupils(
-                    session, submission_id, submission.source_code, staged.census_date)
+                counts.update(close_roll(session, submission_id, submission.source_code, staged.census_date))
             else:
                 # An empty return is far likelier a broken export than a school with no pupils.
                 report["warnings"] = ["the census holds no accepted pupils: no involvement was ended"]
@@ -382,30 +383,6 @@ def _close(ctx: _Context, submission_id: int) -> None:
         staged.done_at = _now()
         ctx.kill.point("closing")
     ctx.kill.point("closed")
-
-
-def end_missing_pupils(session: Session, submission_id: int, school: str, on: dt.date) -> int:
-    """End `school`'s open involvements of children not on this census's roll. On the roll: the
-    children its records went to, the existing children its held records may be (open
-    reviews), and the children holding the UPN of a pupil whose record was rejected (a typo in
-    a pupil's date of birth does not take them off the roll). Returns how many were ended."""
-    on_roll = select(m.StagedRecord.child_id).where(
-        m.StagedRecord.submission_id == submission_id, m.StagedRecord.child_id.is_not(None))
-    may_be = select(m.MatchReview.candidate_id).where(m.MatchReview.child_id.in_(on_roll))
-    rejected_upns = select(m.StagedRejection.upn).where(
-        m.StagedRejection.submission_id == submission_id, m.StagedRejection.upn.is_not(None))
-    rejected = select(m.ChildIdentifier.child_id).where(
-        m.ChildIdentifier.scheme == "upn", m.ChildIdentifier.value.in_(rejected_upns))
-    result = session.execute(
-        update(m.Involvement.__table__)
-        .where(m.Involvement.service_type == ServiceType.SCHOOL, m.Involvement.organisation_code == school,
-               m.Involvement.end_date.is_(None),
-               (m.Involvement.start_date.is_(None)) | (m.Involvement.start_date <= on),
-               m.Involvement.child_id.not_in(on_roll), m.Involvement.child_id.not_in(may_be),
-               m.Involvement.child_id.not_in(rejected))
-        .values(end_date=on, submission_id=submission_id, record_ref="not on roll")
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def _fail(engine: Engine, submission_id: int, exc: BaseException) -> str:

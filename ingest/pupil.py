@@ -30,6 +30,7 @@ from index.records import (
 )
 from index.vocabulary import Gender, NameKind, Relationship, ServiceType
 from ingest.report import RecordError, SourceRecord
+from ingest.roll import pupil_identity
 
 # CBDS relationship-to-pupil codes (D00033) -> the index's relationships. Unknown codes become
 # OTHER with a warning: a contact is never a reason to reject a pupil.
@@ -432,9 +433,9 @@ def build_pupil(
         }
         child = ChildRecord.model_validate(data)
     except Reject as exc:
-        return RecordError(context.file, record_ref, exc.field, exc.reason, upn)
+        return RecordError(context.file, record_ref, exc.field, exc.reason, upn, pupil_identity(fields))
     except ValidationError as exc:
-        return RecordError(context.file, record_ref, *validation_problem(exc), upn)
+        return RecordError(context.file, record_ref, *validation_problem(exc), upn, pupil_identity(fields))
     seen_upns[upn_number] = position
     return SourceRecord(
         record_ref=record_ref,

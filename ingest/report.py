@@ -53,6 +53,9 @@ class RecordError:
     field: str
     reason: str
     upn: str | None = None
+    # A census pupil's names and date of birth as sent (ingest.roll.pupil_identity): staged only
+    # until the run closes the census, to keep the pupil on roll; never printed or reported.
+    identity: str | None = field(default=None, repr=False, compare=False)
 
     def __str__(self) -> str:
         upn = f" (UPN {self.upn})" if self.upn else ""

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, select
 
 from index import models as m
 from index import transaction
+from ingest.roll import LABELS as ROLL_LABELS
 
 
 class UnknownSubmission(LookupError):
@@ -74,7 +75,7 @@ def describe_report(report: dict[str, Any]) -> str:
         lines.append(f"  accepted {parse['accepted']}, rejected {parse['rejected_count']}")
     run_counts = report["run"].get("counts", {})
     if run_counts:
-        lines.append("  run: " + ", ".join(f"{k} {v}" for k, v in run_counts.items()))
+        lines.append("  run: " + ", ".join(f"{ROLL_LABELS.get(k, k)} {v}" for k, v in run_counts.items()))
     if report["run"].get("reviews"):
         lines.append("  reviews opened: " + ", ".join(str(r) for r in report["run"]["reviews"]))
     if report["resumed_from"] is not None:

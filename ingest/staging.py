@@ -87,8 +87,9 @@ def _parse_report_json(report: ParseReport) -> str:
 
 
 def _records(parse: Iterator[SourceRecord | RecordError], session: Session,
-             submission_id: int) -> int:
-    """Write the parse's outcomes in batches; returns the number of accepted records."""
+             submission_id: int, *, roll: bool = False) -> int:
+    """Write the parse's outcomes in batches; returns the number of accepted records. `roll`: a
+    census, whose rejected pupils' identities are held until the run closes it (ingest.roll)."""
     records: list[dict[str, object]] = []
     rejections: list[dict[str, object]] = []
     position = 0
@@ -116,6 +117,7 @@ def _records(parse: Iterator[SourceRecord | RecordError], session: Session,
             rejections.append({
                 "submission_id": submission_id, "record_ref": item.record_ref[:64],
                 "field": item.field[:64], "reason": item.reason[:300], "upn": item.upn,
+                "identity": item.identity if roll else None,
             })
         if len(records) + len(rejections) >= STAGE_BATCH:
             flush()
@@ -153,7 +155,7 @@ def _supersede(session: Session, submission_id: int, school: str, census_date: d
     mine = session.execute(
         select(m.StagedSubmission).where(m.StagedSubmission.submission_id == submission_id)
     ).scalar_one()
-    superseded = []
+    superseded: list[int] = []
     for other in others:
         assert other.census_date is not None
         if other.census_date >= census_date:
@@ -163,10 +165,16 @@ def _supersede(session: Session, submission_id: int, school: str, census_date: d
             other.state = SubmissionState.SUPERSEDED
             other.failure = f"superseded by the newer census of submission {submission_id}"
             superseded.append(other.submission_id)
+    if mine.state == SubmissionState.SUPERSEDED:
+        # It will never run, so never close the school's roll: nothing to keep its pupils on by.
+        session.execute(update(m.StagedRejection).where(m.StagedRejection.submission_id == submission_id)
+                        .values(identity=None))
     if superseded:
         # A superseded census will never run: its staged copies of personal data go now.
         session.execute(update(m.StagedRecord).where(m.StagedRecord.submission_id.in_(superseded))
                         .values(payload=None))
+        session.execute(update(m.StagedRejection).where(m.StagedRejection.submission_id.in_(superseded))
+                        .values(identity=None))
     return tuple(superseded)
 
 
@@ -226,7 +234,7 @@ def submit_file(
                 records_total=0, next_position=0, staged_at=_now())
             session.add(staged)
             session.flush()
-            total = _records(iter(parse), session, submission_id)
+            total = _records(iter(parse), session, submission_id, roll=kind is SourceKind.CENSUS)
             report = parse.report
             staged.records_total = total
             staged.parse_report = _parse_report_json(report)

@@ -96,3 +96,79 @@ def test_a_census_already_accepted_for_another_school_is_refused(engine: Engine,
     with pytest.raises(SubmissionRejected) as caught:
         submit_file(engine, path, source="8235555")
     assert "another school or source" in caught.value.reason
+
+
+# -- a pupil whose record is rejected is not a leaver ----------------------------------------------
+
+RHYS = _pupils()[2]
+# Rejection reason -> how Rhys's spring row is spoilt (the row still names him).
+REJECTIONS = {
+    "upn_missing": lambda x: x.replace(f"<UPN>{RHYS.upn}</UPN>", "<UPN></UPN>"),
+    "upn_bad_check_letter": lambda x: x.replace(f"<UPN>{RHYS.upn}</UPN>", f"<UPN>Z{RHYS.upn[1:]}</UPN>"
+                                                if RHYS.upn[0] != "Z" else f"<UPN>A{RHYS.upn[1:]}</UPN>"),
+    "surname_missing": lambda x: x.replace("<Surname>Evans</Surname>", "<Surname></Surname>"),
+    "forename_missing": lambda x: x.replace("<Forename>Rhys</Forename>", "<Forename></Forename>"),
+    "dob_malformed": lambda x: x.replace("<DOB>2013-01-15</DOB>", "<DOB>2013-13-05</DOB>"),
+    "dob_impossible": lambda x: x.replace("<DOB>2013-01-15</DOB>", "<DOB>2013-02-30</DOB>"),
+    "dob_missing": lambda x: x.replace("<DOB>2013-01-15</DOB>", "<DOB></DOB>"),
+    "too_old": lambda x: x.replace("<DOB>2013-01-15</DOB>", "<DOB>1990-01-15</DOB>"),
+    "postcode_not_uk": lambda x: x.replace("<PostCode>MK45 2DD</PostCode>", "<PostCode>75008</PostCode>"),
+    "left_before_entry": lambda x: x.replace(
+        "<EntryDate>2021-09-01</EntryDate></PupilStatus><HomeInformation><Address><BS7666Address>"
+        "<PAON>7</PAON>", "<EntryDate>2021-09-01</EntryDate><LeavingDate>2020-01-01</LeavingDate>"
+        "</PupilStatus><HomeInformation><Address><BS7666Address><PAON>7</PAON>"),
+    "no_upn_and_bad_dob": lambda x: REJECTIONS["upn_missing"](REJECTIONS["dob_malformed"](x)),
+    "no_upn_and_bad_postcode": lambda x: REJECTIONS["upn_missing"](REJECTIONS["postcode_not_uk"](x)),
+}
+
+
+def _school_ends(engine: Engine) -> dict[str, object]:
+    """UPN -> the end date of the child's involvement with the school."""
+    with transaction(engine) as s:
+        return dict(s.execute(select(m.ChildIdentifier.value, m.Involvement.end_date)
+                              .join(m.Involvement, m.Involvement.child_id == m.ChildIdentifier.child_id)
+                              .where(m.ChildIdentifier.scheme == "upn",
+                                     m.Involvement.organisation_code == SCHOOL))
+                    .tuples().all())
+
+
+@pytest.mark.parametrize("reason", sorted(REJECTIONS))
+def test_a_rejected_pupil_the_school_holds_stays_on_roll(engine: Engine, tmp_path: Path, reason: str) -> None:
+    from ingest import run_nightly
+
+    amara, jan, rhys = _pupils()
+    submit_file(engine, write(tmp_path / "aut.xml", census_xml([amara, jan, rhys])), source=SCHOOL)
+    run_nightly(engine)
+    # Spring: Jan is not on the roll at all; Rhys is, but his row is rejected.
+    spring = REJECTIONS[reason](census_xml([amara, rhys], reference="2026-01-15", term="SPR"))
+    assert spring != census_xml([amara, rhys], reference="2026-01-15", term="SPR")
+    sub = submit_file(engine, write(tmp_path / "spr.xml", spring), source=SCHOOL)
+    assert sub.rejected == 1
+    run_nightly(engine)
+    ends = _school_ends(engine)
+    assert ends[rhys.upn] is None, "a pupil whose record was rejected was taken off the roll"
+    assert ends[amara.upn] is None and ends[jan.upn] is not None
+    report = submission_report(engine, sub.submission_id)
+    counts = report["run"]["counts"]
+    assert counts["involvements_ended_not_on_roll"] == 1
+    assert counts["involvements_kept_on_roll_record_rejected"] == 1
+    assert "kept: on roll, record rejected 1" in describe_report(report)
+    with transaction(engine) as s:  # the names and dates held for this are gone once it ran
+        assert s.scalar(select(func.count()).select_from(m.StagedRejection)
+                        .where(m.StagedRejection.identity.is_not(None))) == 0
+
+
+def test_a_rejected_row_naming_nobody_held_keeps_no_one(engine: Engine, tmp_path: Path) -> None:
+    """Another pupil's rejected row (a new pupil without a UPN) does not keep Jan on roll."""
+    from ingest import run_nightly
+
+    amara, jan, rhys = _pupils()
+    submit_file(engine, write(tmp_path / "aut.xml", census_xml([amara, jan])), source=SCHOOL)
+    run_nightly(engine)
+    spring = REJECTIONS["upn_missing"](census_xml([amara, rhys], reference="2026-01-15", term="SPR"))
+    sub = submit_file(engine, write(tmp_path / "spr.xml", spring), source=SCHOOL)
+    run_nightly(engine)
+    assert _school_ends(engine)[jan.upn] is not None
+    counts = submission_report(engine, sub.submission_id)["run"]["counts"]
+    assert counts["involvements_ended_not_on_roll"] == 1
+    assert "involvements_kept_on_roll_record_rejected" not in counts
