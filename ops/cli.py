@@ -9,6 +9,7 @@ import typer
 from index import StoreError, StoreSettings
 from index.store import make_engine, upgrade
 from ops.audit import audit_app
+from ops.backup import backup_app
 from ops.bench.api import command as bench_api_command
 from ops.bench.audit import command as bench_audit_command
 from ops.bench.ingest import command as bench_ingest_command
@@ -34,6 +35,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(index_app, name="index")
 app.add_typer(review_app, name="review")
 app.add_typer(ingest_app, name="ingest")
+app.add_typer(backup_app, name="backup")
 app.command("synth")(synth_command)
 app.command("demo")(demo_command)
 app.command("serve")(serve_command)
