@@ -505,3 +505,19 @@ def test_contact_details_cannot_reach_anyone_real(area: Path) -> None:
     assert emails and phones
     assert all(re.fullmatch(r"(.+\.)?example\.(com|org|net)", domain) for domain in emails)
     assert all(p.startswith(("07700 900", "01632 960")) for p in phones)  # Ofcom drama ranges
+
+
+def test_a_small_area_is_byte_for_byte_what_it_was() -> None:
+    """The same seed writes the same bytes, release after release (a refactor of the generator
+    must not change a benchmark store's truth; a deliberate change bumps GENERATION_VERSION and
+    this digest together)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        write_area(out, 800, LA, 5, chunk_children=400)
+        digest = hashlib.sha256()
+        for path in sorted(out.rglob("*")):
+            if path.is_file():
+                digest.update(str(path.relative_to(out)).encode() + b"\0" + path.read_bytes() + b"\0")
+    assert digest.hexdigest() == "5178ef57b8e7348e407c7f9a10ec3d04a74334612b7825c1481d1cb004e11c1e"

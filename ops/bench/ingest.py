@@ -38,7 +38,7 @@ import typer
 from index.identifiers import upn_check_letter
 from ops.bench import stores
 from ops.machine import describe_machine
-from ops.synth import _tables as name_tables
+from ops.synth import name_tables
 
 LA, ESTAB = "823", "1234"
 _UNIT = "ABDEFGHJLNPQRSTUWXYZ"  # letters used in the inward part of a postcode
