@@ -9,6 +9,13 @@ from __future__ import annotations
 
 # What each group of allowed values is for; every entry below names one of these.
 PURPOSES: dict[str, str] = {
+    "retention": "DESIGN.md's retention rules: the consent flag for keeping a record live to 25 "
+                 "(a care leaver or a young person with learning difficulties: the flag only), the "
+                 "date of death, retention runs with counts by rule, and the id, LA and date of a "
+                 "purged record (no personal data)",
+    "federation": "which LA owns a child's record: moves between LAs, when, by whom (a user id "
+                  "or the nightly run), a coded reason and how many review items and "
+                  "investigations went with it",
     "key": "row identity and links between rows",
     "child": "the child: names, date of birth, gender, status, owning LA, shielded flag",
     "address": "an address with its history and status",
@@ -49,7 +56,8 @@ ALLOWED_COLUMNS: dict[str, dict[str, str]] = {
     "children": {
         "id": "key", "child_number": "identifier", "owning_la": "child",
         "date_of_birth": "child", "gender": "child", "status": "child", "status_since": "child",
-        "shielded": "child", "created_at": "bookkeeping", "updated_at": "bookkeeping",
+        "shielded": "child", "retain_to_25": "retention", "date_of_death": "retention",
+        "created_at": "bookkeeping", "updated_at": "bookkeeping",
         "revision": "bookkeeping", **_PROVENANCE,
     },
     "child_names": {
@@ -170,6 +178,18 @@ ALLOWED_COLUMNS: dict[str, dict[str, str]] = {
         "finished_at": "bookkeeping", "report": "staging",
     },
     "search_outbox": {"id": "key", "child_id": "key", "queued_at": "bookkeeping"},
+    "retention_runs": {
+        "id": "key", "as_of": "retention", "dry_run": "retention", "state": "retention",
+        "started_at": "bookkeeping", "finished_at": "bookkeeping", "report": "retention",
+    },
+    "purged_children": {"child_id": "key", "owning_la": "retention", "purged_at": "retention",
+                        "run_id": "key"},
+    "child_transfers": {
+        "id": "key", "child_id": "key", "from_la": "federation", "to_la": "federation",
+        "transferred_at": "federation", "transferred_by": "federation", "reason": "federation",
+        "submission_id": "provenance", "reviews_moved": "federation",
+        "investigations_moved": "federation",
+    },
 }
 
 # Input models (index.records) and the fields they may carry.

@@ -110,6 +110,11 @@ class Child(Provenance, Base):
     # When the status last changed: drives retention (deceased -> archived -> purged).
     status_since: Mapped[dt.date | None] = mapped_column(Date)
     shielded: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Retention (DESIGN.md): live to 25 instead of 18, with consent, for a care leaver or a young
+    # person with learning difficulties (the flag only: never which, never why).
+    retain_to_25: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # A deceased child's record stays live for a year from this date, then is archived.
+    date_of_death: Mapped[dt.date | None] = mapped_column(Date)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
@@ -634,3 +639,51 @@ class SearchOutboxEntry(Base):
     queued_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = ({"sqlite_autoincrement": True},)
+
+
+# --- Running it (ops.retention, index.ownership): retention runs, purged records, transfers.
+
+
+class RetentionRun(Base):
+    """One retention run (ops.retention): the day it applied the rules for, whether it was a dry
+    run, how it ended, and its report (counts by rule; never a child's data)."""
+
+    __tablename__ = "retention_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(16))  # running, done, abandoned
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    report: Mapped[str | None] = mapped_column(Text)
+
+
+class PurgedChild(Base):
+    """What is left of a purged record: its id (so the audit trail's entries about it still say
+    whose they were: "a record purged on ..."), its last owning LA and when. No personal data."""
+
+    __tablename__ = "purged_children"
+
+    child_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    owning_la: Mapped[str] = mapped_column(String(3))
+    purged_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    run_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class ChildTransfer(Base):
+    """A child's record moved from one LA to another: by the nightly run (the child now lives
+    there) or by an LA data team by hand, with a coded reason. The receiving LA lists these."""
+
+    __tablename__ = "child_transfers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    child_id: Mapped[int] = mapped_column(Integer, index=True)  # no FK: outlives a purge
+    from_la: Mapped[str] = mapped_column(String(3))
+    to_la: Mapped[str] = mapped_column(String(3), index=True)
+    transferred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    transferred_by: Mapped[str] = mapped_column(String(64))  # a user id, or "nightly-run"
+    reason: Mapped[str] = mapped_column(String(32))
+    submission_id: Mapped[int | None] = mapped_column(Integer)  # the feed that showed the move
+    reviews_moved: Mapped[int] = mapped_column(Integer, default=0)
+    investigations_moved: Mapped[int] = mapped_column(Integer, default=0)

@@ -19,6 +19,7 @@ from ops.demo import command as demo_command
 from ops.ingest import ingest_app
 from ops.lists import dedupe_command, link_command
 from ops.reindex import index_app
+from ops.retention import retention_app
 from ops.review import review_app
 from ops.serve import command as serve_command
 from ops.synth import command as synth_command
@@ -36,6 +37,7 @@ app.add_typer(index_app, name="index")
 app.add_typer(review_app, name="review")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(backup_app, name="backup")
+app.add_typer(retention_app, name="retention")
 app.command("synth")(synth_command)
 app.command("demo")(demo_command)
 app.command("serve")(serve_command)
