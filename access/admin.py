@@ -11,7 +11,9 @@ import datetime as dt
 from sqlalchemy.orm import Session
 
 from access import audit, lockout, sessions, totp
+from access.duties import check_duties
 from access.identity import canonical_username
+from access.reasons import RegisterChange
 from access.register import RegisterEntry, get_entry, save_entry
 from access.roles import Forbidden, Permission, Principal
 from access.settings import AccessSettings
@@ -29,10 +31,10 @@ def _target(session: Session, user_id: str) -> RegisterEntry:
 
 
 def _record(session: Session, actor: Principal, action: str, subject: str, now: dt.datetime,
-            outcome: str = "ok") -> None:
+            outcome: str = "ok", reason: str = "administration") -> None:
     audit.append(session, audit.Event(
         actor=actor.user_id, actor_role=actor.role.value, actor_la=actor.la, action=action,
-        subject_user=subject, reason="administration", outcome=outcome, at=now,
+        subject_user=subject, reason=reason, outcome=outcome, at=now,
     ))
 
 
@@ -41,6 +43,7 @@ def issue_enrolment(session: Session, actor: Principal, user_id: str, *, now: dt
     """A one-time enrolment token for a registered user of the administrator's own LA."""
     entry = _target(session, user_id)
     actor.require(Permission.ISSUE_ENROLMENT, la=entry.la)
+    check_duties(actor, entry.user_id, [entry.role], "issue an enrolment token")
     token = totp.issue_token(session, entry.user_id, issued_by=actor.user_id, now=now, settings=settings)
     _record(session, actor, "enrolment_issued", entry.user_id, now)
     return token
@@ -50,21 +53,26 @@ def unlock(session: Session, actor: Principal, user_id: str, *, now: dt.datetime
     """Lift a lockout early; whether the user was locked or had failures."""
     entry = _target(session, user_id)
     actor.require(Permission.UNLOCK, la=entry.la)
+    check_duties(actor, entry.user_id, [entry.role], "lift a lock")
     cleared = lockout.clear(session, canonical_username(entry.user_id))
     _record(session, actor, "unlock", entry.user_id, now, "ok" if cleared else "not_found")
     return cleared
 
 
 def save_register_entry(session: Session, actor: Principal, entry: RegisterEntry, *,
-                        now: dt.datetime) -> None:
-    """Add or change a register entry. A suspension or change of role or LA ends the user's
-    live sessions at once (the per-request register check would refuse them anyway)."""
+                        why: RegisterChange, now: dt.datetime) -> None:
+    """Add or change a register entry, saying why (the audit entry's reason, which the owning
+    LA reads in its register changes). Nobody changes their own entry, and an auditor's,
+    administrator's or operator's only an administrator (access.duties). A suspension or change
+    of role or LA ends the user's live sessions at once."""
     actor.require(Permission.MANAGE_REGISTER, la=entry.la)
     before = get_entry(session, entry.user_id)
     moving = before is not None and before.la != entry.la
     if moving and not actor.can(Permission.MANAGE_REGISTER, la=before.la):
         raise Forbidden("may not move a practitioner from another LA's register")
+    roles = [entry.role] + ([before.role] if before is not None else [])
+    check_duties(actor, entry.user_id, roles, "change a register entry")
     save_entry(session, entry)
     if before is not None and (entry.suspended or (before.role, before.la) != (entry.role, entry.la)):
         sessions.revoke_user(session, entry.user_id, now=now)
-    _record(session, actor, "register_change", entry.user_id, now)
+    _record(session, actor, "register_change", entry.user_id, now, reason=why.value)

@@ -73,6 +73,14 @@ REASONS: dict[str, str] = {
     "retention": "the retention rules of DESIGN.md",
     "change_of_address": "the child now lives in another LA",
     "operations": "running the service (operator)",
+    # Why a register entry changed (access.reasons.RegisterChange).
+    "register_new_entry": "a new register entry",
+    "register_vetting_renewed": "a vetting check renewed",
+    "register_training_recorded": "training completed or renewed",
+    "register_role_or_organisation": "a change of role, organisation, service or LA",
+    "register_suspension": "access suspended",
+    "register_reinstatement": "a suspension lifted",
+    "register_correction": "a correction of the entry",
 }
 
 # "ok", or why not: general outcomes, then the specific refusals of sign-in and enrolment.

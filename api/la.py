@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from access import Forbidden, Permission, RegisterEntry, admin
+from access import Forbidden, Permission, RegisterEntry, admin, audit
 from access.register import get_entry, status_of
 from access.view_policy import may_opt_out
 from api.deps import (
@@ -28,7 +28,9 @@ from api.deps import (
     requires,
     review_scope,
 )
+from api.oversight import After, Limit, entries_out
 from api.schemas import (
+    AuditOut,
     CorrectionBody,
     CreatedOut,
     DecisionBody,
@@ -245,15 +247,37 @@ def list_register(la: RegisterLa, ctx: Ctx, who: CurrentActor) -> RegisterOut:
 @router.put("/register/{user_id}", response_model=RegisterEntryOut, dependencies=requires(P.MANAGE_REGISTER))
 def save_register(user_id: UserId, body: RegisterBody, la: RegisterLa, ctx: Ctx,
                   who: CurrentActor) -> RegisterEntryOut:
-    """Add or change a register entry of the user's own LA (a suspension ends sessions at once)."""
-    entry = RegisterEntry.model_validate({"user_id": user_id, **body.model_dump()})
+    """Add or change a register entry of the user's own LA, saying why (a suspension ends
+    sessions at once). Nobody changes their own entry; an auditor's, administrator's or
+    operator's is an administrator's to change."""
+    entry = RegisterEntry.model_validate({"user_id": user_id, **body.model_dump(exclude={"change_reason"})})
     now = ctx.clock()
     try:
         with transaction(ctx.engine) as db:
-            admin.save_register_entry(db, who.principal, entry, now=now)
+            admin.save_register_entry(db, who.principal, entry, why=body.change_reason, now=now)
     except Forbidden as exc:
-        raise refused(ctx, who, P.MANAGE_REGISTER, exc) from None
+        with transaction(ctx.engine) as db:
+            record(db, who, "register_change", reason=body.change_reason.value, outcome="forbidden",
+                   subject_user=entry.user_id, at=now)
+        raise exc from None
     return register_out(entry, now.date())
+
+
+@router.get("/register/changes", response_model=AuditOut, dependencies=requires(P.MANAGE_REGISTER))
+def register_changes(la: RegisterLa, ctx: Ctx, who: CurrentActor, after: After = 0,
+                     limit: Limit = 100) -> AuditOut:
+    """The owning LA's notice of changes to its register, in order after `after` (poll with the
+    last `seq` seen): who changed whose entry, why, and refused attempts too."""
+    event = m.AuditEvent
+    own_users = select(m.Practitioner.user_id).where(m.Practitioner.la == la)
+    with transaction(ctx.engine) as db:
+        seqs = db.scalars(select(event.seq).where(
+            event.action == "register_change", event.seq > after,
+            (event.actor_la == la) | event.subject_user.in_(own_users))
+            .order_by(event.seq).limit(limit)).all()
+        entries = audit.entries(db, list(seqs))
+        record(db, who, "read_register", reason="administration", at=ctx.clock())
+        return entries_out(db, entries)
 
 
 @router.post("/register/{user_id}/enrolment", response_model=TokenOut, status_code=201,

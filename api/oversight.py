@@ -58,7 +58,7 @@ def _organisations(db: Session, actors: set[str]) -> dict[str, str]:
     return {user: organisation for user, organisation in rows}
 
 
-def _entries_out(db: Session, entries: list[Entry]) -> AuditOut:
+def entries_out(db: Session, entries: list[Entry]) -> AuditOut:
     names = _organisations(db, {e.actor for e in entries})
     return AuditOut(entries=[AuditEntryOut(
         seq=e.seq, at=e.at, actor=e.actor, actor_role=e.actor_role, actor_la=e.actor_la,
@@ -83,7 +83,7 @@ def trail(la: AuditLa, ctx: Ctx, who: CurrentActor, after: After = 0, limit: Lim
                                .order_by(m.AuditEvent.seq).limit(limit)))
         entries = audit.entries(db, seqs)
         record(db, who, "read_audit", reason="audit_review", at=ctx.clock())
-        return _entries_out(db, entries)
+        return entries_out(db, entries)
 
 
 @router.get("/audit/children/{child_id}", response_model=AuditOut)
@@ -92,7 +92,7 @@ def who_looked(child: AuditedChild, ctx: Ctx, who: CurrentActor) -> AuditOut:
     with transaction(ctx.engine) as db:
         entries = who_looked_at(db, child.id)
         record(db, who, "read_audit", reason="audit_review", child_ids=[child.id], at=ctx.clock())
-        return _entries_out(db, entries)
+        return entries_out(db, entries)
 
 
 @router.get("/audit/users/{user_id}", response_model=AuditOut)
@@ -105,7 +105,7 @@ def what_looked(user_id: UserId, ctx: Ctx, who: CurrentActor) -> AuditOut:
     with transaction(ctx.engine) as db:
         entries = what_user_looked_at(db, user_id)
         record(db, who, "read_audit", reason="audit_review", subject_user=user_id, at=ctx.clock())
-        return _entries_out(db, entries)
+        return entries_out(db, entries)
 
 
 @router.get("/audit/verify", response_model=VerificationOut)

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from access.audit import REASONS
+from access.reasons import ACCESS_REASON_CODES, RegisterChange
 from access.roles import Role
 from index.identifiers import Scheme
 from index.records import Email, LongText, Phone
@@ -23,8 +23,9 @@ class Output(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-# The stated reason for a search or a view: a code from the audit trail's fixed list.
-Reason = Literal[tuple(REASONS)]  # type: ignore[valid-type]
+# The stated reason for a search or a view: a code some role may give (access.reasons says
+# which role may give which; the audit trail's fixed list holds them all).
+Reason = Literal[ACCESS_REASON_CODES]  # type: ignore[valid-type]
 ShieldReason = Literal["safeguarding", "data_accuracy"]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
@@ -241,6 +242,8 @@ class RegisterBody(Input):
     training_completed_on: dt.date | None = None
     training_expires_on: dt.date | None = None
     suspended: bool = False
+    # Why the entry is added or changed: the audit entry's reason, shown to the owning LA.
+    change_reason: RegisterChange
 
 
 class RegisterEntryOut(Output):

@@ -1,8 +1,9 @@
 """The demo's users: one for every role, on the practitioner register and enrolled for TOTP.
 
 Each demo user is a directory entry (ops/demo_directory.py) and a register entry in the demo
-store, with vetting and training in date. The set-up acts as the demo LA's administrator
-(`ada.admin`), through the same access functions the API uses, so the audit trail shows every
+store, with vetting and training in date. The set-up acts as an administrator of the demo LA
+(`demo.set-up`, the operator bootstrapping it: nobody registers or enrols themselves), through
+the same access functions the API uses, so the audit trail shows every
 register change and enrolment token; each user then enrols with their password and the token
 and confirms with a code, exactly as a person would. Secrets are kept only encrypted, with the
 demo's key in var/demo/totp.key; a second start decrypts and prints them again rather than
@@ -25,6 +26,7 @@ from sqlalchemy import Engine, func, select
 from access import AccessSettings, RegisterEntry, Role, SignIn, new_key
 from access.admin import issue_enrolment, save_register_entry
 from access.directory import Directory
+from access.reasons import RegisterChange
 from access.register import RegisterStatus, get_entry, status_of
 from access.roles import Principal
 from access.totp import SecretBox, TotpConfigError
@@ -74,6 +76,7 @@ DEMO_PEOPLE: tuple[DemoPerson, ...] = (
 )
 
 ADMIN = next(p for p in DEMO_PEOPLE if p.role is Role.ADMINISTRATOR)
+SET_UP = "demo.set-up"  # who the audit trail shows registering and enrolling the demo people
 
 
 @dataclass(frozen=True)
@@ -155,7 +158,9 @@ def set_up(engine: Engine, settings: AccessSettings, *, la: str,
     """Register and enrol every demo person (only what is missing); their secrets to print."""
     now = now or dt.datetime.now(dt.UTC)
     today = now.date()
-    admin = Principal(user_id=ADMIN.uid, role=Role.ADMINISTRATOR, la=la)
+    # The set-up is the operator bootstrapping the demo LA, acting as an administrator: not a
+    # demo person (nobody registers or enrols themselves: access.duties).
+    admin = Principal(user_id=SET_UP, role=Role.ADMINISTRATOR, la=la)
     organisations = busiest_organisations(engine, la)
     box = SecretBox(settings)
     signin = SignIn(engine, Directory(settings), settings)
@@ -164,7 +169,9 @@ def set_up(engine: Engine, settings: AccessSettings, *, la: str,
         wanted = register_entry(person, la, today, organisations)
         with transaction(engine) as session:
             if not _still_good(get_entry(session, person.uid), wanted, today):
-                save_register_entry(session, admin, wanted, now=now)
+                why = RegisterChange.NEW_ENTRY if get_entry(session, person.uid) is None \
+                    else RegisterChange.CORRECTION
+                save_register_entry(session, admin, wanted, why=why, now=now)
             credential = session.get(m.TotpCredential, person.uid)
             secret = _open(box, credential)
         if secret is None:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from access import admin, audit, sessions
 from access.directory import Directory
+from access.reasons import RegisterChange
 from access.register import RegisterEntry, RegisterRefused, RegisterStatus, check_register, save_entry
 from access.roles import Capability, Forbidden, Principal, Role
 from access.settings import AccessSettings
@@ -279,13 +280,13 @@ def test_suspension_by_the_la_team_revokes_live_sessions(service: SignIn, clock:
             "user_id": "pat.practitioner", "organisation": "Bedford Health Visiting", "la": "823",
             "role": "practitioner", "vetting_checked_on": "2025-01-01", "vetting_expires_on": "2027-12-31",
             "training_completed_on": "2025-02-01", "suspended": True})
-        admin.save_register_entry(db, team, entry, now=clock.now)
+        admin.save_register_entry(db, team, entry, why=RegisterChange.SUSPENSION, now=clock.now)
     with pytest.raises(sessions.SessionInvalid) as caught, transaction(service.engine) as db:
         authorise(db, signed.token, settings=service.settings, now=clock.now)
     assert caught.value.reason == "revoked"
     other_la = Principal("dee.datateam", Role.LA_DATA_TEAM, la="202")
     with pytest.raises(Forbidden), transaction(service.engine) as db:
-        admin.save_register_entry(db, other_la, entry, now=clock.now)
+        admin.save_register_entry(db, other_la, entry, why=RegisterChange.SUSPENSION, now=clock.now)
 
 
 def test_register_role_must_be_granted_by_the_directory(service: SignIn, clock: Clock) -> None:

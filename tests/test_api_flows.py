@@ -423,6 +423,7 @@ def test_register_suspension_ends_sessions_and_enrolment_tokens(world: World) ->
         "vetting_expires_on": "2027-12-31",
         "training_completed_on": "2025-02-01",
         "training_expires_on": "2027-02-01",
+        "change_reason": "register_correction",
     }
     bad_dates = world.client.put(
         "/la/register/pat.practitioner", headers=dana, json={**body, "vetting_expires_on": "2024-01-01"}

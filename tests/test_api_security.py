@@ -43,7 +43,7 @@ PUBLIC = {("POST", "/signin"), ("POST", "/enrolment"), ("POST", "/enrolment/conf
 ANY_SIGNED_IN: tuple[Permission, ...] = ()
 REGISTER_BODY = {"organisation": "Elsewhere Health", "la": OWN_LA, "role": "practitioner",
                  "vetting_checked_on": "2025-01-01", "vetting_expires_on": "2027-01-01",
-                 "training_completed_on": "2025-01-01"}
+                 "training_completed_on": "2025-01-01", "change_reason": "register_new_entry"}
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,7 @@ ROUTES: dict[tuple[str, str], Spec] = {
     ("PUT", "/la/register/{user_id}"): Spec(
         (P.MANAGE_REGISTER,), {"user_id": "=new.user"}, {"user_id": "=olga.other"}, body=REGISTER_BODY,
         other_body={**REGISTER_BODY, "la": OTHER_LA}),
+    ("GET", "/la/register/changes"): Spec((P.MANAGE_REGISTER,)),
     ("POST", "/la/register/{user_id}/enrolment"): Spec(
         (P.ISSUE_ENROLMENT,), {"user_id": "=pat.practitioner"}, {"user_id": "=olga.other"}),
     ("GET", "/audit"): Spec((P.READ_AUDIT,)),

@@ -131,6 +131,7 @@ def test_register_and_admin_routes_take_one_canonical_name(world: World) -> None
     body = {k: v for k, v in register_values("pat.practitioner").items() if k != "user_id"}
     body = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in body.items()}
     body["role"] = "practitioner"
+    body["change_reason"] = "register_correction"
     saved = world.client.put("/la/register/Pat.Practitioner", headers=dana, json=body)
     assert saved.status_code == 200, saved.text
     assert saved.json()["user_id"] == "pat.practitioner"
