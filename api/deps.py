@@ -27,6 +27,7 @@ from api.errors import SESSION_COOKIE
 from index import models as m
 from index.store import transaction
 from index.vocabulary import ServiceType
+from matching import merged_into
 
 
 def context(request: Request) -> Context:
@@ -124,12 +125,33 @@ class ChildRef:
     shielded: bool
 
 
-def _child_ref(ctx: Context, child_id: int) -> ChildRef:
+def _child_ref(ctx: Context, child_id: int, who: Actor | None = None, needed: Permission | None = None,
+               request: Request | None = None) -> ChildRef:
     with transaction(ctx.engine) as db:
         row = db.execute(select(m.Child.owning_la, m.Child.shielded).where(m.Child.id == child_id)).first()
+        went = merged_to(db, child_id, who, needed) if row is None else None
+    if row is None and went is not None and request is not None:
+        # A merged-away child answers with where it went, for a caller who may see that child.
+        path = request.url.path.replace(f"/{child_id}", f"/{went}", 1)
+        raise HTTPException(308, {"message": "this child was merged into another record",
+                                  "merged_into": went}, headers={"Location": path})
     if row is None:
         raise HTTPException(404, "no child with that id")
     return ChildRef(child_id, row.owning_la, row.shielded)
+
+
+def merged_to(db: Session, child_id: int, who: Actor | None, needed: Permission | None) -> int | None:
+    """The child a merged-away id lives on in, if `who` may see it for `needed` (else None:
+    a caller outside its scope learns nothing, as for any unknown id)."""
+    went = merged_into(db, child_id)
+    if went is None or who is None or needed is None:
+        return None
+    la = db.scalar(select(m.Child.owning_la).where(m.Child.id == went))
+    try:
+        who.principal.require(needed, la=la)
+    except Forbidden:
+        return None
+    return went
 
 
 ChildId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -141,8 +163,8 @@ UserId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9.
 def child_scope(needed: Permission) -> Callable[..., ChildRef]:
     """A route dependency: the child exists and is within the actor's scope for `needed`."""
 
-    def check(ctx: Ctx, who: CurrentActor, child_id: ChildId) -> ChildRef:
-        child = _child_ref(ctx, child_id)
+    def check(ctx: Ctx, who: CurrentActor, child_id: ChildId, request: Request) -> ChildRef:
+        child = _child_ref(ctx, child_id, who, needed, request)
         require_scope(ctx, who, needed, la=child.owning_la, child_ids=[child.id])
         return child
 

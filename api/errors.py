@@ -56,6 +56,10 @@ def _model(_request: Request, exc: Exception) -> JSONResponse:
 
 def _http(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
+    if isinstance(exc.detail, dict):  # a message with facts beside it (e.g. where a child went)
+        body = {"error": str(exc.detail.get("message", "request refused")),
+                **{k: v for k, v in exc.detail.items() if k != "message"}}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
     detail = exc.detail if isinstance(exc.detail, str) else "request refused"
     return JSONResponse({"error": detail}, status_code=exc.status_code, headers=exc.headers)
 

@@ -9,6 +9,7 @@ users' own lists; `matching.review` is the LA data team's queue, merges and spli
 
 from matching.blocking import BlockingIndex
 from matching.comparisons import COMPARISONS, Comparison, Level
+from matching.consolidate import provenance_of
 from matching.decide import Candidate, Decision, Matcher, Outcome, Rule, Verdict
 from matching.estimate import estimate_model, estimate_u, expectation_maximisation
 from matching.linkage import ScoredPair, clusters, dedupe_pairs, link_lists
@@ -30,11 +31,13 @@ from matching.person import (
     person_from_row,
 )
 from matching.review import (
+    ExplainedField,
     ReviewedChild,
     ReviewError,
     ReviewItem,
     decide_review,
     merge_children,
+    merged_into,
     open_review,
     person_from_child,
     rescore_open_reviews,
@@ -53,6 +56,7 @@ __all__ = [
     "Candidate",
     "Comparison",
     "Decision",
+    "ExplainedField",
     "Explanation",
     "FieldWeight",
     "Level",
@@ -78,10 +82,12 @@ __all__ = [
     "link_lists",
     "make_person",
     "merge_children",
+    "merged_into",
     "open_review",
     "person_from_child",
     "person_from_record",
     "person_from_row",
+    "provenance_of",
     "rescore_open_reviews",
     "review_item",
     "review_queue",

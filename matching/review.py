@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, insert, or_, select, update
@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from index import models as m
 from index.vocabulary import AddressStatus, MatchReason, NameKind, ReviewStatus
+from matching.consolidate import FOLD_KEYS, dump_row, load_row
 from matching.decide import Decision, Outcome, Rule, Verdict, VerdictLookup
 from matching.model import MatchModel, TermFrequencies
 from matching.person import Person, UnscorableRecord, make_person
@@ -143,6 +144,7 @@ class ReviewedChild:
     child_id: int
     child_number: str
     given_name: str | None
+    middle_names: str | None
     family_name: str | None
     other_names: tuple[str, ...]
     date_of_birth: dt.date
@@ -154,13 +156,69 @@ class ReviewedChild:
 
 
 @dataclass(frozen=True)
+class ExplainedField:
+    """One line of why two children may be one: the field compared, its value on each side (as
+    the LA data team may see them), the level the comparison reached and the weight it added."""
+
+    field: str
+    held_value: str | None
+    existing_value: str | None
+    level: str
+    weight: float
+
+
+# What each comparison of the model compares, as shown beside its level (a child's summary field,
+# or a function of the summary).
+def _identifiers(c: ReviewedChild) -> str | None:
+    return ", ".join(f"{s}:{v}" for s, v in c.identifiers) or None
+
+
+def _address(c: ReviewedChild) -> str | None:
+    return " ".join(p for p in (c.postcode, c.town) if p) or None
+
+
+_SHOWN: dict[str, Callable[[ReviewedChild], str | None]] = {
+    "given_name": lambda c: c.given_name,
+    "middle_names": lambda c: c.middle_names,
+    "family_name": lambda c: " / ".join(n for n in (c.family_name, *c.other_names) if n) or None,
+    "date_of_birth": lambda c: c.date_of_birth.isoformat(),
+    "sex": lambda c: c.gender,
+    "address": _address,
+    "identifiers": _identifiers,
+}
+
+
+def explained_fields(explanation: dict[str, object], child: ReviewedChild | None,
+                     candidate: ReviewedChild | None) -> tuple[ExplainedField, ...]:
+    """The stored explanation's per-field levels and weights, flat, with both children's values."""
+    inner = explanation.get("explanation")
+    if not isinstance(inner, dict):
+        return ()
+    out = []
+    for bar in inner.get("fields", ()):
+        shown = _SHOWN.get(bar["comparison"])
+        out.append(ExplainedField(
+            field=bar["comparison"],
+            held_value=shown(child) if shown and child else None,
+            existing_value=shown(candidate) if shown and candidate else None,
+            level=bar["level"], weight=float(bar["weight"])))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
 class ReviewItem:
+    """One review as the LA data team reads it: the rule and scores, and `fields`, the flat
+    explanation (field, the two values, the level reached, its weight); `explanation` keeps
+    the rest of what the matcher said (thresholds, the identifier scheme behind a conflict)."""
+
     id: int
     status: ReviewStatus
     rule: str
     priority: int
     probability: float | None
     weight: float | None
+    prior_weight: float | None
+    fields: tuple[ExplainedField, ...]
     explanation: dict[str, object]
     child: ReviewedChild | None  # None when the child no longer exists (merged elsewhere)
     candidate: ReviewedChild | None
@@ -180,13 +238,13 @@ class ReviewItem:
         width = max(len(r[1]) for r in rows) + 2
         lines = [f"review {self.id} [{self.status.value}] {self.rule} priority {self.priority}"]
         lines += [f"  {f:<14}{a:<{width}}{b}" for f, a, b in rows]
-        explanation = self.explanation.get("explanation")
-        if isinstance(explanation, dict):
-            lines.append(f"  {'prior':<22}{explanation['prior_weight']:+7.2f}")
-            for bar in explanation["fields"]:  # type: ignore[union-attr]
-                lines.append(f"  {bar['comparison']:<14}{bar['level']:<22}{bar['weight']:+7.2f}")
-            total, p = explanation["total"], explanation["probability"]
-            lines.append(f"  {'total':<36}{total:+7.2f}  p = {p:.4f}")
+        if self.prior_weight is not None:
+            lines.append(f"  {'prior':<36}{self.prior_weight:+7.2f}")
+        for bar in self.fields:
+            lines.append(f"  {bar.field:<14}{bar.level:<22}{bar.weight:+7.2f}  "
+                         f"{bar.held_value or '-'} | {bar.existing_value or '-'}")
+        if self.fields and self.weight is not None and self.probability is not None:
+            lines.append(f"  {'total':<36}{self.weight:+7.2f}  p = {self.probability:.4f}")
         return "\n".join(lines)
 
 
@@ -210,6 +268,7 @@ def _summary(session: Session, child_id: int) -> ReviewedChild | None:
     return ReviewedChild(
         child_id=child.id, child_number=child.child_number,
         given_name=current.given_name if current else None,
+        middle_names=current.middle_names if current else None,
         family_name=current.family_name if current else None,
         other_names=tuple(" ".join(p for p in (n.given_name, n.family_name) if p)
                           for n in names if n is not current),
@@ -221,11 +280,16 @@ def _summary(session: Session, child_id: int) -> ReviewedChild | None:
 
 
 def _item(session: Session, review: m.MatchReview) -> ReviewItem:
+    stored = json.loads(review.explanation) if review.explanation else {}
+    child, candidate = _summary(session, review.child_id), _summary(session, review.candidate_id)
+    inner = stored.get("explanation")
     return ReviewItem(
         id=review.id, status=review.status, rule=review.rule, priority=review.priority,
         probability=review.probability, weight=review.weight,
-        explanation=json.loads(review.explanation) if review.explanation else {},
-        child=_summary(session, review.child_id), candidate=_summary(session, review.candidate_id),
+        prior_weight=inner.get("prior_weight") if isinstance(inner, dict) else None,
+        fields=explained_fields(stored, child, candidate),
+        explanation={k: v for k, v in stored.items() if k != "explanation"},
+        child=child, candidate=candidate,
         opened_at=review.opened_at, decided_at=review.decided_at, decided_by=review.decided_by,
         decision_reason=review.decision_reason, merge_id=review.merge_id,
     )
@@ -333,25 +397,48 @@ def merge_children(
     session.add(record)
     session.flush()
     held = {(i.scheme, i.value) for i in kept.identifiers}
+    # The kept child's rows by their values, for equal rows of the merged child to fold into.
+    equal_to: dict[type[m.Base], dict[tuple[object, ...], int]] = {
+        table: {key(r): r.id for r in session.scalars(  # type: ignore[attr-defined]
+            select(table).where(table.child_id == keep).order_by(table.id))}  # type: ignore[attr-defined]
+        for table, key in FOLD_KEYS.items()}
     rows: list[dict[str, object]] = []
+    moved_current: list[m.ChildAddress] = []
     for table in _CHILD_ROWS:
-        owned = select(table).where(table.child_id == merge)  # type: ignore[attr-defined]
+        owned = select(table).where(table.child_id == merge).order_by(table.id)  # type: ignore[attr-defined]
         for row in session.scalars(owned):
             entry: dict[str, object] = {
                 "merge_id": record.id, "table_name": table.__tablename__, "row_id": row.id,
                 "removed": False, "name_kind": None, "scheme": None, "value": None,
-                "submission_id": None, "record_ref": None,
+                "submission_id": None, "record_ref": None, "row_data": None,
             }
+            into = equal_to[table].get(FOLD_KEYS[table](row)) if table in FOLD_KEYS else None
             if isinstance(row, m.ChildIdentifier) and (row.scheme, row.value) in held:
                 entry.update(removed=True, scheme=row.scheme, value=row.value,
                              submission_id=row.submission_id, record_ref=row.record_ref)
+                session.delete(row)
+            elif into is not None:
+                # An equal value: one row, the other's provenance (and whole row) kept here.
+                entry.update(removed=True, submission_id=row.submission_id, record_ref=row.record_ref,
+                             row_data=dump_row(row, folded_into=into))
                 session.delete(row)
             else:
                 if isinstance(row, m.ChildName) and row.kind is NameKind.CURRENT:
                     entry["name_kind"] = row.kind
                     row.kind = NameKind.ALTERNATIVE
+                if isinstance(row, m.ChildAddress) and row.status is AddressStatus.CURRENT:
+                    moved_current.append(row)
                 row.child_id = keep
             rows.append(entry)
+    demoted = _one_current_address(session, keep, moved_current, when.date())
+    for entry in rows:
+        if entry["table_name"] == m.ChildAddress.__tablename__ and entry["row_id"] in demoted:
+            entry["row_data"] = demoted.pop(entry["row_id"])  # type: ignore[call-overload]
+    # What is left are the kept child's own rows the merge changed.
+    rows += [{"merge_id": record.id, "table_name": m.ChildAddress.__tablename__, "row_id": row_id,
+              "removed": False, "name_kind": None, "scheme": None, "value": None,
+              "submission_id": None, "record_ref": None, "row_data": before}
+             for row_id, before in sorted(demoted.items())]
     if rows:
         session.execute(insert(m.ChildMergeRow), rows)
     kept.shielded = kept.shielded or merged_own_shield
@@ -367,6 +454,31 @@ def merge_children(
     ).values(status=ReviewStatus.WITHDRAWN, decided_at=when, decided_by=by))
     session.flush()
     return record.id
+
+
+def _one_current_address(session: Session, keep: int, moved: list[m.ChildAddress],
+                         on: dt.date) -> dict[int, str]:
+    """Of the kept child's current addresses and the merged child's moved ones, the latest
+    (`valid_from`; a tie: the kept child's) stays current, the others become last known on `on`.
+    Returns each changed row's columns as they were (`row_data`; the kept child's own marked so)."""
+    if not moved:
+        return {}
+    moved_ids = {a.id for a in moved}
+    own = [a for a in session.scalars(select(m.ChildAddress).where(
+        m.ChildAddress.child_id == keep, m.ChildAddress.status == AddressStatus.CURRENT)
+        .order_by(m.ChildAddress.id)) if a.id not in moved_ids]
+    candidates = [(a.valid_from or dt.date.min, 1, -a.id, a) for a in own]
+    candidates += [(a.valid_from or dt.date.min, 0, -a.id, a) for a in moved]
+    if len(candidates) < 2:
+        return {}
+    current = max(candidates, key=lambda c: c[:3])[3]
+    before: dict[int, str] = {}
+    for _from, is_own, _id, address in candidates:
+        if address is current:
+            continue
+        before[address.id] = dump_row(address, kept=bool(is_own))
+        address.status, address.valid_to = AddressStatus.LAST_KNOWN, address.valid_to or on
+    return before
 
 
 def split_merge(
@@ -395,14 +507,22 @@ def split_merge(
         "submission_id": record.merged_submission_id, "record_ref": record.merged_record_ref,
     }])
     for row in record.rows:
-        if row.removed:
+        table = _BY_TABLE[row.table_name]
+        before = json.loads(row.row_data) if row.row_data else None
+        if row.removed and before is None:
             session.execute(insert(m.ChildIdentifier), [{
                 "id": row.row_id, "child_id": record.merged_child_id, "scheme": row.scheme,
                 "value": row.value, "submission_id": row.submission_id, "record_ref": row.record_ref,
             }])
             continue
-        table = _BY_TABLE[row.table_name]
-        values: dict[str, object] = {"child_id": record.merged_child_id}
+        if row.removed:  # folded into an equal row: back whole, as it was
+            session.execute(insert(table), [{**load_row(table, before), "id": row.row_id,  # type: ignore[arg-type]
+                                             "child_id": record.merged_child_id}])
+            continue
+        values: dict[str, object] = load_row(table, before) if before else {}
+        values.pop("id", None)
+        if not (before and before.get("kept")):
+            values["child_id"] = record.merged_child_id
         if row.name_kind is not None:
             values["kind"] = row.name_kind
         moved_back = update(table).where(
@@ -420,6 +540,25 @@ def split_merge(
     ))
     session.flush()
     return record.kept_child_id, record.merged_child_id
+
+
+def merged_into(session: Session, child_id: int) -> int | None:
+    """Where a merged-away child went: the child it lives on in (following merges of merges),
+    or None if it was never merged away (or was split back). For "this record was merged"
+    answers in place of a bare "not found"; the caller decides whether the asker may see it."""
+    seen: set[int] = set()
+    current = child_id
+    while current not in seen:
+        seen.add(current)
+        kept = session.scalar(select(m.ChildMerge.kept_child_id).where(
+            m.ChildMerge.merged_child_id == current, m.ChildMerge.split_at.is_(None))
+            .order_by(m.ChildMerge.id.desc()).limit(1))
+        if kept is None:
+            return None
+        if session.get(m.Child, kept) is not None:
+            return kept
+        current = kept
+    return None
 
 
 # -- decisions as the matcher sees them -----------------------------------------------------------

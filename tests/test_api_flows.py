@@ -365,12 +365,14 @@ def test_review_queue_merge_and_split(world: World) -> None:
         json={"verdict": "same", "reason": "details_match"},
     )
     assert again.status_code == 409
-    assert (
-        world.client.get(
-            f"/children/{world.ids['dup_b']}", params={"reason": "data_accuracy"}, headers=dana
-        ).status_code
-        == 404
-    )
+    # The merged-away id answers with where the child went (for a caller who may see it).
+    gone = world.client.get(f"/children/{world.ids['dup_b']}", params={"reason": "data_accuracy"},
+                            headers=dana, follow_redirects=False)
+    assert gone.status_code == 308 and gone.json()["merged_into"] == world.ids["dup_a"]
+    assert gone.headers["location"] == f"/children/{world.ids['dup_a']}"
+    # Another LA's merged-away child (merged into a child dana may not see) stays a plain 404.
+    hidden = world.client.get("/la/children/999999/opt-outs", headers=dana, follow_redirects=False)
+    assert hidden.status_code == 404 and "merged_into" not in hidden.json()
     split = world.client.post(f"/la/merges/{merge_id}/split", headers=dana, json={"reason": "wrong_merge"})
     assert split.json() == {"kept_child_id": world.ids["dup_a"], "restored_child_id": world.ids["dup_b"]}
     assert last_entry(world).action == "review_decision"
