@@ -25,7 +25,7 @@ from index.elastic import ElasticSearch, ElasticSettings
 from index.embedded import EmbeddedSearch
 from index.store import make_engine
 from ops.bench import stores
-from ops.bench.search import (
+from ops.bench.search_workload import (
     ROW_ORDER,
     TOP,
     WARM_UP,
