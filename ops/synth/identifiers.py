@@ -21,26 +21,25 @@ def _mod11_weighted(digits: str) -> int:
     return sum(map(operator.mul, map(int, digits), _WEIGHTS)) % 11
 
 
-def make_nhs_number(child_id: int, seed: int) -> str:
-    """A valid NHS number, unique per child id (< 10**8) for a given seed."""
-    suffix = (child_id * 7_654_321 + seed * 1_000_003) % 10**8
-    for prefix in "467":
+def _with_check_digit(suffix: int, prefixes: str, remainder: int) -> str:
+    """A prefix, the 8-digit suffix and a check digit that brings the weighted sum to `remainder`
+    mod 11, with the first prefix whose check digit is not 10 (which neither scheme allows)."""
+    for prefix in prefixes:
         body = f"{prefix}{suffix:08d}"
-        check = (11 - _mod11_weighted(body)) % 11
+        check = (remainder - _mod11_weighted(body)) % 11
         if check != 10:
             return body + str(check)
-    raise AssertionError("unreachable: the three prefixes give three different check digits")
+    raise AssertionError("unreachable: the prefixes give different check digits")
+
+
+def make_nhs_number(child_id: int, seed: int) -> str:
+    """A valid NHS number (weighted sum 0 mod 11), unique per child id (< 10**8) for a given seed."""
+    return _with_check_digit((child_id * 7_654_321 + seed * 1_000_003) % 10**8, "467", 11)
 
 
 def make_uln(child_id: int, seed: int) -> str:
     """A valid ULN (weighted sum 10 mod 11), unique per child id (< 10**8) for a given seed."""
-    suffix = (child_id * 3_141_593 + seed * 2_718_281) % 10**8
-    for prefix in "9536":
-        body = f"{prefix}{suffix:08d}"
-        check = (10 - _mod11_weighted(body)) % 11
-        if check != 10:
-            return body + str(check)
-    raise AssertionError("unreachable: the prefixes give different check digits")
+    return _with_check_digit((child_id * 3_141_593 + seed * 2_718_281) % 10**8, "9536", 10)
 
 
 def make_la_reference(la: str, child_id: int, seed: int) -> str:
