@@ -126,7 +126,18 @@ def _metrics(context: Context) -> RequestMetrics:
 
 
 def _routers() -> list[Any]:
-    from api import administration, children, feeds, la, operations, oversight, schools, search, signin
+    from api import (
+        administration,
+        children,
+        feeds,
+        la,
+        operations,
+        oversight,
+        schools,
+        search,
+        signin,
+        subject_access,
+    )
 
     return [signin.router, search.router, children.router, la.router, oversight.router, schools.router,
-            feeds.router, administration.router, operations.router]
+            feeds.router, administration.router, operations.router, subject_access.router]

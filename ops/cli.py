@@ -21,6 +21,7 @@ from ops.lists import dedupe_command, link_command
 from ops.reindex import index_app
 from ops.retention import retention_app
 from ops.review import review_app
+from ops.sar import command as sar_command
 from ops.serve import command as serve_command
 from ops.synth import command as synth_command
 
@@ -41,6 +42,7 @@ app.add_typer(retention_app, name="retention")
 app.command("synth")(synth_command)
 app.command("demo")(demo_command)
 app.command("serve")(serve_command)
+app.command("sar")(sar_command)
 app.command("link")(link_command)
 app.command("dedupe")(dedupe_command)
 bench_app.command("search")(bench_search_command)
