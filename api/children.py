@@ -24,6 +24,7 @@ from api.deps import (
     involvement_scope,
     record,
     refused,
+    require_reason,
     requires,
 )
 from api.schemas import (
@@ -56,6 +57,7 @@ def viewer_of(db: Session, who: Actor, child_id: int) -> Viewer:
 @router.get("/children/{child_id}", response_model=ChildView, dependencies=requires(P.VIEW_RECORD))
 def view_record(child: Viewed, reason: Annotated[Reason, Query()], ctx: Ctx, who: CurrentActor) -> ChildView:
     """One child's record as the view policy allows this user to see it; the reason is required."""
+    require_reason(ctx, who, P.VIEW_RECORD, reason, [child.id])
     with transaction(ctx.engine) as db:
         view = child_view(db, viewer_of(db, who, child.id), child.id, today=ctx.clock().date())
         if view is None:
@@ -69,6 +71,7 @@ def view_record(child: Viewed, reason: Annotated[Reason, Query()], ctx: Ctx, who
 def shield_override(child: Viewed, body: OverrideBody, ctx: Ctx, who: CurrentActor) -> ChildView:
     """Emergency access to a shielded child's details, for this session only. Opens an
     investigation item for the owning LA, which is also notified of the access."""
+    require_reason(ctx, who, P.SHIELD_OVERRIDE, body.reason, [child.id])
     if not child.shielded:
         raise HTTPException(409, "this record is not shielded: open it with GET /children/{child_id}")
     now = ctx.clock()
@@ -88,6 +91,7 @@ def shield_override(child: Viewed, body: OverrideBody, ctx: Ctx, who: CurrentAct
              dependencies=requires(P.RECORD_INVOLVEMENT))
 def record_involvement(child: Involved, body: InvolvementBody, ctx: Ctx, who: CurrentActor) -> CreatedOut:
     """Record the signed-in user's own service as working with the child."""
+    require_reason(ctx, who, P.RECORD_INVOLVEMENT, body.reason, [child.id])
     if who.service_type is not None and body.service_type is not who.service_type:
         raise refused(ctx, who, P.RECORD_INVOLVEMENT, Forbidden(
             f"you may record your own service's involvement only ({who.service_type.value})"), [child.id])
@@ -111,6 +115,7 @@ def record_involvement(child: Involved, body: InvolvementBody, ctx: Ctx, who: Cu
              dependencies=requires(P.RECORD_INVOLVEMENT))
 def end_involvement(inv: OwnInvolvement, body: EndBody, ctx: Ctx, who: CurrentActor) -> CreatedOut:
     """End the user's own service's involvement (it stays visible, with its end date)."""
+    require_reason(ctx, who, P.RECORD_INVOLVEMENT, body.reason, [inv.child_id])
     with transaction(ctx.engine) as db:
         row = db.get(m.Involvement, inv.id)
         assert row is not None  # found by the scope check
@@ -132,6 +137,7 @@ def _active(db: Session, involvement_id: int, kind: IndicatorKind) -> m.Indicato
 def set_indicator(inv: OwnInvolvement, kind: IndicatorKind, body: IndicatorBody, ctx: Ctx,
                   who: CurrentActor) -> IndicatorChangeOut:
     """Set one of the three indicators on the user's own involvement (setting it twice is one)."""
+    require_reason(ctx, who, P.RECORD_INVOLVEMENT, body.reason, [inv.child_id])
     now = ctx.clock()
     with transaction(ctx.engine) as db:
         if _active(db, inv.id, kind) is None:
@@ -146,6 +152,7 @@ def set_indicator(inv: OwnInvolvement, kind: IndicatorKind, body: IndicatorBody,
 def clear_indicator(inv: OwnInvolvement, kind: IndicatorKind, reason: Annotated[Reason, Query()],
                     ctx: Ctx, who: CurrentActor) -> IndicatorChangeOut:
     """Clear one of the indicators on the user's own involvement (kept, with when it was cleared)."""
+    require_reason(ctx, who, P.RECORD_INVOLVEMENT, reason, [inv.child_id])
     now = ctx.clock()
     with transaction(ctx.engine) as db:
         active = _active(db, inv.id, kind)

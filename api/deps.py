@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from access import Event, Forbidden, Permission, Principal, SessionInvalid, audit, authorise_with_entry
 from access.identity import canonical_username
+from access.reasons import check_reason
 from access.roles import Scope
 from api.context import Context
 from api.errors import SESSION_COOKIE
@@ -88,11 +89,21 @@ REFUSED_ACTION: dict[Permission, str] = {
 
 
 def refused(ctx: Context, who: Actor, needed: Permission, exc: Forbidden,
-            child_ids: Iterable[int] = ()) -> Forbidden:
+            child_ids: Iterable[int] = (), reason: str | None = None) -> Forbidden:
     """Record a refused attempt in the trail (its own transaction: the action never happens)."""
     with transaction(ctx.engine) as db:
-        record(db, who, REFUSED_ACTION[needed], outcome="forbidden", child_ids=child_ids, at=ctx.clock())
+        record(db, who, REFUSED_ACTION[needed], reason=reason, outcome="forbidden", child_ids=child_ids,
+               at=ctx.clock())
     return exc
+
+
+def require_reason(ctx: Context, who: Actor, needed: Permission, reason: str,
+                   child_ids: Iterable[int] = ()) -> None:
+    """Refuse (403, audited with the reason given) a reason the actor's role may not give."""
+    try:
+        check_reason(who.principal, reason)
+    except Forbidden as exc:
+        raise refused(ctx, who, needed, exc, child_ids, reason=reason) from None
 
 
 def require_scope(ctx: Context, who: Actor, needed: Permission, *, la: str | None = None,

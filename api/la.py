@@ -25,6 +25,7 @@ from api.deps import (
     merge_scope,
     record,
     refused,
+    require_reason,
     requires,
     review_scope,
 )
@@ -164,6 +165,7 @@ def correct(child: Correctable, body: CorrectionBody, ctx: Ctx, who: CurrentActo
 @router.post("/children/{child_id}/shield", response_model=ShieldOut, dependencies=requires(P.SHIELD))
 def shield(child: Shieldable, body: ShieldBody, ctx: Ctx, who: CurrentActor) -> ShieldOut:
     """Shield or unshield a record, with a reason."""
+    require_reason(ctx, who, P.SHIELD, body.reason, [child.id])
     now = ctx.clock()
     with transaction(ctx.engine) as db:
         db.execute(update(m.Child).where(m.Child.id == child.id).values(shielded=body.shielded))
