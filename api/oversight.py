@@ -8,7 +8,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
-from sqlalchemy import ColumnElement, false, or_, select, true
+from sqlalchemy import ColumnElement, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from access import Entry, Permission, audit, flag_unusual_use, verify, what_user_looked_at, who_looked_at
@@ -122,11 +122,24 @@ def verify_trail(ctx: Ctx, who: CurrentActor) -> VerificationOut:
 # -- access notifications ----------------------------------------------------------------------
 
 
+def _shielded_then() -> ColumnElement[bool]:
+    """Whether the child of an access was shielded when it was made: the last change of its
+    shielded flag (revision 0011's triggers) before the access's audit entry."""
+    change, event, link = m.ChildShieldChange, m.AuditEvent, m.AuditEventChild
+    last = (select(change.shielded)
+            .where(change.child_id == link.child_id, change.audit_seq < event.seq)
+            .order_by(change.audit_seq.desc(), change.id.desc()).limit(1)
+            .correlate(event, link).scalar_subquery())
+    return func.coalesce(last, false())
+
+
 def _accesses(db: Session, where: list[Any], *, newest_first: bool, limit: int) -> list[AccessOut]:
+    """Accesses to children, each with whether the child was shielded at the time."""
     event, link = m.AuditEvent, m.AuditEventChild
     order = event.seq.desc() if newest_first else event.seq
+    shielded = _shielded_then().label("shielded_then")
     rows = db.execute(
-        select(event.seq, link.child_id, event.at, event.actor, event.action, event.reason, m.Child.shielded)
+        select(event.seq, link.child_id, event.at, event.actor, event.action, event.reason, shielded)
         .join(link, link.seq == event.seq).join(m.Child, m.Child.id == link.child_id)
         .where(event.action.in_(ACCESS_ACTIONS), event.outcome == "ok", *where)
         .order_by(order, link.child_id).limit(limit)
@@ -134,7 +147,7 @@ def _accesses(db: Session, where: list[Any], *, newest_first: bool, limit: int) 
     names = _organisations(db, {r.actor for r in rows})
     return [AccessOut(seq=r.seq, child_id=r.child_id, at=r.at.replace(tzinfo=r.at.tzinfo or dt.UTC),
                       actor=r.actor, organisation=names.get(r.actor), action=r.action, reason=r.reason,
-                      shielded=r.shielded) for r in rows]
+                      shielded=bool(r.shielded_then)) for r in rows]
 
 
 def _la_children(la: str | None) -> ColumnElement[bool]:
@@ -162,13 +175,13 @@ def child_accesses(child: AuditedChild, ctx: Ctx, who: CurrentActor, limit: Limi
 @router.get("/la/notifications", response_model=AccessesOut)
 def shielded_notifications(la: AuditLa, ctx: Ctx, who: CurrentActor, after: After = 0,
                            limit: Limit = 100) -> AccessesOut:
-    """Every access to a shielded child of the LA by anyone but its own data team, in order
-    after `after`: poll with the last `seq` seen. Written with the access itself, so it is
-    here as soon as the access is."""
-    own_team = (false() if la is None
-                else (m.AuditEvent.actor_la == la) & (m.AuditEvent.actor_role == "la_data_team"))
+    """Every access to a child of the LA, made while the child was shielded, by anyone but the
+    child's own data team (its owning LA's), in order after `after`: poll with the last `seq`
+    seen. Written with the access itself, so it is here as soon as the access is."""
+    own_team = ((func.coalesce(m.AuditEvent.actor_la, "") == m.Child.owning_la)
+                & (func.coalesce(m.AuditEvent.actor_role, "") == "la_data_team"))
     with transaction(ctx.engine) as db:
-        found = _accesses(db, [_la_children(la), m.Child.shielded.is_(True), m.AuditEvent.seq > after,
+        found = _accesses(db, [_la_children(la), _shielded_then(), m.AuditEvent.seq > after,
                                ~own_team], newest_first=False, limit=limit)
         record(db, who, "read_audit", reason="audit_review", at=ctx.clock())
     return AccessesOut(accesses=found)

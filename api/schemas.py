@@ -275,7 +275,7 @@ class AccessOut(Output):
     organisation: str | None
     action: str
     reason: str | None
-    shielded: bool
+    shielded: bool  # whether the child was shielded when this access was made
 
 
 class AccessesOut(Output):

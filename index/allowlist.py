@@ -177,6 +177,7 @@ ALLOWED_COLUMNS: dict[str, dict[str, str]] = {
         "id": "key", "pid": "staging", "state": "staging", "started_at": "bookkeeping",
         "finished_at": "bookkeeping", "report": "staging",
     },
+    "child_shield_changes": {"id": "key", "child_id": "key", "shielded": "child", "audit_seq": "audit"},
     "search_outbox": {"id": "key", "child_id": "key", "queued_at": "bookkeeping"},
     "retention_runs": {
         "id": "key", "as_of": "retention", "dry_run": "retention", "state": "retention",

@@ -429,6 +429,19 @@ class AuditHead(Base):
     entry_hash: Mapped[str] = mapped_column(String(64))
 
 
+class ChildShieldChange(Base):
+    """A child created shielded, or its shielded flag changed, and the audit trail's head
+    sequence number then: written by triggers on `children` (revision 0011), so an access can
+    be told to have been to a shielded child or not at the time it was made."""
+
+    __tablename__ = "child_shield_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("children.id", ondelete="CASCADE"), index=True)
+    shielded: Mapped[bool] = mapped_column(Boolean)
+    audit_seq: Mapped[int] = mapped_column(Integer)
+
+
 class ShieldInvestigation(Base):
     """Opened automatically for the owning LA when a child-protection user overrides a shield:
     which child, who, when, the audit entry of the override, and whether the LA has closed it."""

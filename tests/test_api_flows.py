@@ -687,3 +687,31 @@ def test_a_worker_works_on_as_many_requests_at_once_as_configured(world: World, 
         assert client.get("/children/1", params={"reason": "safeguarding"},
                           headers=world.auth("pat.practitioner")).status_code in (200, 404)
     assert tokens == threads
+
+
+def test_notifications_are_accesses_while_shielded_by_others_than_its_team(world: World) -> None:
+    """/la/notifications lists exactly what it says: accesses made while the child was shielded,
+    by anyone but the child's own data team (also for an auditor reading every LA's); every
+    access says whether the child was shielded when it was made."""
+    dana, child = world.auth("dana.datateam"), world.ids["dup_a"]
+    start = last_entry(world).seq
+    view(world, "pat.practitioner", child)  # before the shield
+    view(world, "dana.datateam", child)
+    shielded = world.client.post(f"/la/children/{child}/shield", headers=dana,
+                                 json={"shielded": True, "reason": "safeguarding"})
+    assert shielded.status_code == 200, shielded.text
+    try:
+        view(world, "pat.practitioner", child)  # while shielded
+        after_shield = last_entry(world).seq
+        view(world, "dana.datateam", child)  # the own team, while shielded
+        for reader in ("dana.datateam", "alex.auditor"):
+            notified = world.client.get("/la/notifications", params={"after": start},
+                                        headers=world.auth(reader)).json()["accesses"]
+            mine = [(a["seq"], a["actor"], a["shielded"]) for a in notified if a["child_id"] == child]
+            assert mine == [(after_shield, "pat.practitioner", True)], reader
+        accesses = world.client.get(f"/la/children/{child}/accesses", headers=dana).json()["accesses"]
+        seen = {(a["actor"], a["shielded"]) for a in accesses if a["seq"] > start}
+        assert ("pat.practitioner", False) in seen and ("pat.practitioner", True) in seen
+    finally:
+        world.client.post(f"/la/children/{child}/shield", headers=dana,
+                          json={"shielded": False, "reason": "safeguarding"})
