@@ -58,6 +58,7 @@ ACTIONS: dict[str, str] = {
     "archive": "archived a child's record under the retention rules",
     "purge": "purged an archived child's personal data under the retention rules",
     "cross_site_refused": "an unsafe request another site could have sent, refused (api.web_security)",
+    "request_refused": "a form sent without its session's CSRF token (nothing was done)",
 }
 
 REASONS: dict[str, str] = {

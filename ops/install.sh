@@ -29,6 +29,11 @@ if (( test_set )); then
     # Java and Maven fetch and run the throwaway Elasticsearch node (ops/elasticsearch.py).
     packages+=(postgresql default-jre-headless maven)
 fi
+# The web pages (issue 16): npm fetches their front end (below), from Debian's nodejs and npm
+# where no npm is on PATH; the browser tests drive Debian's own headless Chromium, never a
+# browser build of their own.
+command -v npm >/dev/null || packages+=(nodejs npm)
+(( test_set )) && packages+=(chromium)
 
 sudo=""
 [[ "$(id -u)" -eq 0 ]] || sudo="sudo"
@@ -87,6 +92,18 @@ if [[ ! -f ".cache/$swagger_ui/swagger-ui-bundle.js" ]]; then
     rm -rf ".cache/$swagger_ui" && mkdir ".cache/$swagger_ui"
     tar -xzf ".cache/$swagger_ui.tgz" -C ".cache/$swagger_ui" --strip-components=1 package/
     rm ".cache/$swagger_ui.tgz"
+fi
+
+# The web pages' front end (GOV.UK Frontend) and, for the browser tests, axe-core: from the npm
+# registry at the versions and integrity hashes of package-lock.json, into node_modules/
+# (git-ignored), served by the service itself. Again only when the lock changes.
+npm_set=service npm_omit="--omit=dev"
+(( test_set )) && npm_set=test npm_omit=""
+npm_stamp="node_modules/.installed-$(sha256sum package-lock.json | cut -c1-16)"
+if [[ ! -f "$npm_stamp-$npm_set" && ! -f "$npm_stamp-test" ]]; then
+    echo "installing the web pages' front end (npm ci) into node_modules"
+    npm ci --ignore-scripts --no-audit --no-fund --loglevel=error $npm_omit
+    touch "$npm_stamp-$npm_set"
 fi
 
 # --- Python packages -----------------------------------------------------------------------------
