@@ -105,13 +105,14 @@ def create_app(settings: ApiSettings | None = None, *, context: Context | None =
     errors.install(app)
     for router in _routers():
         app.include_router(router)
-    # The web pages (api.web): matched after every JSON route, with HTML error pages of their own.
-    from api.web import create_web_app
-
-    app.mount("/", create_web_app(context))
     app.add_middleware(BodyLimit, json_bytes=context.settings.max_json_bytes,  # type: ignore[arg-type]
                        upload_bytes=context.settings.max_upload_bytes)
     docs.install(app, enabled=context.settings.docs, assets=context.settings.docs_assets_dir)
+    # The web pages (api.web), mounted last: matched after every JSON and documentation route, with
+    # HTML error pages of their own.
+    from api.web import create_web_app
+
+    app.mount("/", create_web_app(context))
     app.add_middleware(SameOrigin, context=context,  # type: ignore[arg-type]
                        allowed_origins=context.settings.allowed_origins)
     app.state.metrics = _metrics(context)

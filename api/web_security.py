@@ -38,7 +38,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 # The service's own pages and fetches; `none` is a request the user started (typed, bookmarked).
 TRUSTED_FETCH_SITES = frozenset({"same-origin", "none"})
 # Static assets are the same for everyone and may be cached; nothing else may.
-STATIC_PREFIXES = ("/static/", "/docs/assets/")
+STATIC_PREFIXES = ("/static/", "/docs/assets/", "/assets/")
 UNKNOWN_ACTOR = "(no session)"
 
 CONTENT_SECURITY_POLICY = (

@@ -36,17 +36,15 @@ NAV: tuple[tuple[Permission, str, str], ...] = (
     (P.UNLOCK, "Administration", "/admin"),
 )
 
-# Headers of every page: never cached (personal data), and a strict Content-Security-Policy:
-# scripts, styles, fonts and images from the service itself only, no inline script or style.
+# Headers of every page: never cached (personal data), and a Content-Security-Policy stricter than
+# the service's default (api.web_security, which adds the other security headers): scripts,
+# styles, fonts and images from the service itself only, no inline script or style, no data: URLs.
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; "
         "connect-src 'self'; manifest-src 'self'; form-action 'self'; frame-ancestors 'none'; "
         "base-uri 'none'"),
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
 }
 
 
