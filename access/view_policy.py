@@ -280,23 +280,19 @@ def child_view(session: Session, viewer: Viewer, child_id: int, *,
 
 
 def override_in_force(session: Session, principal: Principal, token: str, child_id: int) -> bool:
-    """Has this user used the shield override on this child in this session (and may still)?
+    """Has this user used the shield override on this child in this very session (and may
+    they still)?
 
-    The override lasts for the session only: it is found in the audit trail, after the
-    session's start, so a new session starts without it."""
+    The override is tied to the session that gave the reason (its token's digest, kept on the
+    investigation item it opened): the user's other sessions, earlier or later, never see it.
+    It was found by user and time before, which opened the child in every session of the user."""
     if Permission.SHIELD_OVERRIDE not in principal.grants():
         return False
-    started = session.scalar(
-        select(m.AccessSession.created_at).where(m.AccessSession.token_hash == token_digest(token))
-    )
-    if started is None:
-        return False
     found = session.scalar(
-        select(m.AuditEvent.seq)
-        .join(m.AuditEventChild, m.AuditEventChild.seq == m.AuditEvent.seq)
-        .where(m.AuditEvent.actor == principal.user_id, m.AuditEvent.action == "shield_override",
-               m.AuditEvent.outcome == "ok", m.AuditEvent.at >= started,
-               m.AuditEventChild.child_id == child_id)
+        select(m.ShieldInvestigation.id)
+        .where(m.ShieldInvestigation.session_hash == token_digest(token),
+               m.ShieldInvestigation.opened_by == principal.user_id,
+               m.ShieldInvestigation.child_id == child_id)
         .limit(1)
     )
     return found is not None

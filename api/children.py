@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from access import Forbidden, Permission
+from access.totp import token_digest
 from access.view_policy import ChildView, Viewer, child_view, override_in_force
 from api.deps import (
     Actor,
@@ -78,7 +79,7 @@ def shield_override(child: Viewed, body: OverrideBody, ctx: Ctx, who: CurrentAct
     with transaction(ctx.engine) as db:
         seq = record(db, who, "shield_override", reason=body.reason, child_ids=[child.id], at=now)
         db.add(m.ShieldInvestigation(child_id=child.id, owning_la=child.owning_la, opened_by=who.user_id,
-                                     opened_at=now, audit_seq=seq))
+                                     opened_at=now, audit_seq=seq, session_hash=token_digest(who.token)))
         db.flush()
         viewer = dataclasses.replace(viewer_of(db, who, child.id), override=True)
         view = child_view(db, viewer, child.id, today=now.date())

@@ -130,6 +130,7 @@ ALLOWED_COLUMNS: dict[str, dict[str, str]] = {
     "shield_investigations": {
         "id": "key", "child_id": "key", "owning_la": "audit", "opened_by": "audit",
         "opened_at": "audit", "audit_seq": "key", "closed_at": "audit", "closed_by": "audit",
+        "session_hash": "access",
     },
     "match_reviews": {
         "id": "key", "child_id": "key", "candidate_id": "key", "owning_la": "matching",

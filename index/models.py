@@ -456,6 +456,9 @@ class ShieldInvestigation(Base):
     audit_seq: Mapped[int] = mapped_column(Integer)
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     closed_by: Mapped[str | None] = mapped_column(String(64))
+    # The session (its token's SHA-256) that gave the reason: the override opens the child there
+    # and nowhere else (access.view_policy.override_in_force).
+    session_hash: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 # -- Identity matching: the LA data team's review queue, merges and splits --------------------
