@@ -5,16 +5,16 @@
   before by user and time, so it opened the child in every session of that user alive at the
   time (issue 14, item 14). Rows from before this revision have none and open nothing.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-07 01:00:00.000000
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0011'
-down_revision = '0010'
+revision = '0012'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
