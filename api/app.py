@@ -134,6 +134,7 @@ def _routers() -> list[Any]:
     from api import (
         administration,
         children,
+        federation,
         feeds,
         la,
         operations,
@@ -145,4 +146,4 @@ def _routers() -> list[Any]:
     )
 
     return [signin.router, search.router, children.router, la.router, oversight.router, schools.router,
-            feeds.router, administration.router, operations.router, subject_access.router]
+            feeds.router, administration.router, operations.router, subject_access.router, federation.router]

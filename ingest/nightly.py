@@ -45,10 +45,12 @@ from sqlalchemy.orm import Session
 from index import ChildRecord, SearchBackend, SearchUnavailable, add_children, outbox, transaction
 from index import models as m
 from index.embedded import EmbeddedSearch
+from index.ownership import PostcodeAreas, configured_areas
 from index.store import background_checkpoints, driver_executemany, param_mark
 from index.vocabulary import SourceKind
 from ingest import unchanged
 from ingest.candidates import StoreCandidates
+from ingest.ownership import follow_moves
 from ingest.roll import close_roll
 from ingest.run_lock import run_lock
 from ingest.staging import SubmissionState
@@ -187,6 +189,7 @@ class _Context:
     kill: _KillSwitch
     model_digest: str = ""
     skip_unchanged: bool = True
+    areas: PostcodeAreas | None = None  # postcode -> LA: who owns a child (ingest.ownership)
 
 
 def _effective_date(staged: m.StagedSubmission) -> dt.date:
@@ -268,6 +271,10 @@ def _run_batch(ctx: _Context, submission_id: int) -> bool:
         links = [(target[s.ref], records[s.ref], ref_of[s.ref]) for s in batch
                  if s.ref in target and s.ref in records]
         changes = apply_links(session, links, submission_id, _effective_date(staged))
+        # A child who now lives in another LA moves there (federation), in this transaction.
+        moved = [] if ctx.areas is None else follow_moves(
+            session, {c for c, _r, _ref in links} | set(child_of.values()), ctx.areas,
+            submission_id=submission_id, now=_now())
         outcomes: Counter[str] = Counter()
         updates: list[dict[str, Any]] = []
         reviews: list[int] = []
@@ -289,7 +296,8 @@ def _run_batch(ctx: _Context, submission_id: int) -> bool:
                             "f": s.fingerprint})
             outcomes[kind] += 1
         # Each child whose search entry changes: queued (or, embedded, re-keyed) with the change itself.
-        outbox.mark_changed(session, set(child_of.values()) | changes.searchable_changed, ctx.backend)
+        outbox.mark_changed(session, set(child_of.values()) | changes.searchable_changed
+                            | {t.child_id for t in moved}, ctx.backend)
         # Every write of the batch is in: the revision each child now has is the one a later run
         # of the same record must find unchanged.
         states = unchanged.child_revisions(session, (u["c"] for u in updates if u["c"] is not None))
@@ -303,6 +311,8 @@ def _run_batch(ctx: _Context, submission_id: int) -> bool:
         counts.update({k: v for k, v in changes.items() if v})
         counts["searches"] += candidates.searches
         counts["unchanged"] += len(same_as_before)
+        if moved:
+            counts["transferred"] += len(moved)
         _add_to_report(staged, counts, reviews)
         staged.next_position = start + len(rows)
         ctx.kill.point("written")
@@ -416,7 +426,7 @@ def _fewer_collections() -> Iterator[None]:
 
 def run_nightly(
     engine: Engine, backend: SearchBackend | None = None, *, batch_size: int = BATCH,
-    model: MatchModel | None = None, skip_unchanged: bool = True,
+    model: MatchModel | None = None, skip_unchanged: bool = True, areas: PostcodeAreas | None = None,
 ) -> RunSummary:
     """Run every staged submission; raises `RunLocked` if another run holds the lock. Without
     `skip_unchanged`, records the same source sent before unchanged are matched in full too
@@ -427,7 +437,7 @@ def run_nightly(
         _start(engine, summary)
         model = model or MatchModel.load()
         ctx = _Context(engine, backend, model, batch_size, summary, _KillSwitch(),
-                       unchanged.model_digest(model), skip_unchanged)
+                       unchanged.model_digest(model), skip_unchanged, areas or configured_areas())
         failed: set[int] = set()
         try:
             summary.caught_up = _push(engine, backend)

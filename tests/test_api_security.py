@@ -132,6 +132,9 @@ ROUTES: dict[tuple[str, str], Spec] = {
     ("PATCH", "/admin/configuration"): Spec((P.CONFIGURE,), body={"lockout_minutes": 15}),
     ("GET", "/operations/nightly"): Spec((P.READ_RUNS,)),
     ("GET", "/la/children/{child_id}/subject-access"): Spec((P.SUBJECT_ACCESS,), CHILD, OTHER_CHILD),
+    ("POST", "/la/children/{child_id}/transfer"): Spec((P.TRANSFER,), CHILD, OTHER_CHILD,
+                                                       body={"to_la": "823", "reason": "wrong_la"}),
+    ("GET", "/la/transfers"): Spec((P.TRANSFER,)),
 }
 
 

@@ -1,0 +1,180 @@
+"""Which LA owns a child's record, and moving it to another (federation, DESIGN.md).
+
+The LA responsible for a child is where the child lives; where no address is known, where the
+child goes to school. Where a child lives is read from the current address's postcode through
+a postcode-to-LA table (`PostcodeAreas`, configured by `CHILDINDEX_POSTCODE_LAS`: a CSV of
+`postcode,la` rows, each postcode a full postcode, a sector such as `MK45 2` or a district such
+as `MK45`, the longest that matches winning; e.g. an extract of the ONS postcode directory
+mapped to LA numbers). A postcode the table does not know decides nothing: the record stays.
+
+`transfer` moves one record: its owning LA, its open review items and open shield-override
+investigations, a `child_transfers` row both LAs list, and a search outbox mark (the search
+entry moves to the new LA's index). The shielded flag is untouched. Callers write the audit
+entry in the same transaction (index does not import access).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from index import models as m
+from index.outbox import mark_changed
+from index.search import SearchBackend
+from index.vocabulary import AddressStatus, ReviewStatus, ServiceType
+
+
+class OwnershipSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHILDINDEX_", extra="ignore")
+
+    # The postcode-to-LA table; unset: the nightly run moves nobody (no way to tell where an
+    # address is).
+    postcode_las: Path | None = None
+
+
+class TransferReason:
+    """Coded reasons for a move (the receiving LA sees them)."""
+
+    LIVES_THERE = "lives_there"  # the nightly run: a current address in the new LA
+    SCHOOL_THERE = "school_there"  # the nightly run: no address known, at a school in the new LA
+    BY_HAND = ("moved_address", "wrong_la", "agreed_between_las")  # an LA data team, by hand
+
+
+_SPACES = re.compile(r"\s+")
+
+
+def _compact(postcode: str) -> str:
+    return _SPACES.sub("", postcode).upper()
+
+
+@dataclass(frozen=True)
+class PostcodeAreas:
+    """Postcode (full, sector or district, spaces removed) -> three-digit LA number."""
+
+    las: dict[str, str]
+
+    @classmethod
+    def from_file(cls, path: Path) -> PostcodeAreas:
+        las: dict[str, str] = {}
+        with path.open(encoding="utf-8", newline="") as handle:
+            rows = csv.DictReader(line for line in handle if not line.startswith("#"))
+            for number, row in enumerate(rows, start=2):
+                postcode, la = _compact(row.get("postcode") or ""), (row.get("la") or "").strip()
+                if not postcode or not re.fullmatch(r"\d{3}", la):
+                    raise ValueError(f"{path.name} line {number}: needs a postcode and a three-digit la")
+                las[postcode] = la
+        return cls(las)
+
+    def la_of(self, postcode: str | None) -> str | None:
+        if not postcode:
+            return None
+        full = _compact(postcode)
+        if len(full) < 5:
+            return self.las.get(full)
+        outward, inward = full[:-3], full[-3:]
+        for key in (full, outward + inward[0], outward):
+            if key in self.las:
+                return self.las[key]
+        return None
+
+
+def configured_areas(settings: OwnershipSettings | None = None) -> PostcodeAreas | None:
+    path = (settings or OwnershipSettings()).postcode_las
+    return PostcodeAreas.from_file(path) if path else None
+
+
+@dataclass(frozen=True)
+class Responsible:
+    la: str
+    reason: str
+
+
+def responsible_las(session: Session, child_ids: Iterable[int],
+                    areas: PostcodeAreas) -> dict[int, Responsible]:
+    """The LA responsible for each child, as the store now says, where it can be told: the LA of
+    the current address; with no current address, the LA of the school the child attends."""
+    ids = sorted(set(child_ids))
+    if not ids:
+        return {}
+    found: dict[int, Responsible] = {}
+    addresses = session.execute(
+        select(m.ChildAddress.child_id, m.ChildAddress.postcode, m.ChildAddress.status)
+        .where(m.ChildAddress.child_id.in_(ids))
+        .order_by(m.ChildAddress.child_id, m.ChildAddress.valid_from.desc().nulls_last(),
+                  m.ChildAddress.id.desc())).all()
+    has_address = {row.child_id for row in addresses if row.status is AddressStatus.CURRENT}
+    for row in addresses:
+        if row.status is AddressStatus.CURRENT and row.child_id not in found:
+            la = areas.la_of(row.postcode)
+            if la is not None:
+                found[row.child_id] = Responsible(la, TransferReason.LIVES_THERE)
+    no_address = [i for i in ids if i not in has_address]
+    if no_address:
+        schools = session.execute(
+            select(m.Involvement.child_id, m.Involvement.organisation_code)
+            .where(m.Involvement.child_id.in_(no_address),
+                   m.Involvement.service_type == ServiceType.SCHOOL,
+                   m.Involvement.end_date.is_(None), m.Involvement.organisation_code.is_not(None))
+            .order_by(m.Involvement.child_id, m.Involvement.start_date.desc().nulls_last(),
+                      m.Involvement.id.desc())).all()
+        for row in schools:
+            code = row.organisation_code or ""
+            if row.child_id not in found and re.fullmatch(r"\d{7}", code):
+                found[row.child_id] = Responsible(code[:3], TransferReason.SCHOOL_THERE)
+    return found
+
+
+@dataclass(frozen=True)
+class Transfer:
+    child_id: int
+    from_la: str
+    to_la: str
+    reason: str
+    reviews_moved: int
+    investigations_moved: int
+
+
+def transfer(session: Session, child_id: int, to_la: str, *, by: str, reason: str, now: dt.datetime,
+             submission_id: int | None = None, backend: SearchBackend | None = None) -> Transfer | None:
+    """Move the child's record to `to_la` (None if it is already there)."""
+    if not re.fullmatch(r"\d{3}", to_la):
+        raise ValueError("the LA must be a three-digit LA number")
+    from_la = session.scalar(select(m.Child.owning_la).where(m.Child.id == child_id))
+    if from_la is None:
+        raise LookupError("no child with that id")
+    if from_la == to_la:
+        return None
+    session.execute(update(m.Child).where(m.Child.id == child_id).values(owning_la=to_la)
+                    .execution_options(synchronize_session=False))
+    reviews = session.execute(
+        update(m.MatchReview).where(
+            (m.MatchReview.child_id == child_id) | (m.MatchReview.candidate_id == child_id),
+            m.MatchReview.status == ReviewStatus.OPEN, m.MatchReview.owning_la == from_la)
+        .values(owning_la=to_la).execution_options(synchronize_session=False)).rowcount
+    investigations = session.execute(
+        update(m.ShieldInvestigation).where(
+            m.ShieldInvestigation.child_id == child_id, m.ShieldInvestigation.closed_at.is_(None))
+        .values(owning_la=to_la).execution_options(synchronize_session=False)).rowcount
+    session.add(m.ChildTransfer(child_id=child_id, from_la=from_la, to_la=to_la, transferred_at=now,
+                                transferred_by=by[:64], reason=reason, submission_id=submission_id,
+                                reviews_moved=reviews or 0, investigations_moved=investigations or 0))
+    mark_changed(session, [child_id], backend)
+    return Transfer(child_id, from_la, to_la, reason, reviews or 0, investigations or 0)
+
+
+def transfers_of_la(session: Session, la: str, *, limit: int = 100) -> list[m.ChildTransfer]:
+    """Moves into and out of this LA, newest first (both LAs' data teams see each)."""
+    rows = session.scalars(select(m.ChildTransfer).where(
+        (m.ChildTransfer.to_la == la) | (m.ChildTransfer.from_la == la))
+        .order_by(m.ChildTransfer.id.desc()).limit(limit)).all()
+    for row in rows:
+        session.expunge(row)
+    return list(rows)
