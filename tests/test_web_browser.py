@@ -245,6 +245,68 @@ def test_la_data_team_decides_a_review_item(page: Any, site: str, world: World) 
     page.goto(f"{site}/la/review-queue/{world.ids['review_other']}")  # another LA's item
     assert page.locator("h1").inner_text() == "You cannot do that"
 
+    # A record of the LA's own: correct it, record an opt-out, shield it.
+    page.goto(f"{site}/child/{world.ids['dup_a']}?reason=data_accuracy")
+    page.click("a:has-text('Manage this record')")
+    checks.check("la-record")
+    page.fill("#given-name", "Demelza-Jane")
+    page.click("button:has-text('Save the correction')")
+    assert "The record was corrected" in page.inner_text(".govuk-notification-banner")
+    page.select_option("#service-type", "connexions")
+    page.check("#opted-out-by")
+    page.click("button:has-text('Record the opt-out')")
+    assert "Connexions" in page.inner_text("main table")
+    page.check("#shield-reason")
+    page.click("button:has-text('Shield the record')")
+    assert "The record is now shielded" in page.inner_text(".govuk-notification-banner")
+    checks.check()
+    page.goto(f"{site}/la/child/{world.ids['other']}")  # another LA's child
+    assert page.locator("h1").inner_text() == "You cannot do that"
+
+    # The register: add a user, issue an enrolment token; notifications and investigations.
+    page.goto(f"{site}/la/practitioners")
+    checks.check("register")
+    page.click("a:has-text('Add a user')")
+    page.fill("#user-id", "nina.nurse")
+    page.fill("#organisation", "Bedford School Nursing")
+    page.check("#role")
+    page.fill("#vetting-checked-on", "2025-01-01")
+    page.fill("#vetting-expires-on", "2027-12-31")
+    page.fill("#training-completed-on", "2025-02-01")
+    page.fill("#training-expires-on", "2027-02-01")
+    page.check("#change-reason")
+    checks.check()
+    page.click("button:has-text('Save')")
+    assert page.locator(".govuk-error-summary").count() == 0, page.inner_text(".govuk-error-summary")
+    assert "nina.nurse" in page.inner_text("table")
+    page.click("button:has-text('Issue enrolment token to nina.nurse')")
+    assert len(page.inner_text("#token").strip()) >= 16
+    checks.check()
+    page.goto(f"{site}/oversight/notifications")
+    checks.check("notifications")
+    page.goto(f"{site}/oversight/investigations")
+    checks.check()
+
+
+def test_administrator_unlocks_and_configures(page: Any, site: str, world: World) -> None:
+    checks = PageChecks(page)
+    sign_in(page, site, world, "ada.admin")
+    page.goto(f"{site}/admin")
+    checks.check("admin")
+    page.fill("#user-id", "pat.practitioner")
+    page.click("button:has-text('Unlock')")
+    assert "was not locked out" in page.inner_text(".govuk-notification-banner")
+    page.fill("#session-idle-minutes", "9999")
+    page.click("button:has-text('Save the configuration')")
+    assert "allowed range" in page.inner_text(".govuk-error-summary")
+    checks.check()
+    page.fill("#session-idle-minutes", "20")
+    page.click("button:has-text('Save the configuration')")
+    assert world.ctx.access.session_idle_minutes == 20
+    world.ctx.access.session_idle_minutes = 15
+    page.goto(f"{site}/find")  # an administrator does not search
+    assert page.locator("h1").inner_text() == "You cannot do that"
+
 
 def test_first_sign_in_with_an_enrolment_token_shows_a_qr_code(page: Any, site: str, world: World) -> None:
     import pyotp

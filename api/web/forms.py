@@ -8,8 +8,15 @@ form field's id (the error summary links to it) and never repeat the value typed
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
+from fastapi import Form
 from pydantic import ValidationError
+
+# The Design System's date input names its boxes prefix-day, prefix-month, prefix-year.
+Day = Annotated[str, Form(alias="dob-day", max_length=10)]
+Month = Annotated[str, Form(alias="dob-month", max_length=10)]
+Year = Annotated[str, Form(alias="dob-year", max_length=10)]
 
 # Field of a model -> the form field that holds it, where they differ.
 FIELD_IDS = {"date_of_birth": "dob-day", "start_date": "start-day", "end_date": "end-day"}

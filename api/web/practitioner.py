@@ -13,11 +13,12 @@ from pydantic import ValidationError
 
 from access import Permission
 from access.audit import REASONS
+from access.reasons import ACCESS_REASONS
 from api import children as api_children
 from api import search as api_search
 from api.deps import Ctx, CurrentActor, requires
 from api.schemas import EndBody, InvolvementBody, OverrideBody, SearchBody
-from api.web.forms import blank_to_none, date_from, errors_of
+from api.web.forms import Day, Month, Year, blank_to_none, date_from, errors_of
 from api.web.pages import Checked, SignedIn, redirect, render
 from index.identifiers import Scheme
 from index.search import SearchQueryError
@@ -26,14 +27,15 @@ from index.vocabulary import SENSITIVE_SERVICES, ConsentBasis, ServiceType
 P = Permission
 router = APIRouter(include_in_schema=False, dependencies=SignedIn)
 Text = Annotated[str, Form(max_length=200)]
-# The Design System's date input names its boxes prefix-day, prefix-month, prefix-year.
-Day = Annotated[str, Form(alias="dob-day", max_length=10)]
-Month = Annotated[str, Form(alias="dob-month", max_length=10)]
-Year = Annotated[str, Form(alias="dob-year", max_length=10)]
 
-# The reasons a practitioner gives for a search or a view, in the order offered (codes and their
-# descriptions: access.audit.REASONS, the trail's own list).
-SEARCH_REASONS = ("safeguarding", "coordinate_services", "new_involvement", "referral")
+
+
+def reasons_of(who: CurrentActor) -> list[str]:
+    """The reasons the user's role may give for a search or a view (access.reasons' table), in
+    the audit trail's order; their descriptions are the trail's own (access.audit.REASONS)."""
+    allowed = ACCESS_REASONS.get(who.principal.role, frozenset())
+    return [code for code in REASONS if code in allowed]
+
 SCHEMES = (Scheme.UPN, Scheme.NHS_NUMBER, Scheme.ULN, Scheme.CHILD_NUMBER, Scheme.LA_REFERENCE,
            Scheme.FORMER_UPN)
 SEARCH_MESSAGES = {
@@ -56,8 +58,8 @@ def _search_field(message: str) -> str:
 
 
 @router.get("/find", dependencies=requires(P.SEARCH))
-def find_page(request: Request) -> Response:
-    return render(request, "find.html", reasons_offered=SEARCH_REASONS, schemes=SCHEMES, values={})
+def find_page(request: Request, who: CurrentActor) -> Response:
+    return render(request, "find.html", reasons_offered=reasons_of(who), schemes=SCHEMES, values={})
 
 
 @router.post("/find", dependencies=[Checked, *requires(P.SEARCH)])
@@ -92,7 +94,7 @@ def find(request: Request, ctx: Ctx, who: CurrentActor, reason: Text = "", ident
             text = str(exc)
             errors[_search_field(text)] = text[:1].upper() + text[1:].replace("_", " ")
     return render(request, "find.html", status=400 if errors else 200, errors=errors, values=values,
-                  reasons_offered=SEARCH_REASONS, schemes=SCHEMES, results=results)
+                  reasons_offered=reasons_of(who), schemes=SCHEMES, results=results)
 
 
 @router.get("/child/{child_id}", dependencies=requires(P.VIEW_RECORD))
@@ -101,7 +103,7 @@ def child_page(request: Request, child: api_children.Viewed, ctx: Ctx, who: Curr
     """A child's record as the view policy allows; without a stated reason, nothing is shown (or
     recorded) but the question."""
     if reason not in REASONS:
-        return render(request, "reason_first.html", child_id=child.id, reasons_offered=SEARCH_REASONS,
+        return render(request, "reason_first.html", child_id=child.id, reasons_offered=reasons_of(who),
                       errors={"reason": "Select why you are viewing this record"} if reason else None)
     view = api_children.view_record(child, reason, ctx, who)
     return _child(request, who, view, reason, banner=DONE.get(done or ""))
@@ -114,6 +116,7 @@ def _child(request: Request, who: CurrentActor, view: object, reason: str, *, ba
                   overridden=overridden,
                   may_override=P.SHIELD_OVERRIDE in who.principal.grants(),
                   may_involve=P.RECORD_INVOLVEMENT in who.principal.grants(),
+                  may_manage=P.REVIEW_QUEUE in who.principal.grants(),
                   own_code=who.organisation_code, own_organisation=who.organisation)
 
 

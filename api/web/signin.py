@@ -51,6 +51,14 @@ def home(request: Request, ctx: Ctx) -> Response:
     return redirect(home_of(who))
 
 
+@router.get("/signed-in")
+def signed_in(request: Request, ctx: Ctx) -> Response:
+    """The home of a role with no pages of its own (operators work through the API and CLI)."""
+    who = actor(ctx, session_token(request))
+    return render(request, "problem.html", who=who, title="There are no pages for your role",
+                  message="Use the service's API or its command line.")
+
+
 @router.get("/sign-in")
 def sign_in_page(request: Request, ended: str | None = None, enrolled: bool = False) -> Response:
     banner = ENDED.get(ended or "") or ("Your authenticator app is set up. Sign in with a code from it."
