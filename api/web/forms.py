@@ -11,6 +11,7 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import Form
+from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 # The Design System's date input names its boxes prefix-day, prefix-month, prefix-year.
@@ -37,11 +38,13 @@ def date_from(day: str | None, month: str | None, year: str | None) -> dt.date |
         return "invalid"
 
 
-def errors_of(exc: ValidationError, messages: dict[str, str]) -> dict[str, str]:
+def errors_of(exc: ValidationError | RequestValidationError, messages: dict[str, str]) -> dict[str, str]:
     """{form field id: message}, in the order of the form, one per field."""
     found: dict[str, str] = {}
     for error in exc.errors():
-        loc = error.get("loc", ())
+        loc = tuple(error.get("loc", ()))
+        if loc[:1] == ("body",):
+            loc = loc[1:]
         name = str(loc[0]) if loc else ""
         field = FIELD_IDS.get(name, name.replace("_", "-"))
         found.setdefault(field, messages.get(name, f"Enter a valid {name.replace('_', ' ')}"))
