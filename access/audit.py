@@ -7,6 +7,10 @@ caller's transaction (the same one as the action it records) and serialises on t
 `audit_head` table: an UPDATE takes its row lock on PostgreSQL and the write lock on SQLite
 before the head is read, so two appends can never pick the same predecessor. The database also
 refuses two entries with the same `prev_hash`, and triggers refuse UPDATE/DELETE of entries.
+
+The chain alone has no secret: whoever can write the database can recompute it. Each entry
+therefore also carries a MAC under a key outside the database, and checkpoints of the head go
+to files outside it (access.anchor); `verify` checks both.
 """
 
 from __future__ import annotations
@@ -14,13 +18,16 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, bindparam, insert, select, true, update
 from sqlalchemy.orm import Session
 
+from access import anchor
+from access.anchor import AnchorError, AuditKeys, Checkpoint
 from index import models as m
 
 GENESIS_HASH = "0" * 64
@@ -201,44 +208,62 @@ _HEAD = m.AuditHead.__table__
 # A no-op update takes the row's write lock (PostgreSQL) or the database's (SQLite) and reads the
 # head in the same statement.
 _LOCK_HEAD = (update(_HEAD).where(_HEAD.c.id == HEAD_ID).values(seq=_HEAD.c.seq)
-              .returning(_HEAD.c.seq, _HEAD.c.entry_hash))
+              .returning(_HEAD.c.seq, _HEAD.c.entry_hash, _HEAD.c.anchored_from))
 _SET_HEAD = (update(_HEAD).where(_HEAD.c.id == HEAD_ID)
-             .values(seq=bindparam("new_seq"), entry_hash=bindparam("new_hash")))
+             .values(seq=bindparam("new_seq"), entry_hash=bindparam("new_hash"),
+                     anchored_from=bindparam("new_anchored_from")))
 _INSERT_EVENT = insert(m.AuditEvent.__table__)
 _INSERT_CHILDREN = insert(m.AuditEventChild.__table__)
 
 
-def _lock_head(session: Session) -> tuple[int, str]:
+def _lock_head(session: Session) -> tuple[int, str, int | None]:
     """Take the chain's write lock and read its head (creating the genesis row if missing)."""
     conn = session.connection()
     row = conn.execute(_LOCK_HEAD).one_or_none()
     if row is None:  # a store made with create_all rather than the migration
         conn.execute(insert(_HEAD).values(id=HEAD_ID, seq=0, entry_hash=GENESIS_HASH))
-        return 0, GENESIS_HASH
-    return row.seq, row.entry_hash
+        return 0, GENESIS_HASH, None
+    return row.seq, row.entry_hash, row.anchored_from
 
 
-def append(session: Session, event: Event) -> tuple[int, str]:
-    """Add `event` to the trail in the caller's transaction; its (sequence number, hash)."""
+class _Active:
+    """The default for `keys`: this process's keys (access.anchor.active_keys)."""
+
+
+ACTIVE_KEYS = _Active()
+
+
+def append(session: Session, event: Event, *, keys: AuditKeys | _Active | None = ACTIVE_KEYS
+           ) -> tuple[int, str]:
+    """Add `event` to the trail in the caller's transaction; its (sequence number, hash).
+
+    The entry is MACed with `keys` (default: the process's, from CHILDINDEX_AUDIT_KEY_FILE);
+    without keys it is not, which a trail already anchored refuses (AuditError)."""
     _check(event)
+    signing = anchor.active_keys() if isinstance(keys, _Active) else keys
     at = _utc(event.at or dt.datetime.now(dt.UTC))
     child_ids = sorted(set(event.child_ids))
     criteria = filter_criteria(event.criteria)
-    last_seq, prev_hash = _lock_head(session)
+    last_seq, prev_hash, anchored_from = _lock_head(session)
     seq = last_seq + 1
+    if signing is None and anchored_from is not None:
+        raise AuditError(f"the audit trail is anchored from entry {anchored_from}: an entry cannot be "
+                         "written without the audit key (set CHILDINDEX_AUDIT_KEY_FILE)")
     content = _content(seq, at, event.actor, event.actor_role, event.actor_la, event.action,
                        event.subject_user, event.reason, criteria, event.outcome, child_ids)
     digest = entry_hash(prev_hash, content)
+    mac_key_id, mac = signing.sign(anchor.entry_message(seq, digest)) if signing else (None, None)
     conn = session.connection()
     conn.execute(_INSERT_EVENT, {
         "seq": seq, "at": at, "actor": event.actor, "actor_role": event.actor_role,
         "actor_la": event.actor_la, "action": event.action, "subject_user": event.subject_user,
         "reason": event.reason, "criteria": criteria, "outcome": event.outcome,
-        "prev_hash": prev_hash, "entry_hash": digest,
+        "prev_hash": prev_hash, "entry_hash": digest, "mac_key_id": mac_key_id, "mac": mac,
     })
     if child_ids:
         conn.execute(_INSERT_CHILDREN, [{"seq": seq, "child_id": c} for c in child_ids])
-    conn.execute(_SET_HEAD, {"new_seq": seq, "new_hash": digest})
+    conn.execute(_SET_HEAD, {"new_seq": seq, "new_hash": digest,
+                             "new_anchored_from": anchored_from if anchored_from or not signing else seq})
     return seq, digest
 
 
@@ -246,14 +271,28 @@ def append(session: Session, event: Event) -> tuple[int, str]:
 class Verification:
     ok: bool
     entries: int  # entries checked
-    head_hash: str  # the last good hash: record it elsewhere to anchor the chain
+    head_hash: str  # the last good hash
     broken_seq: int | None = None
     problem: str | None = None
+    unanchored: int = 0  # entries from before the trail was anchored: no MAC, the chain alone
+    macs_checked: int = 0
+    checkpoints: int = 0  # checkpoints the trail was checked against
 
     def __str__(self) -> str:
-        if self.ok:
-            return f"OK: {self.entries} audit entries, chain head {self.head_hash}"
-        return f"BROKEN at entry {self.broken_seq}: {self.problem}"
+        if not self.ok:
+            where = f"at entry {self.broken_seq}" if self.broken_seq is not None else "(anchor)"
+            return f"BROKEN {where}: {self.problem}"
+        lines = [f"OK: {self.entries} audit entries, chain head {self.head_hash}"]
+        if self.unanchored:
+            lines.append(f"  entries 1 to {self.unanchored} are from before anchoring: checked by the "
+                         "hash chain alone (no MAC), which anyone with write access to the database "
+                         "could recompute")
+        if self.macs_checked:
+            lines.append(f"  {self.macs_checked} entries' MACs checked against the audit key file")
+        lines.append(f"  {self.checkpoints} checkpoints matched" if self.checkpoints else
+                     "  no checkpoints given: entries cut off the end since the last one could not "
+                     "be detected (--checkpoints DIR)")
+        return "\n".join(lines)
 
 
 def _rows(session: Session, batch: int = 2000) -> Iterator[tuple[m.AuditEvent, tuple[int, ...]]]:
@@ -276,36 +315,102 @@ def _rows(session: Session, batch: int = 2000) -> Iterator[tuple[m.AuditEvent, t
         session.expunge_all()
 
 
-def verify(session: Session) -> Verification:
-    """Walk the chain from the start; the first entry that is missing, out of place or altered."""
+def verify(session: Session, *, keys: AuditKeys | _Active | None = ACTIVE_KEYS,
+           checkpoints: Sequence[Checkpoint] = ()) -> Verification:
+    """Walk the chain from the start: the first entry that is missing, out of place, altered,
+    without the MAC it should have or unlike a checkpoint; then whether the trail still reaches
+    every checkpoint (given with their MACs already checked: access.anchor.read_checkpoints)."""
+    checking = anchor.active_keys() if isinstance(keys, _Active) else keys
+    at_checkpoint = {c.seq: c for c in checkpoints}
+    head = session.execute(select(m.AuditHead.seq, m.AuditHead.entry_hash, m.AuditHead.anchored_from)
+                           .where(m.AuditHead.id == HEAD_ID)).one_or_none()
+    # The earliest point anchoring is claimed from, by the head or by a checkpoint; the
+    # checkpoints' claim survives the head's being reset.
+    claims = [c.anchored_from for c in checkpoints if c.anchored_from]
+    if head is not None and head.anchored_from:
+        claims.append(head.anchored_from)
+    anchored_from = min(claims, default=None)
     expected_seq = 1
     prev_hash = GENESIS_HASH
-    count = 0
+    count = unanchored = macs = matched = 0
+
+    def broken(seq: int | None, problem: str) -> Verification:
+        return Verification(False, count, prev_hash, seq, problem, unanchored, macs, matched)
+
     for event, child_ids in _rows(session):
         if event.seq != expected_seq:
-            return Verification(False, count, prev_hash, expected_seq,
-                                f"entry {expected_seq} is missing (deleted?); next present is {event.seq}")
+            return broken(expected_seq,
+                          f"entry {expected_seq} is missing (deleted?); next present is {event.seq}")
         if event.prev_hash != prev_hash:
-            return Verification(False, count, prev_hash, event.seq,
-                                "entry does not follow the one before it (reordered or replaced)")
+            return broken(event.seq, "entry does not follow the one before it (reordered or replaced)")
         content = _content(event.seq, event.at, event.actor, event.actor_role, event.actor_la,
                            event.action, event.subject_user, event.reason, event.criteria,
                            event.outcome, child_ids)
         if entry_hash(prev_hash, content) != event.entry_hash:
-            return Verification(False, count, prev_hash, event.seq,
-                                "entry content does not match its hash (edited)")
+            return broken(event.seq, "entry content does not match its hash (edited)")
+        if event.mac is None:
+            if macs or (anchored_from is not None and event.seq >= anchored_from):
+                return broken(event.seq, f"entry has no MAC, but the trail is anchored from entry "
+                                         f"{anchored_from or event.seq - 1} (MAC removed?)")
+            unanchored += 1
+        else:
+            if checking is None:
+                return broken(event.seq, "entries carry MACs but no audit key was given to check them "
+                                         "(CHILDINDEX_AUDIT_KEY_FILE)")
+            message = anchor.entry_message(event.seq, event.entry_hash)
+            verdict = checking.check(event.mac_key_id or "", message, event.mac)
+            if verdict is None:
+                return broken(event.seq, f"entry was MACed with key {event.mac_key_id!r}, which the key "
+                                         "file does not hold (a retired key removed?)")
+            if not verdict:
+                return broken(event.seq, "entry's MAC does not match: rewritten without the key")
+            macs += 1
+        checkpoint = at_checkpoint.get(event.seq)
+        if checkpoint is not None:
+            if checkpoint.entry_hash != event.entry_hash:
+                return broken(event.seq, f"entry differs from checkpoint {checkpoint.name} written "
+                                         f"{checkpoint.at} (rewritten)")
+            matched += 1
         prev_hash = event.entry_hash
         expected_seq += 1
         count += 1
-    head = session.execute(select(m.AuditHead.seq, m.AuditHead.entry_hash)
-                           .where(m.AuditHead.id == HEAD_ID)).one_or_none()
     if head is not None and (head.seq, head.entry_hash) != (count, prev_hash):
         if head.seq > count:
-            return Verification(False, count, prev_hash, count + 1,
-                                f"entries {count + 1} to {head.seq} are missing (cut off the end)")
-        return Verification(False, count, prev_hash, head.seq,
-                            "the chain head does not match the last entry")
-    return Verification(True, count, prev_hash)
+            return broken(count + 1, f"entries {count + 1} to {head.seq} are missing (cut off the end)")
+        return broken(head.seq, "the chain head does not match the last entry")
+    last = anchor.latest(checkpoints)
+    if last is not None and last.seq > count:
+        return broken(count + 1, f"the trail ends at entry {count}, but checkpoint {last.name} written "
+                                 f"{last.at} recorded entry {last.seq}: entries cut off the end")
+    return Verification(True, count, prev_hash, None, None, unanchored, macs, matched)
+
+
+def checkpoint(session: Session, directory: Path, *, keys: AuditKeys | _Active | None = ACTIVE_KEYS,
+               now: dt.datetime | None = None, to_syslog: bool = False) -> Checkpoint | None:
+    """Write a checkpoint of the committed head to `directory`; None if the head has not moved
+    since the last one. AnchorError if there is no key, or if the head is behind or differs from
+    the latest checkpoint (the trail was cut or rewritten: that is reported, never papered over)."""
+    signing = anchor.active_keys() if isinstance(keys, _Active) else keys
+    if signing is None:
+        raise AnchorError("a checkpoint needs the audit key file (CHILDINDEX_AUDIT_KEY_FILE)")
+    head = session.execute(select(m.AuditHead.seq, m.AuditHead.entry_hash, m.AuditHead.anchored_from)
+                           .where(m.AuditHead.id == HEAD_ID)).one_or_none()
+    if head is None or head.seq == 0:
+        return None
+    directory.mkdir(parents=True, exist_ok=True)
+    names = sorted(directory.glob(f"*{anchor.CHECKPOINT_SUFFIX}"))
+    if names:
+        previous = anchor.read_checkpoints_named(names[-1:], signing)[0]
+        if head.seq < previous.seq:
+            raise AnchorError(f"the trail's head is entry {head.seq}, behind checkpoint {previous.name}: "
+                              "entries were cut off the end")
+        if head.seq == previous.seq:
+            if head.entry_hash != previous.entry_hash:
+                raise AnchorError(f"entry {head.seq} differs from checkpoint {previous.name}: rewritten")
+            return None
+    made = anchor.make_checkpoint(signing, head.seq, head.entry_hash, head.anchored_from,
+                                  now or dt.datetime.now(dt.UTC))
+    return made if anchor.write_checkpoint(directory, made, to_syslog=to_syslog) else None
 
 
 def _entries(session: Session, where: Any) -> list[Entry]:

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from access.checkpoints import PeriodicCheckpoints
 from api import docs, errors
 from api.context import ApiSettings, Context
 from api.observability import Observe, RequestMetrics
@@ -90,7 +91,10 @@ def create_app(settings: ApiSettings | None = None, *, context: Context | None =
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        checkpoints = PeriodicCheckpoints(context.engine)  # of the audit trail's head (access.anchor)
+        checkpoints.start()
         yield
+        await anyio.to_thread.run_sync(checkpoints.stop)
 
     app = FastAPI(
         lifespan=lifespan,

@@ -11,7 +11,17 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from sqlalchemy import ColumnElement, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from access import Entry, Permission, audit, flag_unusual_use, verify, what_user_looked_at, who_looked_at
+from access import (
+    Entry,
+    Permission,
+    Verification,
+    audit,
+    flag_unusual_use,
+    verify,
+    what_user_looked_at,
+    who_looked_at,
+)
+from access.anchor import AnchorError, AuditSettings, active_keys, read_checkpoints
 from access.register import get_entry
 from api.deps import (
     ChildRef,
@@ -110,13 +120,23 @@ def what_looked(user_id: UserId, ctx: Ctx, who: CurrentActor) -> AuditOut:
 
 @router.get("/audit/verify", response_model=VerificationOut)
 def verify_trail(ctx: Ctx, who: CurrentActor) -> VerificationOut:
-    """Walk the hash chain: the first edited, deleted or reordered entry, if any."""
+    """Walk the hash chain, each entry's MAC and the checkpoints outside the database: the first
+    edited, deleted, reordered or cut-off entry, if any."""
+    folder = AuditSettings().checkpoint_dir
+    try:
+        checkpoints = read_checkpoints(folder, active_keys()) if folder else []
+    except AnchorError as exc:
+        result = Verification(False, 0, "", None, str(exc))
+    else:
+        with transaction(ctx.engine) as db:
+            result = verify(db, checkpoints=checkpoints)
     with transaction(ctx.engine) as db:
-        result = verify(db)
-    with transaction(ctx.engine) as db:
-        record(db, who, "read_audit", reason="audit_review", at=ctx.clock())
+        record(db, who, "read_audit", reason="audit_review", outcome="ok" if result.ok else "failed",
+               at=ctx.clock())
     return VerificationOut(ok=result.ok, entries=result.entries, head_hash=result.head_hash,
-                           broken_seq=result.broken_seq, problem=result.problem)
+                           broken_seq=result.broken_seq, problem=result.problem,
+                           unanchored=result.unanchored, macs_checked=result.macs_checked,
+                           checkpoints=result.checkpoints, summary=str(result))
 
 
 # -- access notifications ----------------------------------------------------------------------

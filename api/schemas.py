@@ -317,6 +317,10 @@ class VerificationOut(Output):
     head_hash: str
     broken_seq: int | None
     problem: str | None
+    unanchored: int = Field(0, description="entries from before anchoring: no MAC, the chain alone")
+    macs_checked: int = 0
+    checkpoints: int = Field(0, description="checkpoints outside the database it was checked against")
+    summary: str = ""
 
 
 # -- school submitter ------------------------------------------------------------------------

@@ -124,9 +124,10 @@ ALLOWED_COLUMNS: dict[str, dict[str, str]] = {
         "seq": "key", "at": "audit", "actor": "audit", "actor_role": "audit",
         "actor_la": "audit", "action": "audit", "subject_user": "audit", "reason": "audit",
         "criteria": "audit", "outcome": "audit", "prev_hash": "audit", "entry_hash": "audit",
+        "mac_key_id": "audit", "mac": "audit",  # the anchor: a MAC under a key outside the database
     },
     "audit_event_children": {"seq": "key", "child_id": "key"},
-    "audit_head": {"id": "key", "seq": "audit", "entry_hash": "audit"},
+    "audit_head": {"id": "key", "seq": "audit", "entry_hash": "audit", "anchored_from": "audit"},
     "shield_investigations": {
         "id": "key", "child_id": "key", "owning_la": "audit", "opened_by": "audit",
         "opened_at": "audit", "audit_seq": "key", "closed_at": "audit", "closed_by": "audit",

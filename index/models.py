@@ -407,6 +407,10 @@ class AuditEvent(Base):
     outcome: Mapped[str] = mapped_column(String(32))
     prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
     entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # HMAC-SHA256 of (seq, entry_hash) under a key outside the database, and that key's id
+    # (access.anchor); none on entries written before the trail was anchored.
+    mac_key_id: Mapped[str | None] = mapped_column(String(16))
+    mac: Mapped[str | None] = mapped_column(String(64))
 
 
 class AuditEventChild(Base):
@@ -427,6 +431,8 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(Integer)
     entry_hash: Mapped[str] = mapped_column(String(64))
+    # The first entry with a MAC: later entries cannot be appended without the key.
+    anchored_from: Mapped[int | None] = mapped_column(Integer)
 
 
 class ChildShieldChange(Base):

@@ -9,6 +9,7 @@ the service in the foreground. Ctrl-C stops the service and then the directory.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import signal
 from collections.abc import Iterator
@@ -19,11 +20,15 @@ import typer
 from sqlalchemy import Engine
 
 from access import AccessSettings
+from access.anchor import add_key, read_keys, use_keys
 from api.app import create_app
 from api.context import ApiSettings
 from ops.demo_directory import DEFAULT_FOLDER, DemoDirectory, DirectoryStartError
 from ops.demo_users import DEMO_PEOPLE, Enrolled, demo_key, set_up
 from ops.serve import LOOPBACK, run
+
+AUDIT_KEY_FILE = Path("var/demo/audit.key")
+AUDIT_CHECKPOINTS = Path("var/demo/audit-checkpoints")
 
 
 @contextmanager
@@ -81,8 +86,20 @@ def serve_demo(engine: Engine, db: Path, *, la: str, port: int, ldap_port: int, 
         raise typer.Exit(code=2) from None
 
 
+def anchor_demo_audit(key_file: Path = AUDIT_KEY_FILE, checkpoints: Path = AUDIT_CHECKPOINTS) -> None:
+    """The demo's audit key (made once, like its TOTP key) and checkpoint directory, unless the
+    environment names others; this process signs with it from now on."""
+    if "CHILDINDEX_AUDIT_KEY_FILE" not in os.environ:
+        if not key_file.exists():
+            add_key(key_file)
+        os.environ["CHILDINDEX_AUDIT_KEY_FILE"] = str(key_file)
+    os.environ.setdefault("CHILDINDEX_AUDIT_CHECKPOINT_DIR", str(checkpoints))
+    use_keys(read_keys(Path(os.environ["CHILDINDEX_AUDIT_KEY_FILE"])))
+
+
 def _serve_demo(engine: Engine, db: Path, *, la: str, port: int, ldap_port: int, search_body: str,
                 child_id: int) -> None:
+    anchor_demo_audit()
     with demo_access(engine, la=la, ldap_port=ldap_port) as (access, enrolled):
         typer.echo(describe_users(enrolled))
         base = f"http://{LOOPBACK}:{port}"

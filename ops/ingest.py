@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy import Engine
 
+from access.anchor import AnchorError
+from access.checkpoints import checkpoint_now
 from access.uploads import KIND_NAMES
 from index import StoreError, StoreSettings
 from index.store import open_store
@@ -89,8 +92,20 @@ def run(
         typer.secho(f"not run: {exc}", err=True, fg=typer.colors.YELLOW)
         raise typer.Exit(code=3) from None
     typer.echo(summary.describe())
+    _checkpoint_audit(engine)
     if summary.failed:
         raise typer.Exit(code=1)
+
+
+def _checkpoint_audit(engine: Engine) -> None:
+    """After the run, a checkpoint of the audit trail's head, if a directory is configured."""
+    try:
+        made = checkpoint_now(engine)
+    except AnchorError as exc:
+        typer.secho(f"audit checkpoint refused: {exc}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(code=1) from None
+    if made is not None:
+        typer.echo(f"audit checkpoint {made.name}")
 
 
 @ingest_app.command("report")

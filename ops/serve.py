@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 
 from access import TotpConfigError
+from access.anchor import AnchorError, AuditSettings, read_keys
 from index import StoreError
 
 LOOPBACK = "127.0.0.1"
@@ -24,6 +25,15 @@ LOOPBACK = "127.0.0.1"
 def _fail(message: str) -> typer.Exit:
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
     return typer.Exit(code=2)
+
+
+def _require_audit_key() -> None:
+    """The service writes audit entries: without the key they could not be anchored."""
+    path = AuditSettings().key_file
+    if path is None:
+        raise AnchorError("CHILDINDEX_AUDIT_KEY_FILE is not set: the audit trail needs a key outside "
+                          "the database (make one with `childindex audit new-key --key-file PATH`)")
+    read_keys(path)
 
 
 def app_from_environment() -> FastAPI:
@@ -55,11 +65,12 @@ def command(
     """Run the HTTP service, configured from the environment (OpenAPI documentation at /docs if
     CHILDINDEX_API_DOCS is on)."""
     try:
+        _require_audit_key()
         service = app_from_environment()  # fail here, with a clear message, rather than in every worker
     except ValidationError as exc:
         fields = ", ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise _fail(f"service settings not valid ({fields})") from None
-    except (StoreError, TotpConfigError) as exc:
+    except (StoreError, TotpConfigError, AnchorError) as exc:
         raise _fail(str(exc)) from None
     docs = (f" (documentation: http://{host}:{port}/docs)" if service.state.context.settings.docs
             else " (documentation off: CHILDINDEX_API_DOCS=true turns it on)")

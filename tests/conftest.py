@@ -9,15 +9,23 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
 
+from access.anchor import add_key
 from index.store import make_engine, upgrade
 from ops.postgres import throwaway_postgres
 from ops.slapd import DemoDirectory, demo_directory
+
+# Every audit entry the suite writes is MACed, as in production: one key file for the whole run,
+# named in the environment so that the commands the tests start as processes sign with it too.
+_AUDIT_KEYS = Path(tempfile.mkdtemp(prefix="childindex-audit-key-")) / "audit.key"
+add_key(_AUDIT_KEYS)
+os.environ["CHILDINDEX_AUDIT_KEY_FILE"] = str(_AUDIT_KEYS)
 
 
 @pytest.fixture(scope="session")

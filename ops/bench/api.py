@@ -43,6 +43,7 @@ import typer
 from sqlalchemy import Engine, func, select
 
 from access import AccessSettings, Role
+from access.anchor import AuditSettings, add_key, read_keys, use_keys
 from index import SearchQuery, add_children, transaction
 from index import models as m
 from index.embedded import EmbeddedSearch
@@ -188,8 +189,13 @@ def _free_port() -> int:
 def server_environment(db: Path, access: AccessSettings) -> dict[str, str]:
     """The service's configuration, as `childindex serve` reads it from the environment."""
     password = access.ldap_bind_password.get_secret_value() if access.ldap_bind_password else ""
+    audit_key = AuditSettings().key_file or db.parent / "audit.key"
+    if not audit_key.exists():
+        add_key(audit_key)
+    use_keys(read_keys(audit_key))  # this process's own entries (enrolments) are signed too
     return {
         **os.environ,
+        "CHILDINDEX_AUDIT_KEY_FILE": str(audit_key),
         "CHILDINDEX_API_DATABASE_URL": f"sqlite:///{db}",
         "CHILDINDEX_API_SECURE_COOKIE": "false",
         "CHILDINDEX_ACCESS_LDAP_URI": access.ldap_uri,
