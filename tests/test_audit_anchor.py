@@ -334,3 +334,21 @@ def test_the_periodic_writer_checkpoints_the_committed_head(engine: Engine, keys
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM audit_events")).scalar() == 2
     assert dt.datetime.fromisoformat(read_checkpoints(tmp_path / "cp", keys)[0].at).tzinfo is not None
+
+
+def test_the_demo_makes_its_own_key_and_checkpoint_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             keys: AuditKeys) -> None:
+    from ops.demo_service import anchor_demo_audit
+
+    monkeypatch.delenv("CHILDINDEX_AUDIT_KEY_FILE")
+    monkeypatch.delenv("CHILDINDEX_AUDIT_CHECKPOINT_DIR", raising=False)
+    try:
+        anchor_demo_audit(tmp_path / "audit.key", tmp_path / "checkpoints")
+        made = read_keys(tmp_path / "audit.key")
+        active = active_keys()
+        assert active is not None and active.current_id == made.current_id
+        assert os.environ["CHILDINDEX_AUDIT_CHECKPOINT_DIR"] == str(tmp_path / "checkpoints")
+        anchor_demo_audit(tmp_path / "audit.key", tmp_path / "checkpoints")  # a second start: the same key
+        assert read_keys(tmp_path / "audit.key") == made
+    finally:
+        use_keys(keys)
