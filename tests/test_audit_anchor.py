@@ -340,8 +340,9 @@ def test_the_demo_makes_its_own_key_and_checkpoint_directory(tmp_path: Path, mon
                                                              keys: AuditKeys) -> None:
     from ops.demo_service import anchor_demo_audit
 
-    monkeypatch.delenv("CHILDINDEX_AUDIT_KEY_FILE")
-    monkeypatch.delenv("CHILDINDEX_AUDIT_CHECKPOINT_DIR", raising=False)
+    for name in ("CHILDINDEX_AUDIT_KEY_FILE", "CHILDINDEX_AUDIT_CHECKPOINT_DIR"):
+        monkeypatch.setenv(name, "")  # so that monkeypatch puts back what was there, or nothing
+        monkeypatch.delenv(name)
     try:
         anchor_demo_audit(tmp_path / "audit.key", tmp_path / "checkpoints")
         made = read_keys(tmp_path / "audit.key")

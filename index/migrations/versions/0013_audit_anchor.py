@@ -9,16 +9,16 @@
 Columns are only added (ALTER TABLE ... ADD COLUMN on both backends), so the append-only
 triggers on `audit_events` stay as they are.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-06 23:50:00.000000
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0011'
-down_revision = '0010'
+revision = '0013'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 
