@@ -152,7 +152,9 @@ def build_row(
                 try:
                     checked = validate_identifier(scheme, row[column])
                 except InvalidIdentifier as exc:
-                    raise Reject(column, exc.reason) from None
+                    # One unusable value does not cost the row (issue 15): left out, said why.
+                    warnings.append(f"{column}: {exc.reason}, left out")
+                    continue
                 if scheme is Scheme.UPN:
                     upn = checked.value
                 warnings.extend(f"{column}: {w}" for w in checked.warnings)
@@ -162,11 +164,15 @@ def build_row(
         check_age(born, context)
         sex = (row.get("sex") or "U").strip().upper()
         if sex not in SERVICE_FEED_SEX:
-            raise Reject("sex", "must be F, M or U")
-        address = address_fields(
-            {part: row[column] for column, part in SERVICE_FEED_ADDRESS.items() if row.get(column)},
-            "postcode", warnings, "",
-        )
+            warnings.append("sex: is not F, M or U, recorded as unspecified")
+            sex = "U"
+        parts = {part: row[column] for column, part in SERVICE_FEED_ADDRESS.items() if row.get(column)}
+        try:
+            address = address_fields(parts, "postcode", warnings, "")
+        except Reject:
+            warnings.append("postcode: is not a UK postcode, left out")
+            address = address_fields({k: v for k, v in parts.items() if k != "postcode"},
+                                     "postcode", warnings, "")
         lead = (row.get("lead_professional") or "false").strip().lower()
         if lead not in BOOLEANS:
             raise Reject("lead_professional", "must be true or false")

@@ -23,6 +23,7 @@ from matching.model import (
 )
 from matching.person import (
     ROW_COLUMNS,
+    ROW_WARNINGS,
     TRUSTED_SCHEMES,
     Person,
     UnscorableRecord,
@@ -51,6 +52,7 @@ __all__ = [
     "COMPARISONS",
     "DEFAULT_MODEL",
     "ROW_COLUMNS",
+    "ROW_WARNINGS",
     "TRUSTED_SCHEMES",
     "BlockingIndex",
     "Candidate",

@@ -36,6 +36,10 @@ INDEX_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("names_birth_year", ("family_phonetic", "given_phonetic", "birth_year")),
 )
 
+# A person with no date of birth is looked up under its names born in any of this many years
+# back (children and young people up to 25, the longest a record stays live).
+NO_DATE_YEARS = 26
+
 # Blocks larger than this are not compared in full (a data error such as thousands of
 # records with one placeholder name); the query counts them in `skipped_blocks`.
 MAX_BLOCK = 500
@@ -61,6 +65,9 @@ def index_keys(person: Person) -> set[int]:
             keys.add(hash(("dob_given", dob, given)))
         for other in person.other_family:
             keys.add(hash(("dob_family", dob, _phonetic_of(other))))
+    elif person.birth_year and family and given:
+        # A date of birth that is not a date still gives its year.
+        keys.add(hash(("names_birth_year", family, given, person.birth_year)))
     if unit:
         if family:
             keys.add(hash(("postcode_family", unit, family)))
@@ -123,10 +130,16 @@ def query_keys(person: Person, loose: bool = True, variants: bool = True) -> set
             keys.add(hash(("postcode_family", unit, given)))
         if family:
             keys.add(hash(("postcode_given", unit, family)))
-    if dob and family and given:
-        for year in (dob.year - 1, dob.year, dob.year + 1):
+    born = dob.year if dob else person.birth_year
+    if born and family and given:
+        for year in (born - 1, born, born + 1):
             keys.add(hash(("names_birth_year", family, given, year)))
             keys.add(hash(("names_birth_year", given, family, year)))
+    elif family and given:
+        # No date of birth at all: the names with every year a child of the index may be born.
+        this_year = dt.date.today().year
+        keys.update(hash(("names_birth_year", family, given, year))
+                    for year in range(this_year - NO_DATE_YEARS, this_year + 1))
     return keys
 
 

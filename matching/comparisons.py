@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any
 
-from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 from rapidfuzz.fuzz import token_set_ratio
 
 from matching.person import Person
@@ -56,6 +56,26 @@ def _relation(a: dt.date, b: dt.date) -> str:
 
 def _date_relation(a: dt.date, b: dt.date, relations: frozenset[str]) -> bool:
     return _relation(a, b) in relations
+
+
+def _dob_swapped(a: Person, b: Person, _arg: Any) -> bool:
+    """Day and month swapped: between two dates, or in the digits when either is not a date
+    ('2013-13-05' is 13 May with its day and month the wrong way round)."""
+    if a.dob and b.dob:
+        return _relation(a.dob, b.dob) == "swapped"
+    x, y = a.dob_digits, b.dob_digits
+    return len(x) == len(y) == 8 and x[:4] == y[:4] and x[4:6] == y[6:] and x[6:] == y[4:6]
+
+
+def _dob_one_edit(a: Person, b: Person, _arg: Any) -> bool:
+    """One digit wrong: between two dates as the date relation says. When either is not a date
+    its month or day is already known wrong, so the digits as written may be one edit (or one
+    transposition) apart, or two within the same year ('2013-02-30' for 2013-02-28)."""
+    if a.dob and b.dob:
+        return _relation(a.dob, b.dob) == "one_edit"
+    x, y = a.dob_digits, b.dob_digits
+    limit = 2 if x[:4] == y[:4] else 1
+    return DamerauLevenshtein.distance(x, y, score_cutoff=limit) <= limit
 
 
 def _postcode_part(a: tuple[str, ...], b: tuple[str, ...], index: int) -> bool:
@@ -126,6 +146,8 @@ TESTS: dict[str, Callable[[Any, Any, Any], bool]] = {
     "jaro_winkler": _jaro_winkler,
     "overlaps": _overlaps,
     "date_relation": _date_relation,
+    "dob_swapped": _dob_swapped,
+    "dob_one_edit": _dob_one_edit,
     "postcode_part": _postcode_part,
     "token_set": _token_set,
     "identifiers_agree": _identifiers_agree,
@@ -253,11 +275,13 @@ COMPARISONS: tuple[Comparison, ...] = (
         Level("phonetic", "exact", field="family_phonetic"),
         Level("jaro_winkler_0.80", "jaro_winkler", 0.80),
     ), tf_field="family"),
-    Comparison("date_of_birth", "dob", (
+    # On the date's digits, so that a date of birth that is not a date ('2013-02-30') is still
+    # compared, as text; between two dates the levels are the dates' own relations.
+    Comparison("date_of_birth", "dob_digits", (
         Level("exact", "exact"),
-        Level("day_month_swapped", "date_relation", frozenset({"swapped"})),
-        Level("one_edit", "date_relation", frozenset({"one_edit"})),
-        Level("within_31_days", "date_relation", frozenset({"close"})),
+        Level("day_month_swapped", "dob_swapped", field="*"),
+        Level("one_edit", "dob_one_edit", field="*"),
+        Level("within_31_days", "date_relation", frozenset({"close"}), field="dob"),
     )),
     Comparison("sex", "sex", (Level("exact", "exact"),)),
     # Postcode and address lines in one comparison: they are two views of one fact, and

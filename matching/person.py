@@ -13,6 +13,7 @@ import functools
 import re
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -47,8 +48,15 @@ class Person:
     family_phonetic: str = ""
     other_family: frozenset[str] = frozenset()  # former/alternative family names, compact
     dob: dt.date | None = None
+    # The date of birth's digits (YYYYMMDD for a date; the digits as written for a date that is
+    # not one, e.g. "2013-02-30"), and the birth year when either gives one: a date a list got
+    # wrong is still compared, as text (matching.comparisons), and still blocks by year.
+    dob_digits: str = ""
+    birth_year: int = 0
     sex: str = ""  # 'f', 'm' or '' when unknown
-    postcode: tuple[str, str, str, str] | None = None  # unit, sector, district, area
+    # Unit, sector, district, area; a postcode that is not a UK one is free text: its compact
+    # text as the unit, and parts no other postcode can share (FREE_TEXT_POSTCODE).
+    postcode: tuple[str, str, str, str] | None = None
     address: str = ""  # folded address lines and town, without the postcode
     ids: frozenset[tuple[str, str]] = frozenset()  # trusted (scheme, value) pairs
     shielded: bool = False
@@ -114,7 +122,31 @@ def _sex(text: str | None) -> str:
 
 @functools.lru_cache(maxsize=100_000)
 def _postcode(text: str) -> tuple[str, str, str, str] | None:
-    return postcode_parts(text)
+    parts = postcode_parts(text)
+    if parts is not None:
+        return parts
+    compact = "".join(fold(text).split()).upper()
+    if not compact:
+        return None
+    # Marked so that only the same free text agrees, at the unit level and never at a part.
+    return (compact, *(f"{FREE_TEXT_POSTCODE * n}{compact}" for n in (1, 2, 3)))  # type: ignore[return-value]
+
+
+FREE_TEXT_POSTCODE = "~"
+
+
+@functools.lru_cache(maxsize=65_536)
+def _digits_of(date: dt.date) -> str:
+    return _intern(f"{date.year:04d}{date.month:02d}{date.day:02d}")
+
+
+@functools.lru_cache(maxsize=65_536)
+def _text_date(text: str) -> tuple[str, int]:
+    """A date that is not one: its digits, and its year when it starts with a plausible one."""
+    digits = "".join(c for c in text if c.isdigit())
+    year = int(digits[:4]) if len(digits) >= 4 else 0
+    this_year = _today(int(time.time() // 3600)).year
+    return _intern(digits), (year if _EARLIEST_BIRTH.year <= year <= this_year else 0)
 
 
 def _clip(value: str | None, field: str, limit: int) -> str:
@@ -139,11 +171,14 @@ def make_person(
     address: str | None = None,
     identifiers: Mapping[Scheme | str, str] | Iterable[tuple[Scheme | str, str]] = (),
     shielded: bool = False,
+    date_text: str | None = None,
 ) -> Person:
-    """A `Person` from plain values (already validated identifiers and dates).
+    """A `Person` from plain values (already validated identifiers and dates). `date_text`: a
+    date of birth that is not a date, compared as text; a postcode that is not a UK one is
+    compared as free text.
 
-    Raises `UnscorableRecord` when there is too little to match on: no name and no trusted
-    identifier, or no date of birth, postcode or trusted identifier.
+    Raises `UnscorableRecord` when there is nothing to match on: no name and no trusted
+    identifier (a missing date, postcode or identifier is simply missing: weight 0).
     """
     given, given_ph, forms = _given(_clip(given_name, "given_name", MAX_NAME))
     family, family_tokens, family_ph = _family(_clip(family_name, "family_name", MAX_NAME))
@@ -159,8 +194,10 @@ def make_person(
         raise UnscorableRecord("date_of_birth is not a plausible date of birth")
     if not (given or family or ids):
         raise UnscorableRecord("no name and no trusted identifier: nothing to match on")
-    if date_of_birth is None and parts is None and not ids:
-        raise UnscorableRecord("no date of birth, postcode or trusted identifier: too little to match on")
+    if date_of_birth is not None:
+        digits, year = _digits_of(date_of_birth), date_of_birth.year
+    else:
+        digits, year = _text_date(date_text) if date_text else ("", 0)
     return Person(
         ref=ref,
         given=given,
@@ -172,6 +209,8 @@ def make_person(
         family_phonetic=family_ph,
         other_family=others,
         dob=_date(date_of_birth) if date_of_birth is not None else None,
+        dob_digits=digits,
+        birth_year=year,
         sex=_sex(sex),
         postcode=parts,
         address=_address(_clip(address, "address", 2 * MAX_LONG)),
@@ -217,41 +256,71 @@ ROW_COLUMNS: tuple[str, ...] = (
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
-def person_from_row(ref: int | str, row: Mapping[str, str | None]) -> Person:
-    """The matcher's view of one CSV row; `UnscorableRecord` names the bad field and why.
+# A row's unusable value -> what is done with it, counted by (field, reason) in the caller's
+# `warnings`: the row is kept and matched on everything else.
+ROW_WARNINGS = {
+    ("date_of_birth", "not a date in YYYY-MM-DD form"): "compared as text",
+    ("date_of_birth", "not a real calendar date"): "compared as text",
+    ("date_of_birth", "not a plausible date of birth"): "compared as text",
+    ("postcode", "not a UK postcode"): "compared as free text",
+    ("sex", "not one of F, M, U"): "treated as unknown",
+    **{(s.value, "not valid"): "left out" for s in TRUSTED_SCHEMES},
+}
+_ROW_LIMITS = {"given_name": MAX_NAME, "family_name": MAX_NAME, "middle_names": MAX_LONG,
+               "address": MAX_LONG, "town": MAX_NAME}
 
-    Blank cells are missing values. A cell that is present but invalid (a date that is not a
-    date, an identifier whose check digit fails, an unknown sex) makes the row bad: guessing
-    would hide an error in the user's list.
+
+def person_from_row(ref: int | str, row: Mapping[str, str | None],
+                    warnings: Counter[tuple[str, str]] | None = None) -> Person:
+    """The matcher's view of one CSV row. Every row with a name or a trusted identifier is
+    kept: a value that cannot be used as what it claims to be is compared as text (a date of
+    birth that is not a date, a postcode that is not a UK one) or left out (an identifier whose
+    check fails, an unknown sex), and counted in `warnings` by (field, reason) (`ROW_WARNINGS`);
+    a blank cell is missing. `UnscorableRecord` (no name and no identifier) names no value.
     """
+    def warn(field: str, reason: str) -> None:
+        if warnings is not None:
+            warnings[(field, reason)] += 1
+
     def cell(name: str) -> str | None:
         value = row.get(name)
-        return value.strip() or None if value is not None else None
+        value = value.strip() or None if value is not None else None
+        limit = _ROW_LIMITS.get(name)
+        if value is not None and limit is not None and len(value) > limit:
+            warn(name, f"longer than {limit} characters")
+            return None
+        return value
 
     dob_text = cell("date_of_birth")
     dob = None
     if dob_text:
         # fromisoformat alone also takes week dates ('2015-W01-1') and compact forms.
         if not _ISO_DATE.fullmatch(dob_text):
-            raise UnscorableRecord("date_of_birth is not a date in YYYY-MM-DD form")
-        try:
-            dob = dt.date.fromisoformat(dob_text)
-        except ValueError:
-            raise UnscorableRecord("date_of_birth is not a date in YYYY-MM-DD form") from None
+            warn("date_of_birth", "not a date in YYYY-MM-DD form")
+        else:
+            try:
+                dob = dt.date.fromisoformat(dob_text)
+            except ValueError:
+                warn("date_of_birth", "not a real calendar date")
+            else:
+                if not _EARLIEST_BIRTH <= dob <= _today(int(time.time() // 3600)):
+                    warn("date_of_birth", "not a plausible date of birth")
+                    dob = None
     sex = cell("sex")
     if sex and fold(sex) not in _SEX and fold(sex) not in {"u", "unknown", "unspecified", "x"}:
-        raise UnscorableRecord("sex is not one of F, M, U (or female, male, unspecified)")
+        warn("sex", "not one of F, M, U")
+        sex = None
     postcode = cell("postcode")
     if postcode and postcode_parts(postcode) is None:
-        raise UnscorableRecord("postcode is not a UK postcode")
+        warn("postcode", "not a UK postcode")
     ids = []
     for scheme in TRUSTED_SCHEMES:
         value = cell(scheme.value)
         if value:
             try:
                 ids.append((scheme, validate(scheme, value).value))
-            except InvalidIdentifier as exc:
-                raise UnscorableRecord(str(exc)) from None
+            except InvalidIdentifier:
+                warn(scheme.value, "not valid")
     address = " ".join(v for v in (cell("address"), cell("town")) if v)
     return make_person(
         ref,
@@ -263,4 +332,5 @@ def person_from_row(ref: int | str, row: Mapping[str, str | None]) -> Person:
         postcode=postcode,
         address=address,
         identifiers=ids,
+        date_text=dob_text if dob is None else None,
     )

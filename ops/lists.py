@@ -1,15 +1,20 @@
 """`childindex link` and `childindex dedupe`: matching for people with their own lists.
 
 Input is CSV with a header naming any subset of `matching.ROW_COLUMNS`, exactly; a column not
-in that list rejects the file by name (it may hold data the index must never take in). A bad
-row is reported by line number, field and reason (never its values) and skipped; the run
-completes and says how many rows it used.
+in that list rejects the file by name (it may hold data the index must never take in). Every
+row with a name or a trusted identifier is used: a value that cannot be used as what it claims
+(a date that is not a date, a postcode that is not a UK one, an identifier whose check fails)
+is compared as text or left out and counted by field and reason (`matching.ROW_WARNINGS`),
+never printed row by row. Only a row that cannot be read at all (wrong number of fields, not
+UTF-8, no id, a repeated id, neither name nor identifier) is skipped, reported by line number
+and reason (never its values); the run completes and says how many rows it used.
 """
 
 from __future__ import annotations
 
 import csv
 import gc
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +22,15 @@ from typing import Annotated
 
 import typer
 
-from matching import ROW_COLUMNS, MatchModel, Person, Thresholds, UnscorableRecord, person_from_row
+from matching import (
+    ROW_COLUMNS,
+    ROW_WARNINGS,
+    MatchModel,
+    Person,
+    Thresholds,
+    UnscorableRecord,
+    person_from_row,
+)
 from matching.estimate import estimate_model
 from matching.linkage import clusters, dedupe_pairs, link_lists
 
@@ -33,7 +46,8 @@ class ListError(ValueError):
 @dataclass
 class ReadList:
     people: list[Person] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)  # "line N: reason"
+    problems: list[str] = field(default_factory=list)  # "line N: reason": rows skipped
+    warnings: Counter[tuple[str, str]] = field(default_factory=Counter)  # (field, reason): rows
 
 
 def read_list(path: Path) -> ReadList:
@@ -68,7 +82,8 @@ def read_list(path: Path) -> ReadList:
             if ref is None:
                 continue
             try:
-                result.people.append(person_from_row(ref, dict(zip(header, cells, strict=True))))
+                result.people.append(person_from_row(ref, dict(zip(header, cells, strict=True)),
+                                                     result.warnings))
             except UnscorableRecord as exc:
                 result.problems.append(f"line {line}: {exc}")
             else:
@@ -115,9 +130,17 @@ def _check_row(
     return ref
 
 
+def describe_warnings(read: ReadList) -> list[str]:
+    """One line per field and reason: how many rows, and what was done with the value."""
+    return [f"{count} rows: {name} {reason}, {ROW_WARNINGS.get((name, reason), 'left out')}"
+            for (name, reason), count in sorted(read.warnings.items())]
+
+
 def _report(path: Path, read: ReadList) -> None:
     for problem in read.problems:
         typer.echo(f"{path}: {problem}", err=True)
+    for line in describe_warnings(read):
+        typer.echo(f"{path}: {line}", err=True)
     typer.echo(f"{path}: {len(read.people)} rows used, {len(read.problems)} rows skipped", err=True)
 
 

@@ -187,10 +187,69 @@ def name_format(name: str, rng: random.Random) -> str:
     return rng.choice(options) if options else name
 
 
+@dataclass(frozen=True)
+class ListFaults:
+    """How often a list from another service or from abroad gets a value wrong (per row): a date
+    of birth that is not a date, a postcode garbled or foreign (half each), a date left blank."""
+
+    invalid_date_rate: float = 0.04
+    bad_postcode_rate: float = 0.05
+    missing_date_rate: float = 0.03
+
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            if not 0.0 <= getattr(self, field.name) <= 1.0:
+                raise ValueError(f"{field.name} must be between 0 and 1")
+
+
+def invalid_date(date: dt.date, rng: random.Random) -> str:
+    """The date as a careless list writes it, never a real date: day and month swapped where
+    the day cannot be a month ('2013-13-05'), a day past the month's end ('2013-02-30'), or a
+    month digit mistyped past 12 ('2013-15-05')."""
+    options = []
+    if date.day > 12:
+        options.append(f"{date.year:04d}-{date.day:02d}-{date.month:02d}")
+    month_end = {2: 30, 4: 31, 6: 31, 9: 31, 11: 31}
+    if date.month in month_end:
+        options.append(f"{date.year:04d}-{date.month:02d}-{month_end[date.month]:02d}")
+    options.append(f"{date.year:04d}-{rng.choice((13, 14, 15, 16, 17, 18, 19, 20)):02d}-{date.day:02d}")
+    return rng.choice(options)
+
+
+# Postcodes of the places children arrive from (shapes only): France, Germany, Ireland (Eircode),
+# Poland, the Netherlands, Romania, India.
+_FOREIGN_POSTCODES = ("75008", "69003", "10115", "80331", "D02 X285", "T12 R2PX", "00-950", "31-042",
+                      "1012 AB", "3511 LX", "010011", "400001", "560034")
+
+
+def foreign_postcode(rng: random.Random) -> str:
+    return rng.choice(_FOREIGN_POSTCODES)
+
+
+def garbled_postcode(postcode: str, rng: random.Random) -> str:
+    """The postcode keyed badly: a zero typed as the letter O (or the other way), a one as I,
+    the inward part lost, or a character dropped."""
+    compact = postcode.replace(" ", "")
+    swaps = [i for i, c in enumerate(compact) if c in "01OI"]
+    choice = rng.randrange(3)
+    if choice == 0 and swaps:
+        i = rng.choice(swaps)
+        swap = {"0": "O", "O": "0", "1": "I", "I": "1"}[compact[i]]
+        return compact[:i] + swap + compact[i + 1:]
+    if choice == 1 and " " in postcode:
+        return postcode.split(" ")[0] + " " + postcode.split(" ")[1][:1]
+    i = rng.randrange(len(compact))
+    return compact[:i] + compact[i + 1:]
+
+
 __all__ = [
+    "ListFaults",
     "NoiseRates",
     "corrupt_identifier",
     "dob_typo",
+    "foreign_postcode",
+    "garbled_postcode",
+    "invalid_date",
     "name_format",
     "short_form",
     "short_forms",

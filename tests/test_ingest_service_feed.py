@@ -30,7 +30,8 @@ def test_rows_give_one_child_and_one_involvement_each() -> None:
     result = parse_service_feed(FEED, owning_la="823", today=TODAY).collect()
     assert result.failure is None
     by_ref = {r.record_ref: r for r in result.records}
-    assert sorted(by_ref) == ["line 2", "line 5", "line 6"]
+    assert sorted(by_ref) == ["line 10", "line 2", "line 3", "line 5", "line 6"]
+    assert by_ref["line 3"].child.identifiers == ()  # its bad NHS number left out, the row kept
     visit = by_ref["line 2"]
     assert visit.sender_ref == "HV-001" and visit.child.owning_la == "823"
     (involvement,) = visit.child.involvements
@@ -49,12 +50,12 @@ def test_rows_give_one_child_and_one_involvement_each() -> None:
     assert {i.scheme for i in social.identifiers} == {"upn", "la_reference"}
 
 
+# A bad NHS number (line 3) or sex (line 10) no longer costs its row (issue 15): kept, with a
+# warning; a date of birth that is wrong still rejects the row (a child is held by it).
 EXPECTED_ERRORS = [
-    ("line 3", "nhs_number", "check digit does not match"),
     ("line 4", "involvement", "sensitive service"),
     ("line 8", "record_id", "first at line 2"),
     ("line 9", "date_of_birth", "over 25"),
-    ("line 10", "sex", "must be F, M or U"),
     ("line 11", "service_type", "is not one of"),
     ("line 12", "row", "has 6 fields, the header has 24"),
 ]
@@ -69,7 +70,10 @@ def test_bad_rows_are_rejected_by_line_field_and_reason() -> None:
     text = " ".join(map(str, errors))
     for personal in ("Bryn", "Jones", "Cai", "Gwen", "1990-01-01", "9434765871", "Price"):
         assert personal not in text
-    assert parse.report.accepted == 3 and parse.report.rejected_count == 7 and parse.report.complete
+    assert parse.report.accepted == 5 and parse.report.rejected_count == 5 and parse.report.complete
+    warned = " ".join(parse.report.warnings)
+    assert "nhs_number: " in warned and "left out" in warned and "sex: is not F, M or U" in warned
+    assert "9434765871" not in warned
 
 
 def test_extra_columns_are_rejected_by_name_without_their_values() -> None:

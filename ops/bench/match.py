@@ -265,6 +265,16 @@ def command(
     save_model: Annotated[Path | None, typer.Option("--save-model",
                                                     help="Write the estimated model here.")] = None,
     stored: Annotated[bool, typer.Option("--stored", help="Use the stored model, do not train.")] = False,
+    lists: Annotated[Path | None, typer.Option(
+        "--lists", help="Instead: write two faulty CSV lists of --children children here and link them "
+                        "as `childindex link` does (ops/bench/lists.py; Splink too if installed).")] = None,
 ) -> None:
     """Matcher quality and speed on synthetic areas: P/R/F1, review share, blocking recall, records/s."""
+    if lists is not None:
+        from ops.bench.lists import run as run_lists
+
+        lines = [f"machine: {describe_machine()}; load average at start {os.getloadavg()[0]:.1f}",
+                 "model: stored defaults", *run_lists(children, seed, lists, MatchModel.load())]
+        typer.echo("\n".join(lines))
+        return
     typer.echo(run(children, records, seed, train_seed, train_children, u_pairs, save_model, stored))
