@@ -10,15 +10,18 @@
 #                                   Maven for Elasticsearch, requirements/test.txt)
 #   ops/install.sh --test --latest  the newest versions pyproject.toml allows, not the lock, into
 #                                   the scratch environment .cache/latest (ops/test.sh --latest)
+#   ops/install.sh --test --lowest  the oldest version pyproject.toml allows of each direct
+#                                   dependency, into .cache/lowest (ops/test.sh --lowest)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-test_set=0 latest=0
+test_set=0 scratch=""
 for arg in "$@"; do
     case "$arg" in
         --test) test_set=1 ;;
-        --latest) latest=1 ;;
-        *) echo "ops/install.sh: unknown option $arg (--test, --latest)" >&2; exit 2 ;;
+        --latest) scratch=latest ;;
+        --lowest) scratch=lowest ;;
+        *) echo "ops/install.sh: unknown option $arg (--test, --latest, --lowest)" >&2; exit 2 ;;
     esac
 done
 
@@ -107,34 +110,46 @@ if [[ ! -f "$npm_stamp-$npm_set" && ! -f "$npm_stamp-test" ]]; then
 fi
 
 # --- Python packages -----------------------------------------------------------------------------
-# Debian's own Python, whatever else is on PATH: that is what a fresh machine has.
-venv=.venv
-(( latest )) && venv=.cache/latest
-if [[ ! -x "$venv/bin/python" ]]; then
-    mkdir -p "$(dirname "$venv")"
-    /usr/bin/python3 -m venv "$venv"
-fi
-pip=("$venv/bin/python" -m pip install -q --disable-pip-version-check)
+# A function, so that a finished or already-done install returns to the blocks after it.
+install_python() {
+    # Debian's own Python, whatever else is on PATH: that is what a fresh machine has.
+    local venv=.venv
+    [[ -n "$scratch" ]] && venv=".cache/$scratch"
+    if [[ ! -x "$venv/bin/python" ]]; then
+        mkdir -p "$(dirname "$venv")"
+        /usr/bin/python3 -m venv "$venv"
+    fi
+    local pip=("$venv/bin/python" -m pip install -q --disable-pip-version-check)
 
-if (( latest )); then
-    # No lock: whatever is newest today, to see an upcoming break before it reaches the lock.
-    echo "installing the newest allowed versions into $venv"
-    "${pip[@]}" --upgrade pip setuptools wheel
-    "${pip[@]}" --upgrade --upgrade-strategy eager -e ".[test]"
-    exit 0
-fi
+    if [[ "$scratch" == latest ]]; then
+        # No lock: whatever is newest today, to see an upcoming break before it reaches the lock.
+        echo "installing the newest allowed versions into $venv"
+        "${pip[@]}" --upgrade pip setuptools wheel
+        "${pip[@]}" --upgrade --upgrade-strategy eager -e ".[test]"
+        return
+    fi
+    if [[ "$scratch" == lowest ]]; then
+        # No lock either: the lower bounds of pyproject.toml, to check that they are true.
+        echo "installing the oldest allowed versions into $venv"
+        ops/lock.sh --lowest "$venv/requirements.txt"
+        "${pip[@]}" -r "$venv/requirements.txt"
+        "${pip[@]}" --no-deps -e .
+        return
+    fi
 
-set_name=service
-(( test_set )) && set_name=test
-stamp_of() { cat pyproject.toml requirements/build.txt "requirements/$1.txt" | sha256sum | cut -c1-16; }
-# The test set holds everything the service set does, at the same versions.
-if [[ -f "$venv/.installed-$(stamp_of "$set_name")" || -f "$venv/.installed-$(stamp_of test)" ]]; then
-    exit 0
-fi
-echo "installing childindex with requirements/$set_name.txt into $venv"
-# pip, setuptools and wheel first, from the lock too: they build the sdists below and the project.
-"${pip[@]}" --require-hashes -r requirements/build.txt
-"${pip[@]}" --require-hashes --no-build-isolation -r "requirements/$set_name.txt"
-"${pip[@]}" --no-deps --no-build-isolation -e .
-rm -f "$venv"/.installed-*
-touch "$venv/.installed-$(stamp_of "$set_name")"
+    local set_name=service
+    (( test_set )) && set_name=test
+    stamp_of() { cat pyproject.toml requirements/build.txt "requirements/$1.txt" | sha256sum | cut -c1-16; }
+    # The test set holds everything the service set does, at the same versions.
+    if [[ -f "$venv/.installed-$(stamp_of "$set_name")" || -f "$venv/.installed-$(stamp_of test)" ]]; then
+        return
+    fi
+    echo "installing childindex with requirements/$set_name.txt into $venv"
+    # pip, setuptools and wheel first, from the lock too: they build the sdists below and the project.
+    "${pip[@]}" --require-hashes -r requirements/build.txt
+    "${pip[@]}" --require-hashes --no-build-isolation -r "requirements/$set_name.txt"
+    "${pip[@]}" --no-deps --no-build-isolation -e .
+    rm -f "$venv"/.installed-*
+    touch "$venv/.installed-$(stamp_of "$set_name")"
+}
+install_python

@@ -6,6 +6,9 @@
 #                                 what is new (never hand-edit or hand-merge the files)
 #   ops/lock.sh --upgrade         moves everything to the newest versions pyproject.toml allows
 #   ops/lock.sh --upgrade-package NAME   moves only NAME (and what it needs)
+#   ops/lock.sh --lowest FILE     not a lock: the oldest version pyproject.toml allows of each
+#                                 direct dependency (newest of the rest) into FILE, for
+#                                 ops/test.sh --lowest, which checks that the lower bounds are true
 #
 # requirements/test.txt   the service and the test suite (resolved first)
 # requirements/service.txt  the service alone, at exactly the versions of test.txt
@@ -21,11 +24,14 @@ if [[ ! -x "$tool/bin/uv" ]] || [[ "$("$tool/bin/uv" --version)" != "uv $uv_vers
     "$tool/bin/python" -m pip install -q --disable-pip-version-check "uv==$uv_version"
 fi
 # Debian 12's Python on x86-64 Linux: the machines install.sh serves, whatever this one is.
-compile=("$tool/bin/uv" pip compile -q --generate-hashes --python-version 3.11
-         --python-platform x86_64-manylinux_2_28 "$@")
+compile=("$tool/bin/uv" pip compile -q --python-version 3.11 --python-platform x86_64-manylinux_2_28)
 
-compile+=(--custom-compile-command "ops/lock.sh")
+if [[ "${1:-}" == "--lowest" ]]; then
+    "${compile[@]}" --resolution lowest-direct pyproject.toml --extra test -o "${2:?ops/lock.sh --lowest FILE}"
+    exit 0
+fi
 
+compile+=(--generate-hashes --custom-compile-command "ops/lock.sh" "$@")
 "${compile[@]}" pyproject.toml --extra test -o requirements/test.txt
 "${compile[@]}" pyproject.toml -c requirements/test.txt -o requirements/service.txt
 "${compile[@]}" requirements/build.in -o requirements/build.txt
