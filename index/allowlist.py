@@ -169,7 +169,7 @@ ALLOWED_COLUMNS: dict[str, dict[str, str]] = {
     "staged_records": {
         "submission_id": "key", "position": "provenance", "record_ref": "provenance",
         "payload": "staging", "left_on": "involvement", "child_id": "key", "outcome": "staging",
-        "fingerprint": "staging", "child_revision": "staging",
+        "fingerprint": "staging", "child_revision": "staging", "upn_conflict": "staging",
     },
     "staged_rejections": {
         "id": "key", "submission_id": "key", "record_ref": "provenance", "field": "staging",

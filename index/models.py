@@ -613,6 +613,9 @@ class StagedRecord(Base):
     # the child's revision once the record's batch was written (ingest.nightly's unchanged test).
     fingerprint: Mapped[str | None] = mapped_column(String(32), index=True)
     child_revision: Mapped[int | None] = mapped_column(Integer)
+    # Another record of the file with this record's UPN for a clearly different pupil (its
+    # record_ref): neither is matched on it, both go to review (ingest.conflicts).
+    upn_conflict: Mapped[str | None] = mapped_column(String(64))
 
 
 class StagedRejection(Base):

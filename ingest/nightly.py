@@ -50,6 +50,7 @@ from index.store import background_checkpoints, driver_executemany, param_mark
 from index.vocabulary import SourceKind
 from ingest import unchanged
 from ingest.candidates import StoreCandidates
+from ingest.conflicts import held_apart, open_conflict_reviews
 from ingest.ownership import follow_moves
 from ingest.roll import close_roll
 from ingest.run_lock import run_lock
@@ -231,7 +232,8 @@ def _run_batch(ctx: _Context, submission_id: int) -> bool:
         if start >= staged.records_total:
             return False
         rows = session.execute(
-            select(m.StagedRecord.position, m.StagedRecord.record_ref, m.StagedRecord.payload)
+            select(m.StagedRecord.position, m.StagedRecord.record_ref, m.StagedRecord.payload,
+                   m.StagedRecord.upn_conflict)
             .where(m.StagedRecord.submission_id == submission_id,
                    m.StagedRecord.position >= start, m.StagedRecord.position < start + ctx.batch_size)
             .order_by(m.StagedRecord.position)
@@ -244,11 +246,15 @@ def _run_batch(ctx: _Context, submission_id: int) -> bool:
         ref_of = {f"r{row.position}": row.record_ref for row in rows}
         # Records exactly as this source sent them before, for children nobody has changed since:
         # linked to the same child without matching (ingest.unchanged).
+        # Pupils of the file sharing a UPN but clearly different: held apart (ingest.conflicts).
+        apart = {f"r{row.position}" for row in rows if row.upn_conflict is not None}
         same_as_before = unchanged.recognise(session, batch, submission_id) if ctx.skip_unchanged else {}
+        same_as_before = {k: v for k, v in same_as_before.items() if k not in apart}
         records: dict[int | str, ChildRecord] = {
             s.ref: ChildRecord.model_validate_json(s.payload) for s in batch if s.ref not in same_as_before}
 
-        decided, candidates = _decide(ctx, session, records)
+        decided, candidates = _decide(ctx, session, {k: v for k, v in records.items() if k not in apart})
+        decided.update({str(ref): held_apart(ctx.model) for ref in records if ref in apart})
         ctx.kill.point("decided")
 
         created = [ref for ref, d in decided.items()
@@ -379,6 +385,11 @@ def _close(ctx: _Context, submission_id: int) -> None:
         assert submission is not None
         report = json.loads(staged.run_report or "{}")
         counts = Counter(report.get("counts", {}))
+        # Before the roll closes: a child a held-apart pupil may be stays on it (a review).
+        conflicts = open_conflict_reviews(session, submission_id, ctx.model)
+        if conflicts:
+            counts["reviews_upn_conflict"] += len(conflicts)
+            report["reviews"] = report.get("reviews", []) + conflicts
         if submission.source_kind is SourceKind.CENSUS and staged.census_date is not None:
             if staged.records_total > 0:
                 counts.update(close_roll(session, submission_id, submission.source_code, staged.census_date))

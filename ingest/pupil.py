@@ -20,6 +20,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from index.identifiers import UPN_ALPHABET, InvalidIdentifier, Scheme, upn_check_letter
 from index.identifiers import validate as validate_identifier
+from index.keys import fold
 from index.records import (
     CarerIn,
     ChildRecord,
@@ -311,6 +312,12 @@ def school_history(
     return ended, current_dates
 
 
+def _who(fields: Mapping[str, Any]) -> int:
+    """Who a pupil is, as one number, to tell a repeat of a pupil from another pupil."""
+    return hash((fold(fields.get("forename") or ""), fold(fields.get("surname") or ""),
+                 fields.get("dob") or ""))
+
+
 def upn_key(upn: str) -> int:
     """A canonical UPN as one integer: the per-file duplicate check holds one per pupil, and an
     int costs about half what the string does (this is the only state that grows with a file)."""
@@ -354,11 +361,14 @@ def build_pupil(
     fields: Mapping[str, Any],
     position: int,
     context: PupilContext,
-    seen_upns: dict[int, int],
+    seen_upns: dict[int, tuple[int, int]],
 ) -> SourceRecord | RecordError:
-    """Validate one minimised pupil; accepted UPNs are remembered to refuse repeats in the file."""
+    """Validate one minimised pupil; accepted UPNs are remembered (with who held them) to refuse
+    repeats of a pupil in the file. A different pupil with a UPN already seen is accepted with
+    `upn_conflict` naming the first: neither wins, both go to review (ingest.conflicts)."""
     record_ref = f"pupil {position}"
     upn: str | None = None
+    conflict: str | None = None
     warnings: list[str] = []
     try:
         raw_upn = fields.get("upn")
@@ -366,9 +376,13 @@ def build_pupil(
             raise Reject("upn", "is missing")
         upn, upn_warnings = check_upn(raw_upn)
         upn_number = upn_key(upn)
+        who = _who(fields)
         if upn_number in seen_upns:
-            first = seen_upns[upn_number]
-            raise Reject("upn", f"appears more than once in this file (first at pupil {first})")
+            first, first_who = seen_upns[upn_number]
+            if first_who == who:  # the same pupil again: a repeat, refused
+                raise Reject("upn", f"appears more than once in this file (first at pupil {first})")
+            # Another pupil with the same UPN: both go to review as an identifier conflict.
+            conflict = f"pupil {first}"
         if upn_warnings:
             warnings.extend(f"upn: {w}" for w in upn_warnings)
         identifiers = [{"scheme": Scheme.UPN, "value": upn}]
@@ -436,10 +450,12 @@ def build_pupil(
         return RecordError(context.file, record_ref, exc.field, exc.reason, upn, pupil_identity(fields))
     except ValidationError as exc:
         return RecordError(context.file, record_ref, *validation_problem(exc), upn, pupil_identity(fields))
-    seen_upns[upn_number] = position
+    if conflict is None:
+        seen_upns[upn_number] = (position, who)
     return SourceRecord(
         record_ref=record_ref,
         child=child,
         left_on=left,
+        upn_conflict=conflict,
         warnings=tuple(f"{record_ref}: {w}" for w in warnings) if warnings else (),
     )

@@ -71,6 +71,7 @@ class SourceRecord:
     left_on: dt.date | None = None       # census leavers: the date the pupil left the school
     sender_ref: str | None = None        # service feeds: the sender's own row reference
     warnings: tuple[str, ...] = ()
+    upn_conflict: str | None = None      # another pupil of the file with this UPN (its record_ref)
 
     @property
     def upn(self) -> str | None:

@@ -156,7 +156,7 @@ def pupil_items(
     if root != spec.root:
         raise FeedError(file, f"has root element {root[:40]}, not {spec.root} ({spec.label})")
     context: PupilContext | None = None
-    seen_upns: dict[int, int] = {}
+    seen_upns: dict[int, tuple[int, int]] = {}
     position = 0
     # A large file is read and minimised in a second process while this one validates.
     reads = (

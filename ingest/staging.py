@@ -92,6 +92,7 @@ def _records(parse: Iterator[SourceRecord | RecordError], session: Session,
     census, whose rejected pupils' identities are held until the run closes it (ingest.roll)."""
     records: list[dict[str, object]] = []
     rejections: list[dict[str, object]] = []
+    conflicts: list[tuple[str, str]] = []  # (first pupil, a later pupil with its UPN)
     position = 0
 
     def flush() -> None:
@@ -110,8 +111,10 @@ def _records(parse: Iterator[SourceRecord | RecordError], session: Session,
             records.append({
                 "submission_id": submission_id, "position": position,
                 "record_ref": item.record_ref, "payload": child.model_dump_json(),
-                "left_on": item.left_on,
+                "left_on": item.left_on, "upn_conflict": item.upn_conflict,
             })
+            if item.upn_conflict is not None:
+                conflicts.append((item.upn_conflict, item.record_ref))
             position += 1
         else:
             rejections.append({
@@ -122,6 +125,10 @@ def _records(parse: Iterator[SourceRecord | RecordError], session: Session,
         if len(records) + len(rejections) >= STAGE_BATCH:
             flush()
     flush()
+    for first, later in conflicts:  # the first pupil does not win either
+        session.execute(update(m.StagedRecord).where(
+            m.StagedRecord.submission_id == submission_id, m.StagedRecord.record_ref == first,
+            m.StagedRecord.upn_conflict.is_(None)).values(upn_conflict=later))
     return position
 
 

@@ -77,7 +77,8 @@ EXPECTED_MIXED = {
     "pupil 4": ("date_of_birth", "over 19", "J823123414003"),
     "pupil 5": ("date_of_birth", "after the file's reference date", "Y823123414004"),
     "pupil 6": ("postcode", "not a UK postcode", "M823123414005"),
-    "pupil 7": ("upn", "more than once in this file (first at pupil 1)", "F823123414001"),
+    # Another pupil with pupil 1's UPN: accepted, both to review (issue 15; ingest.conflicts).
+    "pupil 7": "conflict",
     "pupil 8": "accepted",
     "pupil 9": ("surname", "is missing", "E823123414008"),
     "pupil 10": ("leaving_date", "before the entry date", "U823123414009"),
@@ -91,15 +92,16 @@ def test_each_bad_pupil_is_rejected_with_field_and_reason_and_good_ones_kept() -
     assert list(outcomes) == list(EXPECTED_MIXED)
     for ref, expected in EXPECTED_MIXED.items():
         item = outcomes[ref]
-        if expected == "accepted":
+        if expected in ("accepted", "conflict"):
             assert isinstance(item, SourceRecord), f"{ref}: {item}"
+            assert item.upn_conflict == ("pupil 1" if expected == "conflict" else None), ref
             continue
         assert isinstance(item, RecordError), ref
         field, reason, upn = expected
         assert (item.file, item.field, item.upn) == ("census_mixed.xml", field, upn), ref
         assert reason in item.reason, ref
         assert str(item).startswith(f"census_mixed.xml: {ref}")
-    assert parse.report.accepted == 3 and parse.report.rejected_count == 8
+    assert parse.report.accepted == 4 and parse.report.rejected_count == 7
 
 
 def test_errors_never_carry_names_dates_or_addresses() -> None:

@@ -172,3 +172,43 @@ def test_a_rejected_row_naming_nobody_held_keeps_no_one(engine: Engine, tmp_path
     counts = submission_report(engine, sub.submission_id)["run"]["counts"]
     assert counts["involvements_ended_not_on_roll"] == 1
     assert "involvements_kept_on_roll_record_rejected" not in counts
+
+
+# -- two pupils of one file with one UPN --------------------------------------------------------
+
+
+def test_two_different_pupils_with_one_upn_both_go_to_review(engine: Engine, tmp_path: Path) -> None:
+    from index.vocabulary import ReviewStatus
+    from ingest import run_nightly
+
+    amara, jan, _rhys = _pupils()
+    submit_file(engine, write(tmp_path / "aut.xml", census_xml([amara, jan])), source=SCHOOL)
+    run_nightly(engine)
+    with transaction(engine) as s:
+        holder = s.scalar(select(m.ChildIdentifier.child_id).where(m.ChildIdentifier.value == amara.upn))
+    # Spring: Rhys is given Amara's UPN by mistake; the file also repeats Jan exactly.
+    wrong = Pupil(amara.serial, "Evans", "Rhys", "2013-01-15", "M", "7", "High Street", "Ampthill",
+                  "MK45 2DD")
+    sub = submit_file(engine, write(tmp_path / "spr.xml", census_xml(
+        [amara, jan, wrong, jan], reference="2026-01-15", term="SPR")), source=SCHOOL)
+    assert (sub.accepted, sub.rejected) == (3, 1)  # the repeat of Jan refused, as before
+    run_nightly(engine)
+    report = submission_report(engine, sub.submission_id)
+    assert "appears more than once" in report["rejected"][0]["reason"]
+    with transaction(engine) as s:
+        holders = s.scalars(select(m.ChildIdentifier.child_id).where(
+            m.ChildIdentifier.value == amara.upn).order_by(m.ChildIdentifier.child_id)).all()
+        # Neither silently won: both spring records are children of their own, beside the holder.
+        assert len(holders) == 3 and holder in holders
+        reviews = s.scalars(select(m.MatchReview).where(m.MatchReview.status == ReviewStatus.OPEN)).all()
+        assert reviews and {r.rule for r in reviews} == {"identifier_conflict:several_children"}
+        pairs = {frozenset((r.child_id, r.candidate_id)) for r in reviews}
+        new = set(holders) - {holder}
+        assert frozenset(new) in pairs  # the two pupils of the file
+        assert all(frozenset((c, holder)) in pairs for c in new)  # each against the holder
+        names = s.scalars(select(m.ChildName.family_name).where(m.ChildName.child_id == holder)).all()
+        assert names == ["Okafor"]  # nothing of Rhys went onto Amara's record
+        review_ids = {r.id for r in reviews}
+    assert set(report["run"]["reviews"]) >= review_ids
+    assert report["run"]["counts"]["reviews_upn_conflict"] == 3
+    assert _school_ends(engine)[amara.upn] is None  # the holder may be on the roll: not ended
