@@ -56,6 +56,19 @@ def describe_users(enrolled: list[Enrolled]) -> str:
     return "\n".join(lines)
 
 
+def qr_codes(enrolled: list[Enrolled]) -> str:
+    """Each user's secret as a QR code for an authenticator app, drawn in the terminal (segno)."""
+    import io
+
+    import segno
+
+    out = io.StringIO()
+    for e in enrolled:
+        out.write(f"\n{e.person.uid}: scan into an authenticator app\n")
+        segno.make(e.provisioning_uri, error="m").terminal(out=out, compact=True, border=2)
+    return out.getvalue()
+
+
 def how_to_sign_in(base: str, user: Enrolled, search_body: str, child_id: int | str = "CHILD_ID") -> str:
     """A copy-and-paste session: a code, sign-in, one search, one record opened."""
     credentials = json.dumps({"username": user.person.uid, "password": user.person.user.password})
@@ -101,13 +114,20 @@ def _serve_demo(engine: Engine, db: Path, *, la: str, port: int, ldap_port: int,
                 child_id: int) -> None:
     anchor_demo_audit()
     with demo_access(engine, la=la, ldap_port=ldap_port) as (access, enrolled):
-        typer.echo(describe_users(enrolled))
+        from ops.demo_scenes import stage_demo
+
+        for line in stage_demo(engine, access, enrolled, la=la, db=db):
+            typer.echo(line)
         base = f"http://{LOOPBACK}:{port}"
         practitioner = next(e for e in enrolled if e.person.uid == "tess.teacher")
         typer.echo(how_to_sign_in(base, practitioner, search_body, child_id))
+        typer.echo(qr_codes(enrolled))
+        typer.echo(describe_users(enrolled))
         settings = ApiSettings(database_url=f"sqlite:///{db}", access=access, secure_cookie=False,
                                docs=True)
         typer.echo(f"\nservice: {base}  (OpenAPI documentation: {base}/docs); Ctrl-C stops it and slapd")
+        typer.echo(f"\nsign in with a browser: {base}/sign-in  (each user above: user name, password, "
+                   "and the code from an authenticator app holding their secret or QR code)")
         # uvicorn re-raises the signal that stopped it; as an exception, SIGTERM (like Ctrl-C)
         # unwinds through the `with` above, which stops slapd, instead of killing the process.
         signal.signal(signal.SIGTERM, _exit_on_signal)
