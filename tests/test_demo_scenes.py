@@ -3,6 +3,7 @@ the nightly run, the API's own functions behind a real sign-in), once."""
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from index import models as m
 from index.store import open_store, transaction
 from index.vocabulary import ServiceType, SourceKind
 from ops.demo import load_area
-from ops.demo_scenes import stage_demo
+from ops.demo_scenes import LEAVERS, stage_demo
 from ops.demo_service import demo_access, qr_codes
 
 LA = "823"
@@ -51,7 +52,8 @@ def test_the_demo_has_something_for_every_role(tmp_path: Path) -> None:
         db_session_reasons = [(r.field, r.reason) for r in db_session.scalars(select(m.StagedRejection))]
     assert rejected == 1, db_session_reasons
     assert "review items waiting: yes" in said
-    assert run_report is not None  # run through the nightly job
+    assert run_report is not None  # run through the nightly job, with its leavers
+    assert json.loads(run_report)["counts"]["involvements_ended_not_on_roll"] >= LEAVERS
     assert len(shielded) == 1 and investigations == ["cora.protect"] and "tess.teacher" in views
     assert camhs >= 1
     assert reviews >= 1, run_report

@@ -229,7 +229,7 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"childindex serve exited: {self._log_tail()}")
             try:
-                if httpx.get(f"{self.base}/openapi.json", timeout=2).status_code == 200:
+                if httpx.get(f"{self.base}/health", timeout=2).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
@@ -296,7 +296,7 @@ class Tally:
 
 
 async def _client(http: httpx.AsyncClient, token: str, probes: Iterable[Probe], warm_until: float,
-                  stop_at: float, tally: Tally) -> None:
+                  stop_at: float, tally: Tally, pages: bool) -> None:
     headers = {"authorization": f"Bearer {token}"}
     for probe in probes:
         started = time.perf_counter()
@@ -327,9 +327,45 @@ async def _client(http: httpx.AsyncClient, token: str, probes: Iterable[Probe], 
             ok, error = False, f"view {type(exc).__name__}"
         if measured:
             tally.add("view", time.perf_counter() - started, ok, error)
+        if pages:
+            await _pages(http, token, headers, probe, results[0]["child_id"], measured, tally)
 
 
-async def run_level(base: str, tokens: list[str], probes: list[Probe], clients: int, seconds: float) -> Tally:
+def _form_of(body: dict[str, object], csrf: str) -> dict[str, str]:
+    """The search page's form for a JSON search body (the date of birth in the Design System's
+    three boxes)."""
+    form = {k: str(v) for k, v in body.items() if k != "date_of_birth" and v is not None}
+    if body.get("date_of_birth"):
+        year, month, day = str(body["date_of_birth"]).split("-")
+        form |= {"dob-day": day, "dob-month": month, "dob-year": year}
+    return form | {"csrf_token": csrf}
+
+
+async def _pages(http: httpx.AsyncClient, token: str, headers: dict[str, str], probe: Probe, child_id: int,
+                 measured: bool, tally: Tally) -> None:
+    """The same search and view as web pages (api.web): the results page, then the child's page."""
+    from api.web.csrf import session_token_of
+
+    started = time.perf_counter()
+    try:
+        page = await http.post("/find", data=_form_of(probe.body, session_token_of(token)), headers=headers)
+        ok, error = page.status_code == 200 and "results" in page.text, f"search page {page.status_code}"
+    except httpx.HTTPError as exc:
+        ok, error = False, f"search page {type(exc).__name__}"
+    if measured:
+        tally.add("search_page", time.perf_counter() - started, ok, error)
+    started = time.perf_counter()
+    try:
+        page = await http.get(f"/child/{child_id}", params={"reason": REASON}, headers=headers)
+        ok, error = page.status_code == 200, f"child page {page.status_code}"
+    except httpx.HTTPError as exc:
+        ok, error = False, f"child page {type(exc).__name__}"
+    if measured:
+        tally.add("child_page", time.perf_counter() - started, ok, error)
+
+
+async def run_level(base: str, tokens: list[str], probes: list[Probe], clients: int, seconds: float,
+                    pages: bool = True) -> Tally:
     tally = Tally()
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as http:
@@ -337,7 +373,7 @@ async def run_level(base: str, tokens: list[str], probes: list[Probe], clients: 
         warm_until, stop_at = now + WARM_UP_SECONDS, now + WARM_UP_SECONDS + seconds
         share = [cycle(probes[i::clients]) for i in range(clients)]
         await asyncio.gather(*(
-            _client(http, tokens[i % len(tokens)], share[i], warm_until, stop_at, tally)
+            _client(http, tokens[i % len(tokens)], share[i], warm_until, stop_at, tally, pages)
             for i in range(clients)
         ))
     return tally
@@ -356,7 +392,8 @@ def _audit_entries(engine: Engine) -> int:
         return conn.scalar(select(func.count()).select_from(m.AuditEvent)) or 0
 
 
-def run(children: int, seed: int, db: Path | None, levels: list[int], seconds: float, workers: int) -> str:
+def run(children: int, seed: int, db: Path | None, levels: list[int], seconds: float, workers: int,
+        pages: bool = True) -> str:
     path = db or default_db(children, seed)
     store = ensure_store(path, children, seed)
     engine = make_engine(f"sqlite:///{path}")
@@ -390,7 +427,7 @@ def run(children: int, seed: int, db: Path | None, levels: list[int], seconds: f
             load_before = os.getloadavg()[0]
             cpu_before = resource.getrusage(resource.RUSAGE_SELF)
             server_before = server.cpu_seconds()
-            tally = asyncio.run(run_level(server.base, tokens, probes, clients, seconds))
+            tally = asyncio.run(run_level(server.base, tokens, probes, clients, seconds, pages))
             server_cpu = server.cpu_seconds() - server_before
             cpu_after = resource.getrusage(resource.RUSAGE_SELF)
             cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
@@ -424,6 +461,13 @@ def run(children: int, seed: int, db: Path | None, levels: list[int], seconds: f
         "| server CPU ms per request |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
     ]
+    page_lines = [
+        "", "web pages in the same run (api.web; each client, after its JSON search and view, the same "
+        "search as the results page, POST /find, and the same child's page, GET /child/{id}):", "",
+        "| clients | search JSON p95 ms | results page p95 ms | difference ms | view JSON p95 ms "
+        "| child page p95 ms | difference ms | page errors |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for clients, tally, load_before, load_after, cpu, audited, server_cpu in rows:
         every = tally.latencies["search"] + tally.latencies["view"]
         a50, a95, a99 = _cuts(every)
@@ -436,7 +480,12 @@ def run(children: int, seed: int, db: Path | None, levels: list[int], seconds: f
             f"{100 * tally.found / max(tally.searches, 1):.1f}% | {audited:,} | "
             f"{load_before:.1f} / {load_after:.1f} | {cpu:.0f} | {1000 * server_cpu / max(audited, 1):.1f} |"
         )
-    return "\n".join(lines)
+        search95, view95 = _cuts(tally.latencies["search"])[1], _cuts(tally.latencies["view"])[1]
+        results95, child95 = _cuts(tally.latencies["search_page"])[1], _cuts(tally.latencies["child_page"])[1]
+        page_errors = sum(v for k, v in tally.errors.items() if "page" in k)
+        page_lines.append(f"| {clients} | {search95:.1f} | {results95:.1f} | {results95 - search95:+.1f} | "
+                          f"{view95:.1f} | {child95:.1f} | {child95 - view95:+.1f} | {page_errors} |")
+    return "\n".join(lines + (page_lines if pages else []))
 
 
 def command(
@@ -447,6 +496,8 @@ def command(
                        ] = "1,16,64",
     seconds: Annotated[float, typer.Option("--seconds", min=1, help="Measured seconds per level.")] = 20,
     workers: Annotated[int, typer.Option("--workers", min=1, max=16, help="uvicorn worker processes.")] = 2,
+    pages: Annotated[bool, typer.Option("--pages/--no-pages",
+                                        help="Also the web pages: results page and child page.")] = True,
 ) -> None:
     """Signed-in practitioners searching and viewing over HTTP: latency, requests/s and errors."""
     try:
@@ -455,4 +506,4 @@ def command(
         raise typer.BadParameter("--clients takes whole numbers separated by commas") from None
     if not levels or min(levels) < 1:
         raise typer.BadParameter("--clients takes whole numbers of at least 1")
-    typer.echo(run(children, seed, db, levels, seconds, workers))
+    typer.echo(run(children, seed, db, levels, seconds, workers, pages))
