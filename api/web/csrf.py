@@ -15,6 +15,7 @@ import secrets
 from typing import Annotated
 
 from fastapi import Form, Request
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import Actor, Ctx, CurrentActor, record
 from index.store import transaction
@@ -40,10 +41,11 @@ def _same(expected: str, given: str | None) -> bool:
     return given is not None and hmac.compare_digest(expected.encode(), given.encode())
 
 
-def checked(ctx: Ctx, who: CurrentActor, csrf_token: Annotated[str | None, Form()] = None) -> None:
-    """A route dependency for a signed-in user's POST."""
+async def checked(ctx: Ctx, who: CurrentActor, csrf_token: Annotated[str | None, Form()] = None) -> None:
+    """A route dependency for a signed-in user's POST (async: only a refusal touches the store,
+    in a thread)."""
     if not _same(session_token_of(who.token), csrf_token):
-        refuse(ctx, who)
+        await run_in_threadpool(refuse, ctx, who)
 
 
 def refuse(ctx: Ctx, who: Actor) -> None:

@@ -70,6 +70,9 @@ environment = Environment(
     ]),
     autoescape=select_autoescape(default=True),
     trim_blocks=True, lstrip_blocks=True,
+    # Templates are part of the installed code: never re-read from disk while serving (the
+    # check stats every template a page imports, on every render).
+    auto_reload=False,
 )
 environment.filters["date"] = _date
 environment.filters["words"] = _words
@@ -112,9 +115,10 @@ def redirect(to: str) -> RedirectResponse:
     return RedirectResponse(to, status_code=303, headers={"Cache-Control": "no-store"})
 
 
-def remember(request: Request, who: CurrentActor) -> Actor:
+async def remember(request: Request, who: CurrentActor) -> Actor:
     """A router dependency of the signed-in pages: the session is checked (api.deps.actor) and
-    its user kept for the page, and for an error page, to show."""
+    its user kept for the page, and for an error page, to show. (Async: no work to move to a
+    thread, so no hop to one.)"""
     request.state.who = who
     return who
 

@@ -1,0 +1,60 @@
+"""The sign-in page's refusals, in the Design System's error summary with the access layer's own
+messages: a wrong code, a locked account, a lapsed vetting check or training; and the pre-sign-in
+CSRF check (the real app on the real slapd, through its HTTP interface)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any
+
+from api_world import build_world, password_of, set_register
+
+ORIGIN = {"Origin": "http://testserver"}
+
+
+def _summary(html: str) -> str:
+    found = re.search(r'<div class="govuk-error-summary".*?</div>\s*</div>', html, re.S)
+    assert found, "no error summary"
+    return re.sub(r"<[^>]+>", " ", found.group(0))
+
+
+def test_sign_in_refusals_are_shown_in_the_error_summary(ldap_server: Any, tmp_path: Path) -> None:
+    world = build_world(ldap_server, tmp_path)
+    client = world.client
+    client.cookies.clear()
+
+    def attempt(uid: str, code: str | None = None, *, token: bool = True) -> tuple[int, str]:
+        page = client.get("/sign-in")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        world.clock.advance(seconds=30)
+        data = {"username": uid, "password": password_of(uid),
+                "code": code or world.authenticators[uid].at(world.clock())}
+        if token:
+            data["csrf_token"] = csrf
+        response = client.post("/sign-in", data=data, headers=ORIGIN, follow_redirects=False)
+        return response.status_code, response.text
+
+    status, html = attempt("pat.practitioner", "000000")
+    assert status == 401 and "User name, password or code not accepted" in _summary(html)
+    assert 'href="#code"' in html  # the summary links to the code field
+
+    status, html = attempt("pat.practitioner", token=False)
+    assert status == 403 and "security token" in html  # no CSRF token: nothing was tried
+
+    set_register(world.engine, "alex.auditor", vetting_expires_on=dt.date(2026, 1, 1))
+    status, html = attempt("alex.auditor")
+    assert status == 403 and "enhanced vetting check has expired" in _summary(html)
+
+    set_register(world.engine, "ada.admin", training_expires_on=dt.date(2026, 1, 1))
+    status, html = attempt("ada.admin")
+    assert status == 403 and "training has expired" in _summary(html)
+
+    for _ in range(world.ctx.access.lockout_threshold):
+        attempt("sam.school", "000000")
+    status, html = attempt("sam.school")
+    assert status == 429 and "Account locked after repeated failed sign-in attempts" in _summary(html)
+
+    status, html = attempt("dana.datateam")
+    assert status == 303  # and the right one still signs in
