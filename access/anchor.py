@@ -12,9 +12,10 @@ it verifies again. Two things the database does not hold close that:
   verifiable: the key file holds every key, the newest first, and only the newest signs.
 - **Checkpoints of the head.** (sequence number, hash, first anchored entry), MACed, each in a
   file of its own in a directory outside the database (`CHILDINDEX_AUDIT_CHECKPOINT_DIR`),
-  created with O_EXCL and never rewritten; optionally also sent to syslog. Entries removed
-  from the end leave the trail behind a checkpoint; a checkpointed entry rewritten (even with
-  a valid MAC, by someone who had the key) no longer matches it.
+  created under its own name only if that name is free (link(2)) and never rewritten;
+  optionally also sent to syslog. Entries removed from the end leave the trail behind a
+  checkpoint; a checkpointed entry rewritten (even with a valid MAC, by someone who had the
+  key) no longer matches it.
 
 Entries written before the trail was anchored have no MAC and verify by the chain alone; the
 verification says how many. Once the trail is anchored (`audit_head.anchored_from`) an entry
@@ -213,18 +214,25 @@ def write_checkpoint(directory: Path, checkpoint: Checkpoint, *, to_syslog: bool
     checkpointed with the same hash. AnchorError if it was checkpointed with another."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / checkpoint.name
+    # Written whole under a temporary name, then linked to its own: link() fails if the name
+    # exists, so a checkpoint is never overwritten and never seen half-written (several
+    # workers may checkpoint the same head at once).
+    partial = directory / f".{checkpoint.name}.{secrets.token_hex(8)}.partial"
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.write(json.dumps(asdict(checkpoint), sort_keys=True) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.link(partial, path)
     except FileExistsError:
         existing = _parse(path)
         if existing.seq == checkpoint.seq and existing.entry_hash == checkpoint.entry_hash:
             return False
         raise AnchorError(f"checkpoint {path.name} already records entry {checkpoint.seq} with "
                           "another hash: the trail has been rewritten") from None
-    with os.fdopen(fd, "w", encoding="ascii") as out:
-        out.write(json.dumps(asdict(checkpoint), sort_keys=True) + "\n")
-        out.flush()
-        os.fsync(out.fileno())
+    finally:
+        partial.unlink(missing_ok=True)
     dir_fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(dir_fd)  # the new name survives a crash too

@@ -12,6 +12,7 @@ import base64
 import datetime as dt
 import os
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,7 @@ from access.anchor import (
     Checkpoint,
     active_keys,
     add_key,
+    make_checkpoint,
     read_checkpoints,
     read_keys,
     use_keys,
@@ -258,6 +260,20 @@ def test_checkpoints_are_new_files_never_rewritten(engine: Engine, keys: AuditKe
     with pytest.raises(AnchorError, match="another hash"):
         write_checkpoint(folder, other)
     assert read_checkpoints(folder, keys) == [made, later]
+
+
+def test_workers_checkpointing_the_same_head_at_once_write_one_file(engine: Engine, keys: AuditKeys,
+                                                                   tmp_path: Path) -> None:
+    folder = tmp_path / "checkpoints"
+    fill(engine, 2)
+    with Session(engine) as session:
+        head = session.execute(select(m.AuditHead.seq, m.AuditHead.entry_hash)).one()
+    made = make_checkpoint(keys, head.seq, head.entry_hash, 1, T0)
+    with ThreadPoolExecutor(8) as pool:
+        written = list(pool.map(lambda _: write_checkpoint(folder, made), range(32)))
+    assert written.count(True) == 1 and written.count(False) == 31
+    assert [p.name for p in folder.iterdir()] == [made.name]  # no partial file left behind
+    assert read_checkpoints(folder, keys) == [made]
 
 
 def test_a_forged_or_renamed_checkpoint_is_refused(engine: Engine, keys: AuditKeys, tmp_path: Path) -> None:
