@@ -7,12 +7,13 @@ engine so that session expiry and TOTP time-steps can be driven without sleeping
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import Engine
 
@@ -43,6 +44,16 @@ class ApiSettings(BaseSettings):
     # these addresses or networks (e.g. ["10.0.0.5", "10.1.0.0/24"]); neither set: no /metrics.
     metrics_token: SecretStr | None = None
     metrics_scrapers: list[str] = Field(default_factory=list)
+
+    @field_validator("metrics_scrapers")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"metrics_scrapers: {entry!r} is not an address or network") from None
+        return value
     # Log lines as JSON (with the request id) on standard error, set up by `childindex serve`.
     log_json: bool = True
     # The OpenAPI document and its Swagger UI at /docs: off unless turned on (the demo does).

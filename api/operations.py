@@ -52,6 +52,16 @@ class RunOut(Output):
     report: dict[str, Any] | None
 
 
+class RetentionRunOut(Output):
+    run_id: int
+    as_of: dt.date
+    dry_run: bool
+    state: str
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    report: dict[str, Any] | None
+
+
 class NightlyOut(Output):
     last_run: RunOut | None
     last_success_at: dt.datetime | None
@@ -61,6 +71,7 @@ class NightlyOut(Output):
     failed_submissions: list[int]
     reviews_open: int
     search_outbox_backlog: int
+    retention_runs: list[RetentionRunOut]
 
 
 @router.get("/health", response_model=HealthOut)

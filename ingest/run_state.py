@@ -1,6 +1,6 @@
 """The nightly run's state for operators and LA data teams, without the command line: the last
-runs, how each ended, their reports, and what is waiting. Counts, ids, states and times only
-(the run reports hold nothing else), so it can be shown to an operator who may not see records.
+runs, how each ended, their reports, what is waiting, and the last retention runs. Counts, ids,
+states and times only (the reports hold nothing else), for an operator who may not see records.
 """
 
 from __future__ import annotations
@@ -73,6 +73,11 @@ def nightly_state(engine: Engine, *, runs: int = 10) -> dict[str, Any]:
         reviews_open = session.scalar(select(func.count()).select_from(m.MatchReview)
                                       .where(m.MatchReview.status == ReviewStatus.OPEN)) or 0
         backlog = session.scalar(select(func.count()).select_from(m.SearchOutboxEntry)) or 0
+        retention = [{"run_id": r.id, "as_of": r.as_of, "dry_run": r.dry_run, "state": r.state,
+                      "started_at": _utc(r.started_at), "finished_at": _utc(r.finished_at),
+                      "report": json.loads(r.report) if r.report else None}
+                     for r in session.scalars(select(m.RetentionRun).order_by(m.RetentionRun.id.desc())
+                                              .limit(runs))]
     success_at, records = last_success(engine)
     return {
         "last_run": recent[0] if recent else None,
@@ -83,4 +88,5 @@ def nightly_state(engine: Engine, *, runs: int = 10) -> dict[str, Any]:
         "failed_submissions": list(failed),
         "reviews_open": int(reviews_open),
         "search_outbox_backlog": int(backlog),
+        "retention_runs": retention,
     }
