@@ -11,7 +11,7 @@ import datetime as dt
 from sqlalchemy.orm import Session
 
 from access import audit, lockout, sessions, totp
-from access.duties import check_duties
+from access.duties import check_duties, check_school_of_la
 from access.identity import canonical_username
 from access.reasons import RegisterChange
 from access.register import RegisterEntry, get_entry, save_entry
@@ -72,6 +72,7 @@ def save_register_entry(session: Session, actor: Principal, entry: RegisterEntry
         raise Forbidden("may not move a practitioner from another LA's register")
     roles = [entry.role] + ([before.role] if before is not None else [])
     check_duties(actor, entry.user_id, roles, "change a register entry")
+    check_school_of_la(entry.role, entry.la, entry.organisation_code)
     save_entry(session, entry)
     if before is not None and (entry.suspended or (before.role, before.la) != (entry.role, entry.la)):
         sessions.revoke_user(session, entry.user_id, now=now)

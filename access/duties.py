@@ -25,3 +25,14 @@ def check_duties(actor: Principal, subject: str, roles: Iterable[Role], what: st
     guarded = sorted(r.value for r in set(roles) & ADMINISTRATOR_ONLY)
     if guarded and actor.role is not Role.ADMINISTRATOR:
         raise Forbidden(f"only an administrator may {what} for a user whose role is {guarded[0]}")
+
+
+def check_school_of_la(entry_role: Role, la: str, organisation_code: str | None) -> None:
+    """A school submitter's school (an LAEstab: LA number, then establishment) must be a school
+    of the LA whose register holds them: an LA team must not grant uploads for another LA's
+    school, whose pupils would then be written as that LA's children."""
+    if entry_role is Role.SCHOOL_SUBMITTER:
+        code = organisation_code or ""
+        if not (len(code) == 7 and code.isdigit() and code.startswith(la)):
+            raise Forbidden(f"a school submitter on LA {la}'s register is for one of its schools: "
+                            f"organisation_code is an LAEstab starting {la}")

@@ -17,9 +17,10 @@ P = Permission
 router = APIRouter(prefix="/la", tags=["LA data team"])
 
 FeedLa = Annotated[str, Depends(la_scope(P.UPLOAD_FEED))]
-Sender = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9]{1,16}$",
-                                     description="the code of the service that produced the feed "
-                                                 "(default: LA followed by the LA number)")]
+# Starts with a letter: never a school's LAEstab, whose own listing must not show an LA's feed.
+Sender = Annotated[str | None, Query(pattern=r"^[A-Za-z][A-Za-z0-9]{0,15}$",
+                                     description="the code of the service that produced the feed, "
+                                                 "starting with a letter (default: LA and the LA number)")]
 
 
 @router.post("/submissions", response_model=SubmissionOut, status_code=201,

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from access import (
     Entry,
+    Forbidden,
     Permission,
     Verification,
     audit,
@@ -22,6 +23,7 @@ from access import (
     who_looked_at,
 )
 from access.anchor import AnchorError, AuditSettings, active_keys, read_checkpoints
+from access.duties import check_duties
 from access.register import get_entry
 from api.deps import (
     ChildRef,
@@ -31,6 +33,7 @@ from api.deps import (
     child_scope,
     la_scope,
     record,
+    refused,
     require_scope,
     requires,
 )
@@ -245,8 +248,12 @@ def close_investigation(investigation_id: InvestigationId, ctx: Ctx, who: Curren
         row = db.get(m.ShieldInvestigation, investigation_id)
         if row is None:
             raise HTTPException(404, "no investigation with that id")
-        la, child_id = row.owning_la, row.child_id
+        la, child_id, opened_by = row.owning_la, row.child_id, row.opened_by
     require_scope(ctx, who, P.SHIELD, la=la, child_ids=[child_id])
+    try:  # an LA team member with the child-protection capability overrode it themselves
+        check_duties(who.principal, opened_by, (), "close the investigation of a shield override")
+    except Forbidden as exc:
+        raise refused(ctx, who, P.SHIELD, exc, [child_id]) from None
     now = ctx.clock()
     with transaction(ctx.engine) as db:
         row = db.get(m.ShieldInvestigation, investigation_id)

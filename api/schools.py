@@ -22,17 +22,21 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from access import Forbidden, Permission
-from access.uploads import check_upload_kind
+from access.uploads import UPLOAD_KINDS, check_upload_kind
 from api.context import Context
 from api.deps import Actor, Ctx, CurrentActor, record, refused, requires, school_scope
 from api.schemas import RejectionOut, SubmissionDetailOut, SubmissionOut, SubmissionsOut
 from index import models as m
 from index.store import transaction
+from index.vocabulary import SourceKind
 from ingest.feeds import detect_kind
 from ingest.report import FeedError
 from ingest.staging import SubmissionRejected, submit_file
 
 P = Permission
+# What a school's listing and reports show: its own census and CTF submissions (and refused
+# files, whose kind may be unknown), never a feed an operator sent under the school's code.
+SCHOOL_KINDS = (*UPLOAD_KINDS[P.UPLOAD_SUBMISSION], SourceKind.UNKNOWN)
 router = APIRouter(prefix="/schools/{laestab}", tags=["school submitter"],
                    dependencies=requires(P.UPLOAD_SUBMISSION))
 
@@ -130,7 +134,8 @@ async def receive(ctx: Context, who: Actor, file: UploadFile, permission: Permis
 def list_submissions(school: School, ctx: Ctx, who: CurrentActor) -> SubmissionsOut:
     """This school's submissions, newest first (at most 100)."""
     with transaction(ctx.engine) as db:
-        ids = db.scalars(select(m.Submission.id).where(m.Submission.source_code == school)
+        ids = db.scalars(select(m.Submission.id).where(m.Submission.source_code == school,
+                                                        m.Submission.source_kind.in_(SCHOOL_KINDS))
                          .order_by(m.Submission.id.desc()).limit(100)).all()
         record(db, who, "read_submission", reason="submission", at=ctx.clock())
         return SubmissionsOut(submissions=[_submission_out(db, i) for i in ids])
@@ -142,8 +147,9 @@ def show_submission(school: School, submission_id: SubmissionId, ctx: Ctx,
     """The staging result (accepted, rejected and why, by position and field) and, after the
     nightly run, its report."""
     with transaction(ctx.engine) as db:
-        source = db.scalar(select(m.Submission.source_code).where(m.Submission.id == submission_id))
-        if source != school:
+        held = db.execute(select(m.Submission.source_code, m.Submission.source_kind)
+                          .where(m.Submission.id == submission_id)).first()
+        if held is None or held.source_code != school or held.source_kind not in SCHOOL_KINDS:
             raise HTTPException(404, "no submission with that id for this school")
         rejections = db.scalars(select(m.StagedRejection)
                                 .where(m.StagedRejection.submission_id == submission_id)

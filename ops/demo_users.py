@@ -134,6 +134,8 @@ def register_entry(person: DemoPerson, la: str, today: dt.date,
                    organisations: dict[ServiceType, tuple[str, str | None]]) -> RegisterEntry:
     if person.service is not None:
         organisation, code = organisations.get(person.service) or FALLBACK_ORGANISATIONS[person.service]
+        if person.role is Role.SCHOOL_SUBMITTER and not (code or "").startswith(la):
+            code = f"{la}2999"  # a school submitter's school is one of the LA's (access.duties)
     else:
         organisation, code = f"LA {la} children's services", None
     return RegisterEntry(

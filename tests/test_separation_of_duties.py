@@ -11,10 +11,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from api_world import World, build_world, register_values, set_register
+from api_world import OWN_LA, World, build_world, register_values, set_register
 from sqlalchemy import select
 
+from access import sessions
 from access.register import get_entry
+from access.roles import Capability, Principal, Role
 from index import models as m
 from index.store import transaction
 from ops.slapd import DemoDirectory
@@ -122,3 +124,28 @@ def test_an_administrator_issues_others_tokens_but_does_not_unlock_themselves(wo
     assert own.status_code == 403
     entry = last_entry(world)
     assert (entry.actor, entry.action, entry.outcome) == ("ada.admin", "unlock", "forbidden")
+
+
+def test_nobody_closes_the_investigation_of_their_own_override(world: World) -> None:
+    """An LA data team member who also holds the child-protection capability overrides a shield:
+    the investigation it opens is for someone else in the team to close."""
+    protector = Principal("dana.datateam", Role.LA_DATA_TEAM, la=OWN_LA,
+                          capabilities=frozenset({Capability.CHILD_PROTECTION}))
+    with transaction(world.engine) as db:
+        token = sessions.create(db, protector, now=world.clock(), settings=world.ctx.access).token
+    auth = {"Authorization": f"Bearer {token}"}
+    shielded = world.ids["shielded"]
+    overridden = world.client.post(f"/children/{shielded}/override", json={"reason": "safeguarding"},
+                                   headers=auth)
+    assert overridden.status_code == 200, overridden.text
+    with transaction(world.engine) as db:
+        item = db.scalars(select(m.ShieldInvestigation.id).where(
+            m.ShieldInvestigation.opened_by == "dana.datateam",
+            m.ShieldInvestigation.child_id == shielded)).one()
+    closed = world.client.post(f"/la/investigations/{item}/close", headers=auth)
+    assert closed.status_code == 403, closed.text
+    entry = last_entry(world)
+    assert (entry.actor, entry.action, entry.outcome) == ("dana.datateam", "shield", "forbidden")
+    with transaction(world.engine) as db:
+        row = db.get(m.ShieldInvestigation, item)
+        assert row is not None and row.closed_at is None

@@ -137,3 +137,36 @@ def test_the_command_line_says_what_it_staged_and_refuses_anothers_file(world: W
     first_id = staged.output.split(":")[0].split()[-1]
     assert "another school or source" in other.output and "accepted," not in other.output
     assert f"submission {first_id})" not in other.output
+
+
+def test_an_la_team_may_not_register_a_submitter_for_another_las_school(world: World) -> None:
+    body = {"organisation": "Truro Primary", "organisation_code": "2021234", "la": OWN_LA,
+            "role": "school_submitter", "vetting_checked_on": "2025-01-01",
+            "vetting_expires_on": "2027-12-31",
+            "training_completed_on": "2025-02-01", "change_reason": "register_new_entry"}
+    response = world.client.put("/la/register/new.submitter", headers=world.auth("dana.datateam"), json=body)
+    assert response.status_code == 403, response.text
+    entry = last_entry(world)
+    assert (entry.actor, entry.action, entry.outcome, entry.subject_user) == (
+        "dana.datateam", "register_change", "forbidden", "new.submitter")
+    with transaction(world.engine) as db:
+        assert db.scalar(select(func.count()).select_from(m.Practitioner)
+                         .where(m.Practitioner.user_id == "new.submitter")) == 0
+
+
+def test_a_feed_never_shows_in_a_schools_listing(world: World, tmp_path: Path) -> None:
+    """A feed's sender is never a school's LAEstab over the API; one an operator sent under a
+    school's code is not shown to that school."""
+    as_school = world.client.post(f"/la/submissions?sender={OWN_SCHOOL}", headers=world.auth("dana.datateam"),
+                                  files={"file": ("f.csv", FEED.read_bytes(), "text/csv")})
+    assert as_school.status_code == 422
+    feed = tmp_path / "school-coded.csv"
+    feed.write_bytes(FEED.read_bytes() + b"\n\n")
+    sent = CliRunner().invoke(ingest_app, ["submit", str(feed), "--source", OWN_SCHOOL, "--la", OWN_LA,
+                                           "--db", str(world.engine.url)])
+    assert sent.exit_code == 0, sent.output
+    feed_id = int(sent.output.split(":")[0].split()[-1])
+    sam = world.auth("sam.school")
+    listed = world.client.get(f"/schools/{OWN_SCHOOL}/submissions", headers=sam).json()["submissions"]
+    assert feed_id not in [s["submission_id"] for s in listed]
+    assert world.client.get(f"/schools/{OWN_SCHOOL}/submissions/{feed_id}", headers=sam).status_code == 404
