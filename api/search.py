@@ -38,7 +38,7 @@ _BODY_DOC: dict[str, Any] = {"requestBody": {"required": True, "content": {
 
 
 @router.post("/search", response_model=SearchOut, openapi_extra=_BODY_DOC)
-async def search(request: Request, ctx: Ctx, who: CurrentActor) -> SearchOut:
+async def search_endpoint(request: Request, ctx: Ctx, who: CurrentActor) -> SearchOut:
     """Search with a stated reason and narrow criteria (the body: SearchBody)."""
     raw = await request.body()
     return await run_in_threadpool(audited_search, ctx, who, raw)
@@ -74,6 +74,12 @@ def audited_search(ctx: Ctx, who: Actor, raw: bytes) -> SearchOut:
         attempt(ctx, who, "refused")
         raise RequestValidationError(
             [{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors()]) from None
+    return search(body, ctx, who)
+
+
+def search(body: SearchBody, ctx: Ctx, who: Actor) -> SearchOut:
+    """A search whose body was understood (the API's and the web page's): the reason checked
+    for the role, and the attempt audited whatever its outcome."""
     require_reason(ctx, who, Permission.SEARCH, body.reason)
     try:
         return run_search(body, ctx, who)
