@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from access import anchor
 from access.anchor import AnchorError, AuditKeys, Checkpoint
+from access.identity import canonical_username
 from index import models as m
 
 GENESIS_HASH = "0" * 64
@@ -457,7 +458,9 @@ def who_looked_at(session: Session, child_id: int, *, start: dt.datetime | None 
 
 def what_user_looked_at(session: Session, actor: str, *, start: dt.datetime | None = None,
                         end: dt.datetime | None = None) -> list[Entry]:
-    """Every entry by this user in [start, end), oldest first."""
+    """Every entry by this user (any spelling of the name: access.identity) in [start, end),
+    oldest first."""
+    actor = canonical_username(actor)
     return _entries(session, (m.AuditEvent.actor == actor) & _and(_period(start, end)))
 
 

@@ -24,6 +24,7 @@ from access import (
 )
 from access.anchor import AnchorError, AuditSettings, active_keys, read_checkpoints
 from access.duties import check_duties
+from access.identity import canonical_username
 from access.register import get_entry
 from api.deps import (
     ChildRef,
@@ -112,6 +113,7 @@ def who_looked(child: AuditedChild, ctx: Ctx, who: CurrentActor) -> AuditOut:
 def what_looked(user_id: UserId, ctx: Ctx, who: CurrentActor) -> AuditOut:
     """What this user looked at: every entry by them, oldest first (an LA data team: users on
     its own register)."""
+    user_id = canonical_username(user_id)  # also when called by a page, not through the path
     with transaction(ctx.engine) as db:
         entry = get_entry(db, user_id)
     require_scope(ctx, who, P.READ_AUDIT, la=entry.la if entry else None)

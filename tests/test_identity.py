@@ -185,3 +185,42 @@ def test_the_cookie_is_secure_outside_the_demo(world: World) -> None:
         assert "secure" in response.headers["set-cookie"].lower()
     finally:
         world.ctx.settings.secure_cookie = False
+
+
+def test_the_sign_in_page_counts_failures_against_the_client_too(world: World) -> None:
+    """The web page's sign-in is the same sign-in: its failures from one address lock that
+    address, as the JSON route's do (it once left the address out)."""
+    import re
+
+    world.ctx.access.client_lockout_threshold = 2
+    browser = TestClient(world.app, raise_server_exceptions=False, client=("203.0.113.50", 40000),
+                         headers={"Origin": "http://testserver"})
+    uid = "alex.auditor"
+
+    def page_attempt(name: str, right: bool) -> int:
+        page = browser.get("/sign-in")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert csrf is not None
+        world.clock.advance(seconds=30)
+        return browser.post("/sign-in", follow_redirects=False, data={
+            "username": name, "password": password_of(uid) if right else "wrong-password",
+            "code": world.authenticators[uid].at(world.clock()), "csrf_token": csrf.group(1)}).status_code
+
+    try:
+        assert page_attempt("ada.admin", right=False) == 401
+        assert page_attempt("sam.school", right=False) == 401
+        assert page_attempt(uid, right=True) == 429
+        assert last_entry(world).outcome == "locked"
+    finally:
+        world.ctx.access.client_lockout_threshold = 1000
+        world.tokens[uid] = world.sign_in(uid)
+
+
+def test_what_a_user_looked_at_is_found_under_any_spelling(world: World) -> None:
+    """As a page calls it (a name from a form, not through the path's validator)."""
+    from access.audit import what_user_looked_at
+
+    with transaction(world.engine) as db:
+        canonical = what_user_looked_at(db, "pat.practitioner")
+        spelled = what_user_looked_at(db, " PAT.Practitioner ")
+    assert canonical and [e.seq for e in spelled] == [e.seq for e in canonical]

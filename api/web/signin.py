@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from access import SessionInvalid, SignInRefused
 from api.deps import Ctx, actor, session_token
 from api.errors import _SIGNIN_STATUS, SESSION_COOKIE
+from api.signin import client_address
 from api.web import csrf
 from api.web.pages import home_of, redirect, render
 
@@ -74,7 +75,8 @@ def sign_in(request: Request, ctx: Ctx, username: Field = "", password: Field = 
         ("code", code, "6-digit code from your authenticator app")) if not value.strip()}
     if not errors:
         try:
-            signed = ctx.signin.sign_in(username.strip(), password, code.strip())
+            signed = ctx.signin.sign_in(username.strip(), password, code.strip(),
+                                       client=client_address(request))
         except SignInRefused as exc:
             errors = {REFUSAL_FIELD.get(exc.reason, "username"): _message(exc)}
             status = _SIGNIN_STATUS.get(exc.reason, 401)
@@ -103,7 +105,8 @@ def enrol(request: Request, ctx: Ctx, username: Field = "", password: Field = ""
         ("token", token, "enrolment token")) if not value.strip()}
     if not errors:
         try:
-            enrolment = ctx.signin.enrol(username.strip(), password, token.strip())
+            enrolment = ctx.signin.enrol(username.strip(), password, token.strip(),
+                                         client=client_address(request))
         except SignInRefused as exc:
             errors = {REFUSAL_FIELD.get(exc.reason, "username"): _message(exc)}
         else:
@@ -122,7 +125,8 @@ def confirm(request: Request, ctx: Ctx, username: Field = "", password: Field = 
         ("code", code, "6-digit code from your authenticator app")) if not value.strip()}
     if not errors:
         try:
-            ctx.signin.confirm_enrolment(username.strip(), password, code.strip())
+            ctx.signin.confirm_enrolment(username.strip(), password, code.strip(),
+                                         client=client_address(request))
         except SignInRefused as exc:
             errors = {REFUSAL_FIELD.get(exc.reason, "username"): _message(exc)}
         else:
