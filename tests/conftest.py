@@ -96,8 +96,9 @@ def elasticsearch_url() -> Iterator[str]:
 
 # The API journeys: every log line written while their tests run is checked for the personal
 # values of the synthetic children (names, dates of birth, postcodes, identifiers).
-API_JOURNEY_MODULES = frozenset({"test_api_flows", "test_api_security", "test_operations",
-                                 "test_subject_access", "test_transfers"})
+API_JOURNEY_MODULES = frozenset({"test_api_flows", "test_api_security", "test_api_browser_security",
+                                 "test_api_schema", "test_web_browser", "test_operations",
+                                 "test_subject_access", "test_transfers", "test_backup"})
 
 
 class LogLines(logging.Handler):
