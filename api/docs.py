@@ -45,7 +45,8 @@ PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inl
 PAGE = f"""<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>Child index: API documentation</title>
-<link rel="stylesheet" href="{ASSETS_PATH}/swagger-ui.css"></head>
+<link rel="stylesheet" href="{ASSETS_PATH}/swagger-ui.css">
+<link rel="icon" type="image/png" href="{ASSETS_PATH}/favicon-32x32.png"></head>
 <body><div id="swagger-ui"></div>
 <script src="{ASSETS_PATH}/swagger-ui-bundle.js"></script>
 <script src="/docs/init.js"></script>
