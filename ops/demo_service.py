@@ -71,7 +71,9 @@ def qr_codes(enrolled: list[Enrolled]) -> str:
 
 def how_to_sign_in(base: str, user: Enrolled, search_body: str, child_id: int | str = "CHILD_ID") -> str:
     """A copy-and-paste session: a code, sign-in, one search, one record opened."""
-    credentials = json.dumps({"username": user.person.uid, "password": user.person.user.password})
+    # A program asks for its token in the body; a browser gets only the HttpOnly cookie.
+    credentials = json.dumps({"username": user.person.uid, "password": user.person.user.password,
+                              "bearer": True})
     # The code is spliced in by the shell, outside the single quotes.
     body = credentials[:-1] + ', "code": "\'$code\'"}'
     token_of = ".venv/bin/python -c 'import json, sys; print(json.load(sys.stdin)[\"token\"])'"

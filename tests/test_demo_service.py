@@ -80,7 +80,8 @@ def test_every_demo_user_signs_in_with_the_printed_secret(demo: tuple[Path, Engi
                 assert me.status_code == 200 and me.json()["organisation"] == e.organisation
             # The printed example search works for the practitioner it names.
             teacher = next(e for e in users if e.person.uid == "tess.teacher")
-            assert "tess.teacher" in how_to_sign_in("http://127.0.0.1:8000", teacher, "{}")
+            printed_session = how_to_sign_in("http://127.0.0.1:8000", teacher, "{}")
+            assert "tess.teacher" in printed_session and '"bearer": true' in printed_session
             wrong = _sign_in(client, "tess.teacher", "not-the-password", _printed_code(teacher))
             assert wrong.status_code == 401
     # Stopped on leaving: no slapd left behind, no pid file.
