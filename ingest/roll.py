@@ -99,7 +99,7 @@ def _named_by_rejections(session: Session, submission_id: int, leaving: set[int]
             m.ChildIdentifier.child_id.in_(ids), m.ChildIdentifier.scheme == "upn")):
         upns[value].add(child_id)
     born = dict(session.execute(select(m.Child.id, m.Child.date_of_birth)
-                                .where(m.Child.id.in_(ids))).tuples().all())
+                                .where(m.Child.id.in_(ids))).all())
     by_name: dict[tuple[str, str], set[int]] = defaultdict(set)
     for child_id, given, family in session.execute(select(
             m.ChildName.child_id, m.ChildName.given_name, m.ChildName.family_name).where(

@@ -129,7 +129,7 @@ def _school_ends(engine: Engine) -> dict[str, object]:
                               .join(m.Involvement, m.Involvement.child_id == m.ChildIdentifier.child_id)
                               .where(m.ChildIdentifier.scheme == "upn",
                                      m.Involvement.organisation_code == SCHOOL))
-                    .tuples().all())
+                    .all())
 
 
 @pytest.mark.parametrize("reason", sorted(REJECTIONS))
