@@ -58,9 +58,16 @@ def _date(value: dt.date | dt.datetime | None) -> str:
     return f"{value.day} {value:%B %Y}"
 
 
+# Abbreviations that stay in capitals when a code is shown as words.
+_CAPITALS = {"la": "LA", "upn": "UPN", "nhs": "NHS", "uln": "ULN", "gp": "GP", "camhs": "CAMHS",
+             "caf": "CAF", "ctf": "CTF"}
+
+
 def _words(code: str | None) -> str:
-    """A code as words: health_visitor -> Health visitor."""
-    return (code or "").replace("_", " ").capitalize()
+    """A code as words: health_visitor -> Health visitor, la_data_team -> LA data team."""
+    words = (code or "").replace("_", " ").split(" ")
+    text = " ".join(_CAPITALS.get(w.lower(), w) for w in words)
+    return text[:1].upper() + text[1:]
 
 
 environment = Environment(
