@@ -74,6 +74,7 @@ IDENTIFIER_SCHEMES = (Scheme.UPN, Scheme.NHS_NUMBER, Scheme.ULN, Scheme.LA_REFER
 # Which source records the store prefers for a child, most trusted first.
 SOURCE_PREFERENCE = ("census/*SPR", "census/*AUT", "ctf/", "feeds/gp_practice", "feeds/")
 
+
 def default_db(children: int, seed: int) -> Path:
     return Path("var") / "bench" / f"search-{children}-seed{seed}-feeds.db"
 
