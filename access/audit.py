@@ -95,6 +95,9 @@ REASONS: dict[str, str] = {
 # "ok", or why not: general outcomes, then the specific refusals of sign-in and enrolment.
 OUTCOMES = frozenset({
     "ok", "refused", "forbidden", "not_found", "failed",
+    # A search or view beyond the user's rate limit (access.rate_limits); a search whose
+    # candidates all agreed on too little to be shown (index.search, the evidence rule).
+    "rate_limited", "no_evidence",
     "invalid_username", "bad_credentials", "locked", "directory_error", "no_role", "role_mismatch",
     "totp_malformed", "totp_wrong", "totp_replayed", "totp_not_enrolled", "totp_already_confirmed",
     "not_registered", "suspended", "vetting_expired", "training_not_completed", "training_expired",

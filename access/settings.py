@@ -55,6 +55,29 @@ class AccessSettings(BaseSettings):
     unusual_use_factor: float = 5.0
     unusual_use_min_children: int = 20
 
+    # Rate limits per user (access.rate_limits): beyond them a search or record view is refused
+    # with 429 (and audited). A practitioner finds a child in a search or two; scraping needs
+    # thousands.
+    search_limit_per_minute: int = 20
+    search_limit_per_hour: int = 200
+    search_limit_per_day: int = 600
+    view_limit_per_minute: int = 20
+    view_limit_per_hour: int = 150
+    view_limit_per_day: int = 500
+    # Unusual use, counted from searches (access.usage): a user is flagged for more searches
+    # than these in any clock hour or day; for at least `unusual_results_unopened` results shown
+    # when they opened fewer than `unusual_results_opened_share` of them; for at least
+    # `unusual_identifier_runs` identifier searches whose numbers follow each other (within
+    # `unusual_identifier_gap`); for at least `unusual_near_misses` searches that matched
+    # children on the date of birth or postcode alone (the evidence rule showed none).
+    unusual_searches_per_hour: int = 60
+    unusual_searches_per_day: int = 250
+    unusual_results_unopened: int = 100
+    unusual_results_opened_share: float = 0.05
+    unusual_identifier_runs: int = 5
+    unusual_identifier_gap: int = 20
+    unusual_near_misses: int = 10
+
     @field_validator("ldap_user_filter")
     @classmethod
     def _filter_has_placeholder(cls, value: str) -> str:
@@ -63,7 +86,11 @@ class AccessSettings(BaseSettings):
         return value
 
     @field_validator("lockout_threshold", "lockout_minutes", "client_lockout_threshold",
-                     "session_idle_minutes", "session_max_hours", "enrolment_token_hours")
+                     "session_idle_minutes", "session_max_hours", "enrolment_token_hours",
+                     "search_limit_per_minute", "search_limit_per_hour", "search_limit_per_day",
+                     "view_limit_per_minute", "view_limit_per_hour", "view_limit_per_day",
+                     "unusual_searches_per_hour", "unusual_searches_per_day", "unusual_results_unopened",
+                     "unusual_identifier_runs", "unusual_identifier_gap", "unusual_near_misses")
     @classmethod
     def _positive(cls, value: int) -> int:
         if value <= 0:

@@ -18,6 +18,10 @@ Rules (DESIGN.md), as data and one function:
   the signpost; cleared indicators are not.
 - An archived record is seen by the owning LA's data team only, for the first year after it
   was archived (DESIGN.md, retention); to everyone else it is not there.
+- Search follows the same table (`SHOWN`): a search result shows only what the record view
+  would (an opted-out child's result has no date of birth or gender, a shielded child's no
+  town), and a search may match a child only on what the searcher would be shown
+  (`search_disclosure`), so that a search never confirms a hidden postcode or identifier.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from sqlalchemy.orm import Session, selectinload
 from access.roles import Permission, Principal, Role
 from access.totp import token_digest
 from index import models as m
+from index.search import EVERYTHING, Disclosure, Evidence
+from index.store import ChildSummary
 from index.vocabulary import (
     SENSITIVE_SERVICES,
     AddressStatus,
@@ -56,6 +62,17 @@ class Visibility(StrEnum):
     FULL = "full"  # everything the index holds that the viewer may see
     SHIELDED = "shielded"  # name, date of birth, gender and the LA notice only
     OPTED_OUT = "opted_out"  # name and address only (an opt-out of sharing with the viewer's service)
+
+
+# What each visibility shows, as the fields a search may match (index.search.Evidence; POSTCODE
+# stands for the address, town included): the record view, search results and search matching
+# all read this one table. The child number is always shown (it is how the LA team is asked).
+_NUMBERS = frozenset({Evidence.CHILD_NUMBER, Evidence.SERIAL_CHILD_NUMBER})
+SHOWN: dict[Visibility, frozenset[Evidence]] = {
+    Visibility.FULL: EVERYTHING,
+    Visibility.SHIELDED: _NUMBERS | {Evidence.NAME, Evidence.DATE_OF_BIRTH, Evidence.GENDER},
+    Visibility.OPTED_OUT: _NUMBERS | {Evidence.NAME, Evidence.POSTCODE},
+}
 
 
 @dataclass(frozen=True)
@@ -166,9 +183,53 @@ def sees_shielded(viewer: Viewer, child: m.Child) -> bool:
     return is_owning_team(viewer.principal, child) or viewer.override
 
 
-def sees_town(principal: Principal, child: OwnedChild) -> bool:
-    """A search result's town: hidden for a shielded child except from the owning team."""
-    return not child.shielded or is_owning_team(principal, child)
+def visibility(viewer: Viewer, child: OwnedChild, opted_out: bool) -> Visibility:
+    """How much of this child the viewer sees; `opted_out`: the child is opted out of sharing
+    with the viewer's type of service. A shield is decided first."""
+    if child.shielded and not (is_owning_team(viewer.principal, child) or viewer.override):
+        return Visibility.SHIELDED
+    if opted_out and viewer.service_type is not None and not is_owning_team(viewer.principal, child):
+        return Visibility.OPTED_OUT
+    return Visibility.FULL
+
+
+def search_disclosure(viewer: Viewer) -> Disclosure:
+    """What a search by this viewer may match children on (index.search applies it)."""
+    p = viewer.principal
+    return Disclosure(
+        shielded=SHOWN[Visibility.SHIELDED], opted_out=SHOWN[Visibility.OPTED_OUT],
+        service_type=viewer.service_type.value if viewer.service_type else None,
+        full_la=p.la if p.role is Role.LA_DATA_TEAM else None,
+    )
+
+
+@dataclass(frozen=True)
+class SearchResultView:
+    """One search result as this viewer may see it (name, date of birth, gender, town)."""
+
+    child_id: int
+    child_number: str
+    given_name: str | None
+    family_name: str | None
+    date_of_birth: dt.date | None  # None: not shown (opt-out)
+    gender: str | None
+    town: str | None
+    shielded: bool
+
+
+def search_results(session: Session, viewer: Viewer, summaries: list[ChildSummary]) -> list[SearchResultView]:
+    """Search results as the record view's own table (`SHOWN`) allows this viewer to see them."""
+    opted = opted_out_children(session, [s.child_id for s in summaries], viewer.service_type)
+    views = []
+    for s in summaries:
+        shown = SHOWN[visibility(viewer, s, s.child_id in opted)]
+        views.append(SearchResultView(
+            child_id=s.child_id, child_number=s.child_number, given_name=s.given_name,
+            family_name=s.family_name,
+            date_of_birth=s.date_of_birth if Evidence.DATE_OF_BIRTH in shown else None,
+            gender=s.gender if Evidence.GENDER in shown else None,
+            town=s.town if Evidence.POSTCODE in shown else None, shielded=s.shielded))
+    return views
 
 
 def _own_service(viewer: Viewer, involvement: m.Involvement) -> bool:
@@ -223,6 +284,18 @@ def opted_out_services(session: Session, child_id: int) -> frozenset[ServiceType
     ))
 
 
+def opted_out_children(session: Session, child_ids: list[int],
+                       service_type: ServiceType | None) -> frozenset[int]:
+    """Which of these children are opted out of sharing with `service_type` now."""
+    if service_type is None or not child_ids:
+        return frozenset()
+    return frozenset(session.scalars(
+        select(m.SharingOptOut.child_id).where(
+            m.SharingOptOut.child_id.in_(child_ids), m.SharingOptOut.service_type == service_type,
+            m.SharingOptOut.withdrawn_at.is_(None))
+    ))
+
+
 def opted_out_for(session: Session, viewer: Viewer, child: m.Child) -> bool:
     """Does an opt-out limit this viewer to name and address?"""
     if viewer.service_type is None or is_owning_team(viewer.principal, child):
@@ -258,10 +331,13 @@ def child_view(session: Session, viewer: Viewer, child_id: int, *,
         names=_names(child), date_of_birth=child.date_of_birth, gender=child.gender.value,
         status=child.status.value, shielded=child.shielded,
     )
-    if child.shielded and not sees_shielded(viewer, child):
+    seen = visibility(viewer, child, opted_out_for(session, viewer, child))
+    if seen is Visibility.SHIELDED:
         return ChildView(visibility=Visibility.SHIELDED, notice=CONTACT_LA_TEAM, **base)  # type: ignore[arg-type]
-    if opted_out_for(session, viewer, child):
-        base.update(date_of_birth=None, gender=None, status=None)
+    if seen is Visibility.OPTED_OUT:
+        shown = SHOWN[seen]
+        base.update(date_of_birth=child.date_of_birth if Evidence.DATE_OF_BIRTH in shown else None,
+                    gender=child.gender.value if Evidence.GENDER in shown else None, status=None)
         return ChildView(visibility=Visibility.OPTED_OUT, notice=OPTED_OUT_NOTICE,  # type: ignore[arg-type]
                          addresses=_addresses(child), **base)
     involvements = (_involvement(viewer, child, i) for i in sorted(child.involvements, key=lambda i: i.id))

@@ -27,6 +27,7 @@ from api.deps import (
     refused,
     require_reason,
     requires,
+    within_rate,
 )
 from api.schemas import (
     CreatedOut,
@@ -59,6 +60,7 @@ def viewer_of(db: Session, who: Actor, child_id: int) -> Viewer:
 def view_record(child: Viewed, reason: Annotated[Reason, Query()], ctx: Ctx, who: CurrentActor) -> ChildView:
     """One child's record as the view policy allows this user to see it; the reason is required."""
     require_reason(ctx, who, P.VIEW_RECORD, reason, [child.id])
+    within_rate(ctx, who, "view_record")
     with transaction(ctx.engine) as db:
         view = child_view(db, viewer_of(db, who, child.id), child.id, today=ctx.clock().date())
         if view is None:

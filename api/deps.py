@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from access import Event, Forbidden, Permission, Principal, SessionInvalid, audit, authorise_with_entry
 from access.identity import canonical_username
+from access.rate_limits import RATE_LIMITED, RateLimited, check_rate
 from access.reasons import check_reason
 from access.roles import Scope
 from api.context import Context
@@ -104,6 +105,19 @@ def require_reason(ctx: Context, who: Actor, needed: Permission, reason: str,
         check_reason(who.principal, reason)
     except Forbidden as exc:
         raise refused(ctx, who, needed, exc, child_ids, reason=reason) from None
+
+
+def within_rate(ctx: Context, who: Actor, action: str) -> None:
+    """Refuse (429) and audit an action beyond the user's rate limit (access.rate_limits)."""
+    now = ctx.clock()
+    with transaction(ctx.engine) as db:
+        try:
+            check_rate(db, who.user_id, action, now, settings=ctx.access)
+            return
+        except RateLimited as exc:
+            record(db, who, action, outcome=RATE_LIMITED, at=now)
+            refusal = exc
+    raise refusal
 
 
 def require_scope(ctx: Context, who: Actor, needed: Permission, *, la: str | None = None,

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from access import Forbidden, NotRegistered, RegisterRefused, SessionInvalid, SignInRefused
+from access.rate_limits import RateLimited
 from index.search import SearchQueryError, SearchUnavailable
 from matching import ReviewError
 
@@ -91,6 +92,8 @@ HANDLERS: dict[type[Exception], Any] = {
     Forbidden: lambda _r, exc: error(403, str(exc)),
     NotRegistered: lambda _r, exc: error(404, str(exc)),
     SearchQueryError: lambda _r, exc: error(422, str(exc)),
+    RateLimited: lambda _r, exc: JSONResponse({"error": str(exc)}, status_code=429,
+                                              headers={"Retry-After": str(exc.retry_after)}),
     SearchUnavailable: lambda _r, _exc: error(503, "search is unavailable; try again shortly"),
     ReviewError: lambda _r, exc: error(409, str(exc)),
     Exception: _unexpected,

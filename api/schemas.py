@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from access.reasons import ACCESS_REASON_CODES, RegisterChange
 from access.roles import Role
 from index.identifiers import Scheme
-from index.records import Email, LongText, Phone
+from index.records import BirthDate, Email, LongText, Phone, PlausibleDate
+from index.text import printable
 from index.vocabulary import ConsentBasis, Gender, MatchReason, OptOutBy, ServiceType
 from matching import ReviewItem
 
@@ -27,7 +28,8 @@ class Output(BaseModel):
 # which role may give which; the audit trail's fixed list holds them all).
 Reason = Literal[ACCESS_REASON_CODES]  # type: ignore[valid-type]
 ShieldReason = Literal["safeguarding", "data_accuracy"]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+                 BeforeValidator(printable)]
 Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
 
 
@@ -79,24 +81,28 @@ class SearchBody(Input):
     identifier: Identifier | None = None
     family_name: Name | None = None
     given_name: Name | None = None
-    date_of_birth: dt.date | None = None
+    date_of_birth: BirthDate | None = None
     postcode: Annotated[str, StringConstraints(max_length=10)] | None = None
     gender: Gender | None = None
 
 
 class SearchResult(Output):
+    """One result as the view policy shows it (access.view_policy.search_results)."""
+
     child_id: int
     child_number: str
     given_name: str | None
     family_name: str | None
-    date_of_birth: dt.date
-    gender: str
+    date_of_birth: dt.date | None  # None: not shown (an opt-out of sharing with your service)
+    gender: str | None
     town: str | None
     shielded: bool
 
 
 class SearchOut(Output):
     results: list[SearchResult]
+    # When nothing is shown: what to add or check (the evidence rule, index.search).
+    advice: str | None = None
 
 
 class OverrideBody(Input):
@@ -108,14 +114,14 @@ class InvolvementBody(Input):
     practitioner_name: LongText | None = None
     contact_phone: Phone | None = None
     contact_email: Email | None = None
-    start_date: dt.date | None = None
+    start_date: PlausibleDate | None = None
     lead_professional: bool = False
     consent_basis: ConsentBasis = ConsentBasis.NOT_REQUIRED
     reason: Reason = "new_involvement"
 
 
 class EndBody(Input):
-    end_date: dt.date
+    end_date: PlausibleDate
     reason: Reason = "coordinate_services"
 
 
@@ -133,7 +139,7 @@ class CorrectionBody(Input):
 
     given_name: Name | None = None
     family_name: Name | None = None
-    date_of_birth: dt.date | None = None
+    date_of_birth: BirthDate | None = None
     gender: Gender | None = None
 
 
@@ -237,10 +243,10 @@ class RegisterBody(Input):
     la: Annotated[str, StringConstraints(pattern=r"^\d{3}$")]
     role: Role
     service_type: ServiceType | None = None
-    vetting_checked_on: dt.date
-    vetting_expires_on: dt.date
-    training_completed_on: dt.date | None = None
-    training_expires_on: dt.date | None = None
+    vetting_checked_on: PlausibleDate
+    vetting_expires_on: PlausibleDate
+    training_completed_on: PlausibleDate | None = None
+    training_expires_on: PlausibleDate | None = None
     suspended: bool = False
     # Why the entry is added or changed: the audit entry's reason, shown to the owning LA.
     change_reason: RegisterChange

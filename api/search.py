@@ -1,6 +1,10 @@
 """Finding a child: a stated reason (one the user's role may give: access.reasons), narrow
-criteria, at most ten results (name, date of birth, gender, town), every search audited with
-its reason and criteria in the same transaction.
+criteria, at most ten results (name, date of birth, gender, town, as the view policy shows them:
+access.view_policy.search_results), every search audited with its reason and criteria in the same
+transaction. Each result agrees with the query on enough evidence that the searcher may be shown
+(index.search: the evidence rule and the view policy's disclosure); nothing shown although
+candidates agreed on a date, postcode or identifier alone is audited as `no_evidence`, and a
+user beyond their rate limit is refused (429, audited as `rate_limited`: access.rate_limits).
 
 Every attempt is in the trail with its outcome, not only the searches that ran: a body that is
 not valid (422, `refused`, without criteria: they were not understood), a reason the role may
@@ -21,8 +25,8 @@ from starlette.concurrency import run_in_threadpool
 
 from access import Forbidden, Permission, RegisterRefused, SessionInvalid
 from access.roles import Scope
-from access.view_policy import sees_town
-from api.deps import Actor, Ctx, CurrentActor, record, require_reason, requires
+from access.view_policy import Viewer, search_disclosure, search_results
+from api.deps import Actor, Ctx, CurrentActor, record, require_reason, requires, within_rate
 from api.schemas import SearchBody, SearchOut, SearchResult
 from index.search import MAX_RESULTS, SearchQuery, SearchQueryError
 from index.store import child_summaries, transaction
@@ -67,7 +71,13 @@ def attempt(ctx: Ctx, who: Actor, outcome: str, body: SearchBody | None = None) 
         log.error("a failed search could not be audited: %s", type(exc).__name__)
 
 
+def viewer(who: Actor) -> Viewer:
+    return Viewer(principal=who.principal, organisation_code=who.organisation_code,
+                  organisation=who.organisation, service_type=who.service_type)
+
+
 def audited_search(ctx: Ctx, who: Actor, raw: bytes) -> SearchOut:
+    within_rate(ctx, who, "search")
     try:
         body = SearchBody.model_validate_json(raw)
     except ValidationError as exc:
@@ -97,23 +107,24 @@ def run_search(body: SearchBody, ctx: Ctx, who: Actor) -> SearchOut:
     if (body.identifier is None) != (body.identifier_scheme is None):
         raise SearchQueryError("identifier and identifier_scheme go together")
     own_la = own_la_of(who)
+    seer = viewer(who)
     query = SearchQuery(
         identifier=(body.identifier_scheme, body.identifier)
         if body.identifier_scheme and body.identifier else None,
         family_name=body.family_name, given_name=body.given_name, date_of_birth=body.date_of_birth,
         postcode=body.postcode, gender=body.gender.value if body.gender else None, owning_la=own_la,
+        disclosure=search_disclosure(seer),
     )
     query.check()
     hits = ctx.search.search(query, MAX_RESULTS)
     ids = [h.child_id for h in hits]
     with transaction(ctx.engine) as db:
         summaries = child_summaries(db, ids)
-        results = [
-            SearchResult(child_id=s.child_id, child_number=s.child_number, given_name=s.given_name,
-                         family_name=s.family_name, date_of_birth=s.date_of_birth, gender=s.gender,
-                         town=s.town if sees_town(who.principal, s) else None, shielded=s.shielded)
-            for i in ids if (s := summaries.get(i)) is not None
-        ]
+        views = search_results(db, seer, [s for i in ids if (s := summaries.get(i)) is not None])
+        results = [SearchResult(**vars(v)) for v in views]
+        # Nothing shown although candidates agreed on a date of birth, postcode or identifier:
+        # a near miss, or names being tried against a date (access.usage counts them).
+        outcome = "no_evidence" if not results and hits.withheld else "ok"
         record(db, who, "search", reason=body.reason, criteria=criteria_of(body, own_la),
-               child_ids=[r.child_id for r in results], at=ctx.clock())
-    return SearchOut(results=results)
+               child_ids=[r.child_id for r in results], outcome=outcome, at=ctx.clock())
+    return SearchOut(results=results, advice=None if results else hits.advice)

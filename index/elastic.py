@@ -46,15 +46,17 @@ from index.embedded import (
     BROAD_CAP,
     CANDIDATE_CAP,
     INDEX_BATCH,
-    MIN_SCORE,
     SEARCHABLE_STATUSES,
     STRONG_SCORE,
+    Assessed,
     EmbeddedSearch,
     _Candidate,
     _Query,
-    score,
+    assess,
+    best_shown,
+    ranked_hits,
 )
-from index.search import MAX_RESULTS, SearchHit, SearchQuery, SearchUnavailable
+from index.search import MAX_RESULTS, SearchHits, SearchQuery, SearchUnavailable
 from index.store import make_engine
 
 MAPPING_VERSION = 1
@@ -590,22 +592,18 @@ class ElasticSearch:
 
     # -- searching --------------------------------------------------------------------------
 
-    def search(self, query: SearchQuery, limit: int = MAX_RESULTS) -> Sequence[SearchHit]:
+    def search(self, query: SearchQuery, limit: int = MAX_RESULTS) -> SearchHits:
         """Ranked candidates, best first, at most `min(limit, MAX_RESULTS)`, scores in 0..1.
         Raises SearchUnavailable rather than answer from part of the index."""
         q = _Query.of(query)
         limit = max(0, min(limit, MAX_RESULTS))
         if limit == 0:
-            return []
+            return SearchHits()
         target = self._search_target(q.owning_la)
-        scored = self._lookup_and_score(q, target, q.keys(), CANDIDATE_CAP, exclude=set())
-        if max(scored.values(), default=0.0) < STRONG_SCORE and (broad := q.broad_keys()):
-            scored |= self._lookup_and_score(q, target, broad, BROAD_CAP, exclude=set(scored))
-        ranked = sorted(
-            ((s, child_id) for child_id, s in scored.items() if s >= MIN_SCORE),
-            key=lambda pair: (-pair[0], pair[1]),
-        )
-        return [SearchHit(child_id=c, score=round(s, 4)) for s, c in ranked[:limit]]
+        assessed = self._lookup_and_score(q, target, q.keys(), CANDIDATE_CAP, exclude=set())
+        if best_shown(assessed) < STRONG_SCORE and (broad := q.broad_keys()):
+            assessed |= self._lookup_and_score(q, target, broad, BROAD_CAP, exclude=set(assessed))
+        return ranked_hits(assessed, limit)
 
     def candidates(self, target: str, keys: dict[int, float], cap: int,
                    exclude: set[int]) -> list[int]:
@@ -634,7 +632,7 @@ class ElasticSearch:
         return [int(hit["_id"]) for hit in response["hits"]["hits"]]
 
     def _lookup_and_score(self, q: _Query, target: str, keys: dict[int, float], cap: int,
-                          exclude: set[int]) -> dict[int, float]:
+                          exclude: set[int]) -> dict[int, Assessed]:
         if not keys:
             return {}
         ids = self.candidates(target, keys, cap, exclude)
@@ -647,15 +645,16 @@ class ElasticSearch:
             where.append(m.Child.owning_la == q.owning_la)
         with self._engine.connect() as conn:
             candidates = {
-                child_id: _Candidate(child_id, dob, str(gender), number)
-                for child_id, dob, gender, number in conn.execute(
-                    select(m.Child.id, m.Child.date_of_birth, m.Child.gender, m.Child.child_number)
+                child_id: _Candidate(child_id, dob, str(gender), number, la, shielded)
+                for child_id, dob, gender, number, la, shielded in conn.execute(
+                    select(m.Child.id, m.Child.date_of_birth, m.Child.gender, m.Child.child_number,
+                           m.Child.owning_la, m.Child.shielded)
                     .where(*where))
             }
             if not candidates:
                 return {}
             EmbeddedSearch._fill(conn, q, candidates)
-        return {child_id: score(q, c) for child_id, c in candidates.items()}
+        return assess(q, candidates.values())
 
     def close(self) -> None:
         self._client.close()

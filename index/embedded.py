@@ -47,7 +47,16 @@ from index.keys import (
     phonetic_codes,
     postcode_parts,
 )
-from index.search import MAX_RESULTS, SearchHit, SearchQuery
+from index.search import (
+    EVERYTHING,
+    MAX_RESULTS,
+    Disclosure,
+    Evidence,
+    SearchHit,
+    SearchHits,
+    SearchQuery,
+    sufficient,
+)
 from index.store import chunked, driver_executemany, driver_rows, inline_integers, param_mark
 from index.vocabulary import AddressStatus, ChildStatus, Gender, NameKind
 
@@ -230,6 +239,8 @@ class _Query:
     postcode: tuple[str, str, str, str] | None
     gender: Gender | None
     owning_la: str | None
+    disclosure: Disclosure
+    for_matching: bool
 
     @classmethod
     def of(cls, query: SearchQuery) -> _Query:
@@ -250,6 +261,8 @@ class _Query:
             postcode=postcode_parts(query.postcode),
             gender=Gender(query.gender) if query.gender else None,
             owning_la=query.owning_la,
+            disclosure=query.disclosure,
+            for_matching=query.for_matching,
         )
 
     def keys(self) -> dict[int, float]:
@@ -311,6 +324,7 @@ class _NameRow:
     middle: tuple[str, ...]
     family: str | None  # whole family name, folded, separators removed
     family_tokens: tuple[str, ...]
+    family_codes: frozenset[str]  # phonetic codes of the whole family name and of its words
 
 
 @functools.lru_cache(maxsize=200_000)
@@ -323,6 +337,7 @@ def _name_row(kind: str, given: str | None, middle: str | None, family: str | No
         middle=tuple(name_tokens(middle)),
         family="".join(family_tokens) or None,
         family_tokens=family_tokens,
+        family_codes=frozenset(phonetic_codes(family)),
     )
 
 
@@ -335,6 +350,9 @@ class _Candidate:
     date_of_birth: dt.date
     gender: str
     child_number: str
+    owning_la: str = ""
+    shielded: bool = False
+    opted_out: bool = False  # from sharing with the searcher's type of service
     names: list[_NameRow] = field(default_factory=list)
     postcodes: list[tuple[tuple[str, str, str, str], float]] = field(default_factory=list)
     identifiers: set[tuple[str, str]] = field(default_factory=set)
@@ -442,10 +460,45 @@ SCORERS: dict[str, Callable[[_Query, _Candidate], float | None]] = {
 }
 
 
-def score(q: _Query, c: _Candidate) -> float:
-    """Weighted mean of the per-field similarities the query allows, in 0..1."""
+def _identifier_evidence(q: _Query) -> Evidence:
+    scheme, value = q.identifier or (None, "")
+    if scheme is Scheme.CHILD_NUMBER:
+        serial = identifiers.is_serial_child_number(value)
+        return Evidence.SERIAL_CHILD_NUMBER if serial else Evidence.CHILD_NUMBER
+    return Evidence.IDENTIFIER
+
+
+# The evidence each scored field is (what a searcher must be shown for it to count or rank).
+FIELD_EVIDENCE: dict[str, Callable[[_Query], Evidence]] = {
+    "identifier": _identifier_evidence,
+    "family": lambda _q: Evidence.NAME,
+    "given": lambda _q: Evidence.NAME,
+    "dob": lambda _q: Evidence.DATE_OF_BIRTH,
+    "postcode": lambda _q: Evidence.POSTCODE,
+    "gender": lambda _q: Evidence.GENDER,
+}
+
+
+def matchable(q: _Query, c: _Candidate) -> frozenset[Evidence]:
+    """What this candidate may be matched on by this searcher (the query's disclosure, which
+    the view policy built): everything, or what a shield or an opt-out leaves shown."""
+    d = q.disclosure
+    if q.for_matching or (d.full_la is not None and c.owning_la == d.full_la):
+        return EVERYTHING
+    if c.shielded:
+        return d.shielded
+    if c.opted_out:
+        return d.opted_out
+    return EVERYTHING
+
+
+def score(q: _Query, c: _Candidate, allowed: frozenset[Evidence] = EVERYTHING) -> float:
+    """Weighted mean of the per-field similarities the query allows, in 0..1: only fields the
+    searcher may match this candidate on count (a shielded child's postcode does not rank it)."""
     total = weights = 0.0
     for name, scorer in SCORERS.items():
+        if FIELD_EVIDENCE[name](q) not in allowed:
+            continue
         value = scorer(q, c)
         if value is None:
             continue
@@ -453,6 +506,74 @@ def score(q: _Query, c: _Candidate) -> float:
         total += weight * value
         weights += weight
     return total / weights if weights else 0.0
+
+
+def _agrees_on_name(q: _Query, c: _Candidate) -> bool:
+    """A family name that is alike (edits, a part, a former name) or sounds the same, or a
+    given or middle name of two letters or more that is alike or a known short form."""
+    if q.family:
+        if (_score_family(q, c) or 0.0) > 0.0:
+            return True
+        codes = set(q.name_parts["fp"])
+        if any(codes & name.family_codes for name in c.names):
+            return True
+    if q.given and len(q.given) > 1:
+        for name in c.names:
+            if name.given and len(name.given) > 1 and (
+                    _similarity(q.given, name.given) > 0.0 or q.given_forms & _forms(name.given)):
+                return True
+            if any(_similarity(q.given, t) > 0.0 for t in name.middle):
+                return True
+    return False
+
+
+def agreement(q: _Query, c: _Candidate) -> frozenset[Evidence]:
+    """What the candidate agrees with the query on, as `index.search.Evidence`."""
+    agreed: set[Evidence] = set()
+    if _agrees_on_name(q, c):
+        agreed.add(Evidence.NAME)
+    if (_score_dob(q, c) or 0.0) > 0.0:
+        agreed.add(Evidence.DATE_OF_BIRTH)
+    if q.postcode is not None and any(
+            parts[0] == q.postcode[0] or parts[1] == q.postcode[1] for parts, _factor in c.postcodes):
+        agreed.add(Evidence.POSTCODE)
+    if (_score_identifier(q, c) or 0.0) >= 0.9:
+        agreed.add(_identifier_evidence(q))
+    return frozenset(agreed)
+
+
+@dataclass(frozen=True)
+class Assessed:
+    """A candidate's score over what may be matched, and whether it may be shown."""
+
+    score: float
+    shown: bool
+
+
+def assess(q: _Query, candidates: Iterable[_Candidate]) -> dict[int, Assessed]:
+    """Score each candidate and apply the evidence rule (index.search.SUFFICIENT_EVIDENCE) on
+    what the searcher may match it on: the one place both backends decide what is returned."""
+    assessed: dict[int, Assessed] = {}
+    for c in candidates:
+        allowed = matchable(q, c)
+        value = score(q, c, allowed)
+        shown = q.for_matching or (value >= MIN_SCORE and sufficient(agreement(q, c) & allowed))
+        assessed[c.child_id] = Assessed(value, shown)
+    return assessed
+
+
+def ranked_hits(assessed: dict[int, Assessed], limit: int) -> SearchHits:
+    """The shown candidates scoring at least MIN_SCORE, best first (ties by id), and how many
+    scored that well but were withheld."""
+    ranked = sorted(
+        ((a.score, child_id) for child_id, a in assessed.items() if a.shown and a.score >= MIN_SCORE),
+        key=lambda pair: (-pair[0], pair[1]))
+    withheld = sum(1 for a in assessed.values() if not a.shown and a.score >= MIN_SCORE)
+    return SearchHits(tuple(SearchHit(child_id=c, score=round(s, 4)) for s, c in ranked[:limit]), withheld)
+
+
+def best_shown(assessed: dict[int, Assessed]) -> float:
+    return max((a.score for a in assessed.values() if a.shown), default=0.0)
 
 
 class EmbeddedSearch:
@@ -559,25 +680,20 @@ class EmbeddedSearch:
 
     # -- searching --------------------------------------------------------------------------
 
-    def search(self, query: SearchQuery, limit: int = MAX_RESULTS) -> Sequence[SearchHit]:
+    def search(self, query: SearchQuery, limit: int = MAX_RESULTS) -> SearchHits:
         """Ranked candidates, best first, at most `min(limit, MAX_RESULTS)`, scores in 0..1."""
         q = _Query.of(query)
         limit = max(0, min(limit, MAX_RESULTS))
         if limit == 0:
-            return []
-        scored = self._lookup_and_score(q, q.keys(), CANDIDATE_CAP, exclude=set())
-        best = max(scored.values(), default=0.0)
-        if best < STRONG_SCORE and (broad := q.broad_keys()):
-            scored |= self._lookup_and_score(q, broad, BROAD_CAP, exclude=set(scored))
-        ranked = sorted(
-            ((s, child_id) for child_id, s in scored.items() if s >= MIN_SCORE),
-            key=lambda pair: (-pair[0], pair[1]),
-        )
-        return [SearchHit(child_id=c, score=round(s, 4)) for s, c in ranked[:limit]]
+            return SearchHits()
+        assessed = self._lookup_and_score(q, q.keys(), CANDIDATE_CAP, exclude=set())
+        if best_shown(assessed) < STRONG_SCORE and (broad := q.broad_keys()):
+            assessed |= self._lookup_and_score(q, broad, BROAD_CAP, exclude=set(assessed))
+        return ranked_hits(assessed, limit)
 
     def _lookup_and_score(
         self, q: _Query, keys: dict[int, float], cap: int, exclude: set[int]
-    ) -> dict[int, float]:
+    ) -> dict[int, Assessed]:
         if not keys:
             return {}
         sql = _LOOKUP.format(keys=inline_integers(keys))
@@ -591,19 +707,20 @@ class EmbeddedSearch:
             found = conn.exec_driver_sql(sql, params).fetchall()
             prescore: dict[int, float] = defaultdict(float)
             candidates: dict[int, _Candidate] = {}
-            for child_id, key, dob, gender, child_number in found:
+            for child_id, key, dob, gender, child_number, owning_la, shielded in found:
                 if child_id in exclude:
                     continue
                 prescore[child_id] += keys[key]
                 if child_id not in candidates:
-                    candidates[child_id] = _Candidate(child_id, _date(dob), str(gender), child_number)
+                    candidates[child_id] = _Candidate(child_id, _date(dob), str(gender), child_number,
+                                                      owning_la, bool(shielded))
             if len(candidates) > cap:
                 keep = sorted(prescore, key=lambda c: (-prescore[c], c))[:cap]
                 candidates = {c: candidates[c] for c in keep}
             if not candidates:
                 return {}
             self._fill(conn, q, candidates)
-        return {child_id: score(q, c) for child_id, c in candidates.items()}
+        return assess(q, candidates.values())
 
     @staticmethod
     def _fill(conn: Connection, q: _Query, candidates: dict[int, _Candidate]) -> None:
@@ -622,6 +739,11 @@ class EmbeddedSearch:
         if q.identifier is not None and q.identifier[0] is not Scheme.CHILD_NUMBER:
             for child_id, scheme, value in conn.exec_driver_sql(_IDENTIFIERS.format(ids=ids)):
                 candidates[child_id].identifiers.add((Scheme(scheme).value, value))
+        service = q.disclosure.service_type
+        if service is not None and not q.for_matching:
+            mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+            for (child_id,) in conn.exec_driver_sql(_OPTED_OUT.format(ids=ids, mark=mark), (service,)):
+                candidates[child_id].opted_out = True
 
 
 def _date(value: dt.date | str) -> dt.date:
@@ -633,7 +755,7 @@ def _date(value: dt.date | str) -> dt.date:
 
 _STATUSES = ", ".join(f"'{s.value}'" for s in SEARCHABLE_STATUSES)
 _LOOKUP = (
-    "SELECT k.child_id, k.key, c.date_of_birth, c.gender, c.child_number "
+    "SELECT k.child_id, k.key, c.date_of_birth, c.gender, c.child_number, c.owning_la, c.shielded "
     f"FROM {m.SearchKey.__tablename__} k JOIN {m.Child.__tablename__} c ON c.id = k.child_id "
     f"WHERE k.key IN ({{keys}}) AND c.status IN ({_STATUSES})"
 )
@@ -647,6 +769,10 @@ _POSTCODES = (
 )
 _IDENTIFIERS = (
     f"SELECT child_id, scheme, value FROM {m.ChildIdentifier.__tablename__} WHERE child_id IN ({{ids}})"
+)
+_OPTED_OUT = (
+    f"SELECT DISTINCT child_id FROM {m.SharingOptOut.__tablename__} "
+    "WHERE child_id IN ({ids}) AND service_type = {mark} AND withdrawn_at IS NULL"
 )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import operator
 import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -134,26 +135,72 @@ def _validate_la_reference(value: str) -> Checked:
     return Checked(Scheme.LA_REFERENCE, ref)
 
 
-# The index's own child number: 9 digits of serial then a Damm check digit, which catches every
-# single-digit error and every adjacent transposition, so a mistyped number fails loudly.
+# The index's own child number. Numbers were once 9 digits of serial then a Damm check digit:
+# serial numbers can be walked in order (try the next one), so they are no longer issued, and a
+# search by one needs the child's name as well (index.search). New numbers are 10 characters of
+# Crockford's base 32 (digits and letters without I, L, O, U): a letter, 8 random characters,
+# then a check character; about 2.4e13 numbers, so a guess finds nobody. The first character is
+# a letter so that a new number never looks like a serial one.
 CHILD_NUMBER_SERIAL_DIGITS = 9
+CHILD_NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_CHILD_NUMBER_LETTERS = CHILD_NUMBER_ALPHABET[10:]
+_CHILD_NUMBER_RANDOM = 8
+# Crockford's decoding of the letters people mistake for digits.
+_CROCKFORD_ALIASES = str.maketrans({"O": "0", "I": "1", "L": "1"})
 
 
 def make_child_number(serial: int) -> str:
-    """The child number for a serial (1 .. 999,999,999)."""
+    """The serial child number of a serial (1 .. 999,999,999), as issued before numbers were
+    random: still valid, never issued now (see `new_child_number`)."""
     if not 0 < serial < 10**CHILD_NUMBER_SERIAL_DIGITS:
         raise ValueError("child number serial out of range")
     body = f"{serial:0{CHILD_NUMBER_SERIAL_DIGITS}d}"
     return body + damm.calc_check_digit(body)
 
 
+def _gf32_double(value: int) -> int:
+    """2 * value in GF(32) (polynomial x^5 + x^2 + 1)."""
+    value <<= 1
+    return value ^ 0b100101 if value & 0b100000 else value
+
+
+def _base32_checksum(text: str) -> int:
+    """Damm's algorithm over the quasigroup x * y = 2x + y of GF(32): 0 for a valid number. It
+    catches every single wrong character and every swap of two neighbours, as the decimal Damm
+    check does (python-stdnum's Damm takes decimal tables only)."""
+    interim = 0
+    for char in text:
+        interim = _gf32_double(interim) ^ CHILD_NUMBER_ALPHABET.index(char)
+    return interim
+
+
+def new_child_number(choose: Callable[[str], str] = secrets.choice) -> str:
+    """A new random child number (a letter, 8 random characters, a check character)."""
+    body = choose(_CHILD_NUMBER_LETTERS) + "".join(
+        choose(CHILD_NUMBER_ALPHABET) for _ in range(_CHILD_NUMBER_RANDOM))
+    return body + CHILD_NUMBER_ALPHABET[_gf32_double(_base32_checksum(body))]
+
+
+def is_serial_child_number(value: str) -> bool:
+    """Is this (well-formed) child number a serial one, from before numbers were random?"""
+    return _digits(_compact(value).translate(_CROCKFORD_ALIASES))
+
+
 def _validate_child_number(value: str) -> Checked:
-    digits = _compact(value)
-    if len(digits) != CHILD_NUMBER_SERIAL_DIGITS + 1 or not _digits(digits):
-        raise InvalidIdentifier(Scheme.CHILD_NUMBER, "must be 10 digits")
-    if not damm.is_valid(digits):
-        raise InvalidIdentifier(Scheme.CHILD_NUMBER, "check digit does not match")
-    return Checked(Scheme.CHILD_NUMBER, digits)
+    number = _compact(value).translate(_CROCKFORD_ALIASES)
+    if len(number) != CHILD_NUMBER_SERIAL_DIGITS + 1:
+        raise InvalidIdentifier(Scheme.CHILD_NUMBER, "must be 10 characters")
+    if _digits(number):
+        if not damm.is_valid(number):
+            raise InvalidIdentifier(Scheme.CHILD_NUMBER, "check digit does not match")
+        return Checked(Scheme.CHILD_NUMBER, number)
+    if not (number.isascii() and all(c in CHILD_NUMBER_ALPHABET for c in number)):
+        raise InvalidIdentifier(Scheme.CHILD_NUMBER, "must be digits and letters other than I, L, O and U")
+    if number[0] not in _CHILD_NUMBER_LETTERS:
+        raise InvalidIdentifier(Scheme.CHILD_NUMBER, "must start with a letter, or be 10 digits")
+    if _base32_checksum(number) != 0:
+        raise InvalidIdentifier(Scheme.CHILD_NUMBER, "check character does not match")
+    return Checked(Scheme.CHILD_NUMBER, number)
 
 
 _VALIDATORS: dict[Scheme, Callable[[str], Checked]] = {

@@ -11,7 +11,9 @@ import re
 from typing import Annotated
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -22,6 +24,7 @@ from pydantic import (
 
 from index import identifiers
 from index.identifiers import Scheme
+from index.text import printable
 from index.vocabulary import (
     SENSITIVE_SERVICES,
     AddressStatus,
@@ -34,12 +37,46 @@ from index.vocabulary import (
     ServiceType,
 )
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# Names, addresses and other free text: format and control characters removed (index.text).
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+                 BeforeValidator(printable)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+                     BeforeValidator(printable)]
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ()\-]{6,31}$")]
 Email = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+    BeforeValidator(printable),
 ]
+
+# Every date that enters the index or a request is bounded (a year like 9999 or 0001 is a typo,
+# and date arithmetic near either end overflows). A date of birth is also never in the future.
+FIRST_PLAUSIBLE_DATE = dt.date(1900, 1, 1)
+LAST_PLAUSIBLE_DATE = dt.date(2099, 12, 31)
+
+
+def birth_date_range() -> tuple[dt.date, dt.date]:
+    """The dates of birth accepted anywhere: from FIRST_PLAUSIBLE_DATE to today."""
+    return FIRST_PLAUSIBLE_DATE, dt.date.today()
+
+
+def _birth_date(value: dt.date) -> dt.date:
+    first, last = birth_date_range()
+    if not first <= value <= last:
+        raise ValueError(f"not a plausible date of birth (from {first.isoformat()} to today)")
+    return value
+
+
+def _plausible_date(value: dt.date) -> dt.date:
+    day = value.date() if isinstance(value, dt.datetime) else value
+    if not FIRST_PLAUSIBLE_DATE <= day <= LAST_PLAUSIBLE_DATE:
+        raise ValueError(f"not a plausible date (from {FIRST_PLAUSIBLE_DATE.isoformat()} "
+                         f"to {LAST_PLAUSIBLE_DATE.isoformat()})")
+    return value
+
+
+BirthDate = Annotated[dt.date, AfterValidator(_birth_date)]
+PlausibleDate = Annotated[dt.date, AfterValidator(_plausible_date)]
+PlausibleDateTime = Annotated[dt.datetime, AfterValidator(_plausible_date)]
 LaNumber = Annotated[str, StringConstraints(pattern=r"^[0-9]{3}$")]
 
 # UK postcode shape (outward code, space, inward code); normalised to upper case with one space.
@@ -108,8 +145,8 @@ class AddressIn(_Input):
 
 class ChildAddressIn(AddressIn):
     status: AddressStatus = AddressStatus.CURRENT
-    valid_from: dt.date | None = None
-    valid_to: dt.date | None = None
+    valid_from: PlausibleDate | None = None
+    valid_to: PlausibleDate | None = None
 
 
 class IdentifierIn(_Input):
@@ -140,8 +177,8 @@ class CarerIn(AddressIn):
 class IndicatorIn(_Input):
     kind: IndicatorKind
     set_by: LongText
-    set_at: dt.datetime
-    cleared_at: dt.datetime | None = None
+    set_at: PlausibleDateTime
+    cleared_at: PlausibleDateTime | None = None
 
 
 class InvolvementIn(_Input):
@@ -151,8 +188,8 @@ class InvolvementIn(_Input):
     practitioner_name: LongText | None = None
     contact_phone: Phone | None = None
     contact_email: Email | None = None
-    start_date: dt.date | None = None
-    end_date: dt.date | None = None
+    start_date: PlausibleDate | None = None
+    end_date: PlausibleDate | None = None
     lead_professional: bool = False
     consent_basis: ConsentBasis = ConsentBasis.NOT_REQUIRED
     indicators: tuple[IndicatorIn, ...] = ()
@@ -173,7 +210,7 @@ class ChildRecord(_Input):
     """One child as it enters the store, with where each part came from."""
 
     owning_la: LaNumber
-    date_of_birth: dt.date
+    date_of_birth: BirthDate
     gender: Gender = Gender.UNSPECIFIED
     status: ChildStatus = ChildStatus.LIVE
     shielded: bool = False
@@ -183,13 +220,6 @@ class ChildRecord(_Input):
     carers: tuple[CarerIn, ...] = ()
     involvements: tuple[InvolvementIn, ...] = ()
     provenance: ProvenanceRef = ProvenanceRef()
-
-    @field_validator("date_of_birth")
-    @classmethod
-    def _plausible_dob(cls, value: dt.date) -> dt.date:
-        if value.year < 1900 or value > dt.date.today():
-            raise ValueError("date_of_birth is not a plausible date of birth")
-        return value
 
     @model_validator(mode="after")
     def _one_current_name(self) -> ChildRecord:

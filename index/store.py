@@ -27,7 +27,7 @@ from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from index import models as m
-from index.identifiers import make_child_number
+from index.identifiers import new_child_number
 from index.records import ChildRecord
 from index.vocabulary import AddressStatus, NameKind, SourceKind
 
@@ -289,6 +289,18 @@ def _lock_children(session: Session) -> None:
         session.execute(text("LOCK TABLE children IN SHARE ROW EXCLUSIVE MODE"))
 
 
+def _new_child_numbers(session: Session, count: int) -> list[str]:
+    """`count` new random child numbers held by no child (a clash is rare: about one in
+    2.4e13 per number held, so the loop almost never runs twice)."""
+    numbers: set[str] = set()
+    while len(numbers) < count:
+        fresh = {new_child_number() for _ in range(count - len(numbers))} - numbers
+        for chunk in chunked(sorted(fresh)):
+            fresh -= set(session.scalars(select(m.Child.child_number).where(m.Child.child_number.in_(chunk))))
+        numbers |= fresh
+    return list(numbers)
+
+
 def add_children(session: Session, records: Iterable[ChildRecord]) -> list[int]:
     """Insert new children with everything they carry; returns their ids in order.
 
@@ -305,10 +317,11 @@ def add_children(session: Session, records: Iterable[ChildRecord]) -> list[int]:
     }
     involvements: list[tuple[dict[str, Any], tuple[dict[str, Any], ...]]] = []
     ids = list(range(first, first + len(records)))
-    for child_id, record in zip(ids, records, strict=True):
+    numbers = _new_child_numbers(session, len(records))
+    for child_id, number, record in zip(ids, numbers, records, strict=True):
         prov = record.provenance.model_dump()
         rows[m.Child].append({
-            "id": child_id, "child_number": make_child_number(child_id),
+            "id": child_id, "child_number": number,
             "owning_la": record.owning_la, "date_of_birth": record.date_of_birth,
             "gender": record.gender, "status": record.status, "status_since": None,
             "shielded": record.shielded, "created_at": now, "updated_at": now, **prov,

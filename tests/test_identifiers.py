@@ -58,7 +58,7 @@ def test_published_valid_uln() -> None:
         ("nhs_number", "12345", "must be 10 digits"),
         ("uln", "0276308686", "must not start with 0"),
         ("uln", "9276308687", "check digit"),
-        ("child_number", "123", "must be 10 digits"),
+        ("child_number", "123", "must be 10 characters"),
         ("la_reference", "bad ref!", "letters, digits"),
         ("upn", "   ", "is empty"),
         ("upn", "B" * 65, "too long"),

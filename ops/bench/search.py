@@ -41,7 +41,7 @@ def run(children: int, queries: int, seed: int, db: Path | None, show_misses: bo
     build_wall = time.perf_counter() - started
     engine = make_engine(f"sqlite:///{path}")
     backend = EmbeddedSearch(engine)
-    known, probes = sample_probes(children, seed, queries + WARM_UP)
+    known, probes = sample_probes(children, seed, queries + WARM_UP, engine)
     load = os.getloadavg()
     run_probes(backend, probes[:WARM_UP])
     misses: list[Miss] = []

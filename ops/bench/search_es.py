@@ -115,7 +115,7 @@ def run(children: int, queries: int, seed: int, db: Path | None, es_url: str | N
                                            request_timeout=3600)
         docs, store_mb, heap_used, heap_max = _index_stats(backend)
 
-        _known, probes = sample_probes(children, seed, queries + WARM_UP)
+        _known, probes = sample_probes(children, seed, queries + WARM_UP, engine)
         load = os.getloadavg()
         _interleaved([backend, embedded], probes[:WARM_UP])
         es_cpu = _es_cpu_seconds(backend)

@@ -21,6 +21,7 @@ in-run baseline searches the same children with their true values.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import multiprocessing
@@ -37,7 +38,7 @@ from typing import Any
 import typer
 from sqlalchemy import Engine, create_engine, delete, event, func, select, update
 
-from index import ChildRecord, SearchQuery, SearchQueryError, add_children, make_child_number, transaction
+from index import ChildRecord, SearchQuery, SearchQueryError, add_children, transaction
 from index import models as m
 from index.embedded import EmbeddedSearch, child_keys
 from index.identifiers import Scheme
@@ -51,7 +52,8 @@ LOAD_BATCH = 20_000
 WARM_UP = 200
 TOP = 5
 # What the stored records are; a store built from anything else is not reused.
-STORE_RECORDS = "one feed record per child (most trusted source), identifiers of all its records"
+STORE_RECORDS = ("one feed record per child (most trusted source), identifiers of all its records; "
+                 "random child numbers")
 # The feed noise the stored records carry: the synthetic area's defaults.
 STORE_NOISE = noise.NoiseRates()
 # Queries come from this many neighbourhoods (chunks) of the area, regenerated for their truth.
@@ -157,16 +159,16 @@ def _chunk(index: int, children: int, la: str, seed: int) -> synth.Chunk:
     return synth.build_chunk(index, quota, la, seed, noise=STORE_NOISE)
 
 
-def record_keys(child_id: int, record: ChildRecord) -> list[int]:
-    """The search keys `EmbeddedSearch.index_children` gives this child once stored as `child_id`
-    (the same `child_keys` on the same values), without reading the child back."""
+def record_keys(record: ChildRecord, child_number: str) -> list[int]:
+    """The search keys `EmbeddedSearch.index_children` gives this child once stored with
+    `child_number` (the same `child_keys` on the same values), without reading the child back."""
     return sorted(child_keys(
         date_of_birth=record.date_of_birth,
         family_names=[n.family_name for n in record.names],
         given_names=[n.given_name for n in record.names],
         postcodes=[a.postcode for a in record.addresses if a.postcode],
         identifier_values=[*((i.scheme, i.value) for i in record.identifiers),
-                           (Scheme.CHILD_NUMBER, make_child_number(child_id))],
+                           (Scheme.CHILD_NUMBER, child_number)],
     ))
 
 
@@ -300,7 +302,8 @@ def _check_keys(engine: Engine, children: int, seed: int) -> None:
         raise RuntimeError("search keys in the store differ from index_children's")
     index = rng.randrange(_chunk_count(children))
     pairs = _chunk_pairs(index, children, LA, seed)[:50]
-    by_record = sorted((k, i) for i, record in pairs for k in record_keys(i, record))
+    numbers = child_numbers(engine, [i for i, _ in pairs])
+    by_record = sorted((k, i) for i, record in pairs for k in record_keys(record, numbers[i]))
     with engine.connect() as conn:
         held = sorted((key, child_id) for key, child_id in conn.execute(select(
             m.SearchKey.key, m.SearchKey.child_id).where(m.SearchKey.child_id.in_([i for i, _ in pairs]))))
@@ -315,6 +318,14 @@ class Known:
     child: synth.Child
     stored_noise: tuple[str, ...]
     held: frozenset[tuple[str, str]]  # (scheme, value) of the identifiers the store holds
+    child_number: str = ""  # the (random) number the store gave it
+
+
+def child_numbers(engine: Engine, child_ids: Sequence[int]) -> dict[int, str]:
+    """The child numbers the store gave these children (random: read back, never derived)."""
+    with engine.connect() as conn:
+        return dict(conn.execute(  # type: ignore[arg-type]
+            select(m.Child.id, m.Child.child_number).where(m.Child.id.in_(sorted(set(child_ids))))).all())
 
 
 def _stored_noise(child: synth.Child, source: synth.SourceRecord | None) -> tuple[str, ...]:
@@ -356,9 +367,10 @@ class Probe:
     stored_noise: tuple[str, ...] = ()
 
 
-def _identifiers(child: synth.Child) -> dict[Scheme, str]:
+def _identifiers(known: Known) -> dict[Scheme, str]:
+    child = known.child
     values = {Scheme.UPN: child.upn, Scheme.NHS_NUMBER: child.nhs, Scheme.ULN: child.uln,
-              Scheme.LA_REFERENCE: child.la_ref, Scheme.CHILD_NUMBER: make_child_number(child.id)}
+              Scheme.LA_REFERENCE: child.la_ref, Scheme.CHILD_NUMBER: known.child_number}
     return {scheme: value for scheme, value in values.items() if value}
 
 
@@ -366,7 +378,7 @@ def practitioner_probe(known: Known, rng: random.Random, today: dt.date) -> Prob
     """A query as a practitioner types it from what they know of the child, mistakes and all."""
     child = known.child
     if rng.random() < IDENTIFIER_SHARE:
-        held = _identifiers(child)
+        held = _identifiers(known)
         scheme = rng.choice([s for s in IDENTIFIER_SCHEMES if s in held])
         # The index may not hold it: no feed gave it validly. No search can find that child.
         missing = scheme is not Scheme.CHILD_NUMBER and (scheme.value, held[scheme]) not in known.held
@@ -422,10 +434,13 @@ def exact_practitioner_probe(known: Known, shape: str) -> Probe:
     return Probe(query, child.id, shape, (), known.stored_noise)
 
 
-def sample_probes(children: int, seed: int, count: int) -> tuple[list[Known], list[Probe]]:
+def sample_probes(children: int, seed: int, count: int, engine: Engine) -> tuple[list[Known], list[Probe]]:
     """The benchmark's queries (seeded): who they are about, and the queries themselves."""
     rng = random.Random(f"bench-search/{seed}")
     known = sample_known(children, seed, count, rng)
+    # Child numbers are random: read from the store, never derived from the id.
+    numbers = child_numbers(engine, [k.child.id for k in known])
+    known = [dataclasses.replace(k, child_number=numbers[k.child.id]) for k in known]
     today = dt.date.today()
     return known, [practitioner_probe(k, rng, today) for k in known]
 

@@ -1,0 +1,80 @@
+"""Per-user rate limits on searches and record views, counted from the audit trail.
+
+The trail already holds every search and view with its user and time, in the same transaction
+as the action, so it is the counter: whichever process or worker serves the request, and after a
+restart, the count is the same. A refused attempt is itself audited (outcome `rate_limited`) but
+not counted, so a user who keeps trying is let in again once the window has passed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from access.settings import AccessSettings
+from index import models as m
+
+RATE_LIMITED = "rate_limited"
+
+# (audited action, window, the AccessSettings field giving the most allowed in it).
+RATE_LIMITS: tuple[tuple[str, dt.timedelta, str], ...] = (
+    ("search", dt.timedelta(minutes=1), "search_limit_per_minute"),
+    ("search", dt.timedelta(hours=1), "search_limit_per_hour"),
+    ("search", dt.timedelta(days=1), "search_limit_per_day"),
+    ("view_record", dt.timedelta(minutes=1), "view_limit_per_minute"),
+    ("view_record", dt.timedelta(hours=1), "view_limit_per_hour"),
+    ("view_record", dt.timedelta(days=1), "view_limit_per_day"),
+)
+_WINDOW_WORDS = {dt.timedelta(minutes=1): "minute", dt.timedelta(hours=1): "hour",
+                 dt.timedelta(days=1): "day"}
+
+
+@dataclass
+class RateLimited(Exception):
+    """Too many of one action by one user: the API answers 429 with this message."""
+
+    action: str
+    limit: int
+    window: dt.timedelta
+    retry_after: int  # seconds
+
+    def __str__(self) -> str:
+        what = {"search": "searches", "view_record": "record views"}.get(self.action, self.action)
+        return (f"too many {what}: at most {self.limit} a {_WINDOW_WORDS.get(self.window, 'period')}; "
+                f"try again in {self.retry_after} seconds. If your work needs more, ask your LA data team")
+
+
+def check_rate(session: Session, user_id: str, action: str, now: dt.datetime, *,
+               settings: AccessSettings) -> None:
+    """Raise RateLimited if `user_id` has reached any limit on `action` (counting ok and other
+    outcomes, not earlier refusals for the rate itself)."""
+    limits = [(window, getattr(settings, name)) for act, window, name in RATE_LIMITS if act == action]
+    if not limits:
+        return
+    event = m.AuditEvent
+    longest = max(window for window, _ in limits)
+    counts = session.execute(
+        select(*[func.coalesce(func.sum(case((event.at >= now - window, 1), else_=0)), 0)
+                 for window, _ in limits])
+        .where(event.actor == user_id, event.action == action, event.at >= now - longest,
+               event.outcome != RATE_LIMITED)
+    ).one()
+    for (window, limit), count in zip(limits, counts, strict=True):
+        if count >= limit:
+            oldest = session.scalar(
+                select(func.min(event.at)).where(
+                    event.actor == user_id, event.action == action, event.at >= now - window,
+                    event.outcome != RATE_LIMITED))
+            retry = window - (now - _aware(oldest)) if oldest is not None else window
+            raise RateLimited(action, limit, window, max(1, int(retry.total_seconds()) + 1))
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    # SQLite returns naive datetimes (stored as UTC).
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+__all__ = ["RATE_LIMITED", "RATE_LIMITS", "RateLimited", "check_rate"]
