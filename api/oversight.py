@@ -4,6 +4,7 @@ reads what concerns its own LA. Each read is itself audited."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Annotated, Any
 
@@ -273,8 +274,9 @@ def close_investigation(investigation_id: InvestigationId, ctx: Ctx, who: Curren
 @router.get("/la/usage", response_model=UsageOut)
 def unusual_use(la: AuditLa, ctx: Ctx, who: CurrentActor,
                 days: Annotated[int, Query(ge=1, le=366)] = 30) -> UsageOut:
-    """Users who viewed far more children than their peers, or outside their LA (thresholds
-    from configuration): the LA's own users, and anyone who looked at the LA's children."""
+    """Users who viewed far more children than their peers, or outside their LA, or searched
+    like someone listing children (thresholds from configuration): the LA's own users, and
+    anyone who looked at or searched for the LA's children."""
     now = ctx.clock()
     start, end = now - dt.timedelta(days=days), now + dt.timedelta(microseconds=1)  # up to now, inclusive
     with transaction(ctx.engine) as db:
@@ -288,5 +290,4 @@ def unusual_use(la: AuditLa, ctx: Ctx, who: CurrentActor,
             flags = [f for f in flags if f.actor in ours]
         record(db, who, "read_audit", reason="audit_review", at=now)
     return UsageOut(start=start, end=end, flags=[
-        UsageFlagOut(actor=f.actor, children_viewed=f.children_viewed, peer_median=f.peer_median,
-                     outside_la_views=f.outside_la_views, reasons=list(f.reasons)) for f in flags])
+        UsageFlagOut(**{**dataclasses.asdict(f), "reasons": list(f.reasons)}) for f in flags])

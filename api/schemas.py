@@ -309,6 +309,12 @@ class UsageFlagOut(Output):
     peer_median: float
     outside_la_views: int
     reasons: list[str]
+    searches_max_hour: int = 0
+    searches_max_day: int = 0
+    results_shown: int = 0
+    results_opened: int = 0
+    identifier_steps: int = 0
+    near_misses: int = 0
 
 
 class UsageOut(Output):

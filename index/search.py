@@ -75,13 +75,14 @@ class Disclosure:
     result may be matched on: a search never confirms what the record view hides (a shielded
     child's address or identifiers, an opted-out child's date of birth). `access.view_policy.
     search_disclosure` builds it from the view policy's own table; the default is that table's
-    practitioner without a service (shielded children matched on name and date of birth and
-    child number only)."""
+    practitioner (shielded children matched on name, date of birth and child number; children
+    opted out of sharing with `service_type` on name, postcode and child number)."""
 
     shielded: frozenset[Evidence] = frozenset({
         Evidence.NAME, Evidence.DATE_OF_BIRTH, Evidence.GENDER, Evidence.CHILD_NUMBER,
         Evidence.SERIAL_CHILD_NUMBER})
-    opted_out: frozenset[Evidence] = EVERYTHING
+    opted_out: frozenset[Evidence] = frozenset({
+        Evidence.NAME, Evidence.POSTCODE, Evidence.CHILD_NUMBER, Evidence.SERIAL_CHILD_NUMBER})
     # Children opted out of sharing with this type of service are matched on `opted_out` only.
     service_type: str | None = None
     # This LA's children are matched on everything (the owning LA's data team).

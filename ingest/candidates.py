@@ -250,6 +250,9 @@ class StoreCandidates:
             family_name=name.family_name, given_name=name.given_name,
             date_of_birth=record.date_of_birth, postcode=address.postcode if address else None,
             gender=record.gender.value,
+            # Matching sees every candidate on everything (a shielded child too: a new record
+            # that may be that child must never become an unshielded duplicate); no one is shown these.
+            for_matching=True,
         )
         try:
             query.check()
