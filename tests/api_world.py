@@ -145,6 +145,10 @@ def access_settings(server: DemoDirectory) -> AccessSettings:
         # count is tested on its own (tests/test_identity.py).
         client_lockout_threshold=1000,
         session_idle_minutes=15, session_max_hours=8, unusual_use_min_children=2,
+        # The tests' clock barely moves: rate limits high enough for any test but the ones of
+        # rate limits themselves (tests/test_scraping_limits.py sets its own small ones).
+        search_limit_per_minute=10_000, search_limit_per_hour=10_000, search_limit_per_day=10_000,
+        view_limit_per_minute=10_000, view_limit_per_hour=10_000, view_limit_per_day=10_000,
     )
 
 
