@@ -80,11 +80,12 @@ def find(request: Request, ctx: Ctx, who: CurrentActor, reason: Text = "", ident
     dob = date_from(dob_day, dob_month, dob_year)
     if dob is not None:
         data["date_of_birth"] = dob if dob == "invalid" else dob.isoformat()
-    results = None
+    results, advice = None, None
     # The JSON route's own path (api.search.audited_search): every attempt is in the trail with its
     # outcome, a refused one too, and the reason is checked against the role's.
     try:
-        results = api_search.audited_search(ctx, who, json.dumps(data).encode()).results
+        out = api_search.audited_search(ctx, who, json.dumps(data).encode())
+        results, advice = out.results, out.advice
     except RequestValidationError as exc:
         errors = errors_of(exc, SEARCH_MESSAGES)
         if "date_of_birth" in data and "dob-day" in errors:
@@ -93,7 +94,8 @@ def find(request: Request, ctx: Ctx, who: CurrentActor, reason: Text = "", ident
         text = str(exc)
         errors[_search_field(text)] = text[:1].upper() + text[1:].replace("_", " ")
     return render(request, "find.html", status=400 if errors else 200, errors=errors, values=values,
-                  reasons_offered=reasons_of(who), schemes=SCHEMES, results=results)
+                  reasons_offered=reasons_of(who), schemes=SCHEMES, results=results,
+                  advice=advice)
 
 
 @router.get("/child/{child_id}", dependencies=requires(P.VIEW_RECORD))
