@@ -77,6 +77,9 @@ class AccessSettings(BaseSettings):
     unusual_identifier_runs: int = 5
     unusual_identifier_gap: int = 20
     unusual_near_misses: int = 10
+    # A practitioner opens a record found by one of their own searches within this many hours,
+    # or one their service works with (access.found).
+    found_window_hours: int = 24
 
     @field_validator("ldap_user_filter")
     @classmethod
@@ -90,7 +93,8 @@ class AccessSettings(BaseSettings):
                      "search_limit_per_minute", "search_limit_per_hour", "search_limit_per_day",
                      "view_limit_per_minute", "view_limit_per_hour", "view_limit_per_day",
                      "unusual_searches_per_hour", "unusual_searches_per_day", "unusual_results_unopened",
-                     "unusual_identifier_runs", "unusual_identifier_gap", "unusual_near_misses")
+                     "unusual_identifier_runs", "unusual_identifier_gap", "unusual_near_misses",
+                     "found_window_hours")
     @classmethod
     def _positive(cls, value: int) -> int:
         if value <= 0:

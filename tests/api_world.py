@@ -12,7 +12,7 @@ from pathlib import Path
 import pyotp
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from access import admin
 from access.directory import Directory
@@ -134,6 +134,21 @@ class World:
         assert response.status_code == 200, response.text
         self.client.cookies.clear()  # requests say who they are by bearer token, each on its own
         return response.json()["token"]
+
+
+def find(world: World, uid: str, child_id: int) -> None:
+    """Search for a child by its number, as a practitioner does before opening its record
+    (access.found): an archived child is not found, and is not there to open either."""
+    with transaction(world.engine) as db:
+        number = db.scalar(select(m.Child.child_number).where(m.Child.id == child_id))
+        found = db.scalar(  # already found today: no second search (it would be an access too)
+            select(m.AuditEvent.seq).join(m.AuditEventChild, m.AuditEventChild.seq == m.AuditEvent.seq)
+            .where(m.AuditEvent.actor == uid, m.AuditEvent.action == "search", m.AuditEvent.outcome == "ok",
+                   m.AuditEvent.at >= world.clock() - dt.timedelta(hours=23),
+                   m.AuditEventChild.child_id == child_id).limit(1))
+    if number is not None and found is None:
+        world.client.post("/search", headers=world.auth(uid), json={
+            "reason": "safeguarding", "identifier_scheme": "child_number", "identifier": number})
 
 
 def access_settings(server: DemoDirectory) -> AccessSettings:

@@ -14,7 +14,17 @@ from pathlib import Path
 
 import anyio.to_thread
 import pytest
-from api_world import OTHER_LA, OWN_SCHOOL, PERSONAL, USERS, World, build_world, password_of, set_register
+from api_world import (
+    OTHER_LA,
+    OWN_SCHOOL,
+    PERSONAL,
+    USERS,
+    World,
+    build_world,
+    find,
+    password_of,
+    set_register,
+)
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
@@ -58,6 +68,7 @@ def children_of(world: World, seq: int) -> list[int]:
 
 
 def view(world: World, uid: str, child_id: int) -> dict[str, object]:
+    find(world, uid, child_id)  # a practitioner opens a record they found (access.found)
     response = world.client.get(
         f"/children/{child_id}", params={"reason": "safeguarding"}, headers=world.auth(uid)
     )

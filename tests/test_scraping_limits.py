@@ -111,3 +111,33 @@ def test_searching_like_a_scraper_is_flagged_for_the_owning_la(world: World,
                for f in usage.json()["flags"])
     # Reading the flags is itself audited.
     assert outcomes(world, "dana.datateam", "read_audit")[-1] == "ok"
+
+
+def test_a_practitioner_opens_only_records_they_found(world: World) -> None:
+    """Child ids are sequential: without this, GET /children/{id} walks every record, no search."""
+    uid, other = "cora.protect", world.ids["other"]  # cora's service works with no seeded child
+    world.clock.advance(days=3)
+    world.tokens[uid] = world.sign_in(uid)
+
+    def open_record() -> Response:
+        return world.client.get(f"/children/{other}", params={"reason": "safeguarding"},
+                                headers=world.auth(uid))
+
+    walked = open_record()
+    assert walked.status_code == 403 and "search for the child first" in walked.json()["error"]
+    assert "Kerensa" not in walked.text and outcomes(world, uid, "view_record")[-1] == "forbidden"
+    assert other in [r["child_id"] for r in search(world, uid, family_name="Penhaligon",
+                                                   date_of_birth="2016-01-02").json()["results"]]
+    assert open_record().status_code == 200
+    # A search from more than a day ago no longer counts.
+    world.clock.advance(hours=25)
+    world.tokens[uid] = world.sign_in(uid)
+    assert open_record().status_code == 403
+    # A practitioner whose service works with the child opens it without a search; the LA data
+    # team opens its own LA's records.
+    world.tokens["pat.practitioner"] = world.sign_in("pat.practitioner")
+    assert world.client.get(f"/children/{other}", params={"reason": "safeguarding"},
+                            headers=world.auth("pat.practitioner")).status_code == 200
+    world.tokens["dana.datateam"] = world.sign_in("dana.datateam")
+    assert world.client.get(f"/children/{world.ids['own']}", params={"reason": "data_accuracy"},
+                            headers=world.auth("dana.datateam")).status_code == 200
