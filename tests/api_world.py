@@ -147,8 +147,9 @@ def find(world: World, uid: str, child_id: int) -> None:
                    m.AuditEvent.at >= world.clock() - dt.timedelta(hours=23),
                    m.AuditEventChild.child_id == child_id).limit(1))
     if number is not None and found is None:
-        world.client.post("/search", headers=world.auth(uid), json={
+        response = world.client.post("/search", headers=world.auth(uid), json={
             "reason": "safeguarding", "identifier_scheme": "child_number", "identifier": number})
+        assert response.status_code == 200, response.text
 
 
 def access_settings(server: DemoDirectory) -> AccessSettings:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_world import BOOTSTRAP, OTHER_SCHOOL, OWN_SCHOOL, World, build_world, password_of
+from api_world import BOOTSTRAP, OTHER_SCHOOL, OWN_SCHOOL, World, build_world, find, password_of
 from browser_world import AXE, CHROMIUM, PageChecks, chromium, serving
 from ingest_files import Pupil, census_xml
 from sqlalchemy import select
@@ -181,6 +181,8 @@ def test_child_protection_override_asks_a_reason_and_opens_an_investigation(
         page: Any, site: str, world: World) -> None:
     checks = PageChecks(page)
     sign_in(page, site, world, "cora.protect")
+    world.tokens["cora.protect"] = world.sign_in("cora.protect")  # the API session for find()
+    find(world, "cora.protect", world.ids["shielded"])  # a practitioner opens what they found (access.found)
     page.goto(f"{site}/child/{world.ids['shielded']}?reason=safeguarding")
     assert "Quayside" not in page.inner_text("main")
     page.click("a:has-text('child-protection override')")
