@@ -162,6 +162,13 @@ def key_hash(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big", signed=True)
 
 
+def child_number_key(number: str) -> int:
+    """The key hash by which a child is found by its child number (one of `child_keys`): the
+    one key that differs between two stores that hold the same children under other random
+    numbers (tests compare stores without it)."""
+    return key_hash(f"id|{Scheme.CHILD_NUMBER.value}|{number}")
+
+
 def _ymd(date: dt.date) -> str:
     return f"{date.year:04d}{date.month:02d}{date.day:02d}"
 
@@ -776,4 +783,4 @@ _OPTED_OUT = (
 )
 
 
-__all__ = ["EmbeddedSearch", "child_keys", "key_hash", "name_pair_keys"]
+__all__ = ["EmbeddedSearch", "child_keys", "child_number_key", "key_hash", "name_pair_keys"]

@@ -18,6 +18,7 @@ from sqlalchemy import DateTime, Engine, delete, select, update
 
 from index import ChildRecord, add_children, transaction
 from index import models as m
+from index.embedded import child_number_key
 from index.store import make_engine, upgrade
 from index.vocabulary import NameKind
 from ingest import SourceRecord, parse_census, run_nightly, submit_file
@@ -76,12 +77,21 @@ def _state(db: Path) -> dict[str, list[tuple[Any, ...]]]:
     engine = make_engine(f"sqlite:///{db}")
     state: dict[str, list[tuple[Any, ...]]] = {}
     with engine.connect() as conn:
+        # Child numbers are random for each new child (issue 14): every child has its own, and
+        # the stores are compared without them (and without the search key each gives).
+        numbers = dict(conn.execute(select(m.Child.id, m.Child.child_number)).all())
+        assert len(set(numbers.values())) == len(numbers)
+        number_keys = {(child_number_key(n), child_id) for child_id, n in numbers.items()}
         for table in m.Base.metadata.sorted_tables:
             if table.name == "ingest_runs":
                 continue
-            columns = [c for c in table.columns if not isinstance(c.type, DateTime)]
+            columns = [c for c in table.columns if not isinstance(c.type, DateTime)
+                       and (table.name, c.name) not in {("children", "child_number"),
+                                                        ("child_merges", "merged_child_number")}]
             ordered = select(*columns).order_by(*table.primary_key.columns)
             rows = [dict(r._mapping) for r in conn.execute(ordered)]
+            if table.name == m.SearchKey.__tablename__:
+                rows = [r for r in rows if (r["key"], r["child_id"]) not in number_keys]
             for row in rows:
                 if row.get("run_report"):
                     report = json.loads(row["run_report"])

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from api_world import World, build_world
+from api_world import World, build_world, find
 from sqlalchemy import select
 
 from index import models as m
@@ -32,6 +32,9 @@ def visibility(world: World, token: str, child_id: int) -> str:
 def test_an_override_opens_the_child_in_its_own_session_only(world: World) -> None:
     shielded = world.ids["shielded"]
     desk, phone = world.sign_in("cora.protect"), world.sign_in("cora.protect")  # two live sessions
+    world.tokens["cora.protect"] = desk
+    for child in (shielded, world.ids["own"]):
+        find(world, "cora.protect", child)  # a practitioner opens what they found (access.found)
     overridden = world.client.post(f"/children/{shielded}/override", json={"reason": "safeguarding"},
                                    headers={"Authorization": f"Bearer {desk}"})
     assert overridden.status_code == 200 and overridden.json()["visibility"] == "full"
