@@ -7,11 +7,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from index.identifiers import (
+    CHILD_NUMBER_ALPHABET,
     UPN_ALPHABET,
     InvalidIdentifier,
     Scheme,
+    is_serial_child_number,
     is_valid,
     make_child_number,
+    new_child_number,
     upn_check_letter,
     validate,
 )
@@ -163,3 +166,39 @@ def test_child_number_catches_adjacent_transpositions(serial: int, position: int
 def test_child_number_serial_range() -> None:
     with pytest.raises(ValueError, match="out of range"):
         make_child_number(0)
+
+
+# -- random child numbers (issue 14, item 4) ----------------------------------------------------------
+
+RANDOM_NUMBERS = st.randoms(use_true_random=False).map(lambda rng: new_child_number(rng.choice))
+
+
+@given(RANDOM_NUMBERS)
+def test_a_random_child_number_validates_and_is_never_a_serial_one(number: str) -> None:
+    assert len(number) == 10 and number[0].isalpha() and not is_serial_child_number(number)
+    assert validate("child_number", number).value == number
+    # Typed in lower case, with spaces, or with O for 0 and I or L for 1 (Crockford), it is the same.
+    typed = f"{number[:4]} {number[4:]}".lower().replace("0", "o").replace("1", "l")
+    assert validate("child_number", typed).value == number
+
+
+@given(RANDOM_NUMBERS, st.integers(1, 9), st.sampled_from(CHILD_NUMBER_ALPHABET))
+def test_a_random_child_number_catches_any_single_wrong_character(number: str, position: int,
+                                                                 char: str) -> None:
+    # Position 0 is a letter: a digit there makes a different kind of number (refused too, below).
+    if char != number[position]:
+        assert not is_valid("child_number", number[:position] + char + number[position + 1:])
+
+
+@given(RANDOM_NUMBERS, st.integers(0, 8))
+def test_a_random_child_number_catches_adjacent_transpositions(number: str, position: int) -> None:
+    swapped = number[:position] + number[position + 1] + number[position] + number[position + 2:]
+    if swapped != number:
+        assert not is_valid("child_number", swapped)
+
+
+def test_new_child_numbers_do_not_follow_each_other() -> None:
+    numbers = [new_child_number() for _ in range(1000)]
+    assert len(set(numbers)) == 1000 and not any(is_serial_child_number(n) for n in numbers)
+    with pytest.raises(InvalidIdentifier, match="start with a letter"):
+        validate("child_number", "5" + numbers[0][1:])
