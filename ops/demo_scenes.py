@@ -11,6 +11,7 @@ once: a second start finds the census there and does nothing.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -22,6 +23,7 @@ from access import AccessSettings, Directory, SignIn
 from access.register import get_entry
 from api import children as api_children
 from api import la as api_la
+from api import search as api_search
 from api.context import ApiSettings, Context
 from api.deps import Actor, ChildRef, actor
 from api.schemas import OverrideBody, ShieldBody
@@ -124,6 +126,15 @@ def _signed_in(ctx: Context, person: Enrolled, at: dt.datetime) -> Actor:
     return actor(ctx, signed.token)
 
 
+def _find(ctx: Context, who: Actor, child_id: int, reason: str) -> None:
+    """Search for the child by its number, as a practitioner does before opening its record
+    (access.found: a record is opened from the user's own search results)."""
+    with transaction(ctx.engine) as session:
+        number = session.scalar(select(m.Child.child_number).where(m.Child.id == child_id))
+    api_search.audited_search(ctx, who, json.dumps(
+        {"reason": reason, "identifier_scheme": "child_number", "identifier": number}).encode())
+
+
 def _people(ctx: Context, people: dict[str, Enrolled], la: str) -> list[str]:
     """The data team shields a child; a sensitive service is recorded for another; a teacher and
     a child-protection worker look at the shielded child (notifications, an investigation)."""
@@ -143,8 +154,10 @@ def _people(ctx: Context, people: dict[str, Enrolled], la: str) -> list[str]:
             record_ref="demo scenes"))
     shielded_ref = replace(child, shielded=True)
     tess = _signed_in(ctx, people["tess.teacher"], now)
+    _find(ctx, tess, shielded, "coordinate_services")
     api_children.view_record(shielded_ref, "coordinate_services", ctx, tess)
     cora = _signed_in(ctx, people["cora.protect"], now + dt.timedelta(seconds=1))
+    _find(ctx, cora, shielded, "safeguarding")
     api_children.shield_override(shielded_ref, OverrideBody(reason="safeguarding"), ctx, cora)
     return [f"scenes: child {shielded} shielded by dana.datateam and seen by tess.teacher and, under the "
             f"override, by cora.protect (notifications and an investigation for LA {la}); a CAMHS "
