@@ -41,6 +41,9 @@ def test_a_search_date_of_birth_out_of_range_is_a_422_naming_the_field(world: Wo
         "reason": "safeguarding", "family_name": "Pendragon", "date_of_birth": born})
     assert response.status_code == 422, response.text
     assert fields(response) == ["body.date_of_birth"] and born not in response.text
+    with transaction(world.engine) as db:  # the refused attempt is in the trail (api.search)
+        last = [e for e in what_user_looked_at(db, "pat.practitioner") if e.action == "search"][-1]
+    assert last.outcome == "refused" and last.criteria is None
     # The service keeps answering.
     ok = world.client.post("/search", headers=world.auth("pat.practitioner"), json={
         "reason": "safeguarding", "family_name": "Pendragon", "date_of_birth": "2015-06-07"})
