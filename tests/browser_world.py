@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 import uvicorn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,6 +29,10 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--disable-dev-shm-usage"]
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+# A missing Chromium or axe-core is a failure, not a skip (ops/install.sh --test installs both),
+# unless CHILDINDEX_TEST_NO_BROWSER=1 is set for a quick local run, as for PostgreSQL.
+BROWSER_TESTS = pytest.mark.skipif(os.environ.get("CHILDINDEX_TEST_NO_BROWSER") == "1",
+                                   reason="browser tests switched off by CHILDINDEX_TEST_NO_BROWSER=1")
 
 
 def free_port() -> int:
@@ -60,6 +65,9 @@ def serving(app: Any) -> Iterator[str]:
 def chromium() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
+    for needed in (Path(CHROMIUM), AXE):
+        if not needed.exists():
+            raise RuntimeError(f"{needed} is missing: run ops/install.sh --test")
     # Playwright gives the browser a fresh profile of its own (a new temporary user-data-dir).
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)

@@ -12,6 +12,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -137,3 +138,21 @@ def log_lines(request: pytest.FixtureRequest) -> Iterator[LogLines]:
         values = personal_values(world.engine)
         leaked = [line for line in handler.lines if any(v in line.lower() for v in values)]
         assert not leaked, f"{len(leaked)} log lines carry a personal value, e.g. {leaked[0]}"
+
+
+@pytest.fixture(scope="module")
+def site(world: Any) -> Iterator[str]:
+    """The module's `world` (tests/api_world.py) served on a loopback port, for browser tests."""
+    from browser_world import serving
+
+    with serving(world.app) as base:
+        yield base
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's headless Chromium, one for the whole run (each test opens its own pages)."""
+    from browser_world import chromium
+
+    with chromium() as b:
+        yield b

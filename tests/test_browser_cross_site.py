@@ -6,14 +6,12 @@ for both schemes, without a single request leaving the service."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from api_world import World, build_world
-from browser_world import CHROMIUM, PageChecks, chromium, serving
+from browser_world import BROWSER_TESTS, PageChecks, serving
 from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.responses import HTMLResponse
@@ -23,24 +21,12 @@ from api.errors import SESSION_COOKIE
 from index import models as m
 from index.store import transaction
 
-pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="needs Debian's chromium")
+pytestmark = BROWSER_TESTS
 
 
 @pytest.fixture(scope="module")
 def world(ldap_server: Any, tmp_path_factory: pytest.TempPathFactory) -> World:
     return build_world(ldap_server, tmp_path_factory.mktemp("cross-site"))
-
-
-@pytest.fixture(scope="module")
-def site(world: World) -> Iterator[str]:
-    with serving(world.app) as base:
-        yield base
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as b:
-        yield b
 
 
 def evil_site(target: str) -> Starlette:

@@ -7,14 +7,13 @@ in docs/screenshots)."""
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from api_world import BOOTSTRAP, OTHER_SCHOOL, OWN_SCHOOL, World, build_world, find, password_of
-from browser_world import AXE, CHROMIUM, PageChecks, chromium, serving
+from browser_world import BROWSER_TESTS, PageChecks
 from ingest_files import Pupil, census_xml
 from sqlalchemy import select
 
@@ -22,26 +21,12 @@ from access import admin
 from index import models as m
 from index.store import transaction
 
-pytestmark = pytest.mark.skipif(
-    shutil.which(CHROMIUM) is None or not AXE.exists(),
-    reason="needs Debian's chromium and node_modules (ops/install.sh --test)")
+pytestmark = BROWSER_TESTS
 
 
 @pytest.fixture(scope="module")
 def world(ldap_server: Any, tmp_path_factory: pytest.TempPathFactory) -> World:
     return build_world(ldap_server, tmp_path_factory.mktemp("web"))
-
-
-@pytest.fixture(scope="module")
-def site(world: World) -> Iterator[str]:
-    with serving(world.app) as base:
-        yield base
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture
