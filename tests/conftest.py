@@ -70,6 +70,15 @@ def engine(empty_engine: Engine) -> Engine:
 
 
 @pytest.fixture
+def postgres_engine(postgres_url: str) -> Iterator[Engine]:
+    """An empty store at the current schema on PostgreSQL only, for tests of PostgreSQL itself."""
+    engine = _reset_postgres(postgres_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
 def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
     """An empty store at the current schema on SQLite only, for tests of SQLite files."""
     engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")

@@ -185,9 +185,8 @@ def test_a_purge_leaves_no_trace_in_the_sqlite_file(sqlite_engine: Engine) -> No
 
 
 @pytest.mark.postgres
-def test_a_purge_leaves_no_trace_in_postgresql(postgres_url: str, engine: Engine) -> None:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("the PostgreSQL half of the purge check")
+def test_a_purge_leaves_no_trace_in_postgresql(postgres_engine: Engine) -> None:
+    engine = postgres_engine
     gone = _purge_one(engine)
     with engine.connect() as conn:
         tables = inspect(conn).get_table_names()
