@@ -58,3 +58,25 @@ def test_sign_in_refusals_are_shown_in_the_error_summary(ldap_server: Any, tmp_p
 
     status, html = attempt("dana.datateam")
     assert status == 303  # and the right one still signs in
+
+
+def test_empty_fields_are_named_in_the_error_summary(ldap_server: Any, tmp_path: Path) -> None:
+    world = build_world(ldap_server, tmp_path)
+    client = world.client
+    client.cookies.clear()
+    for form, fields, empty in (
+        ("/sign-in", {"username": "pat.practitioner", "password": " ", "code": ""},
+         ["Enter your password", "Enter your 6-digit code from your authenticator app"]),
+        ("/sign-in/enrol", {"username": "", "password": "x", "token": " "},
+         ["Enter your user name", "Enter your enrolment token"]),
+        ("/sign-in/enrol/confirm", {"username": "", "password": "", "code": "123456"},
+         ["Enter your user name", "Enter your password"]),
+    ):
+        page = client.get("/sign-in")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        response = client.post(form, data={**fields, "csrf_token": csrf}, headers=ORIGIN)
+        summary = _summary(response.text)
+        assert response.status_code == 400, form
+        assert [m for m in ("Enter your user name", "Enter your password",
+                            "Enter your 6-digit code from your authenticator app",
+                            "Enter your enrolment token") if m in summary] == empty, form
