@@ -38,6 +38,16 @@ REFUSAL_FIELD = {"totp_malformed": "code", "totp_wrong": "code", "totp_replayed"
                  "enrolment_expired": "token", "enrolment_wrong_user": "token"}
 
 
+# What each field of the sign-in and enrolment forms is called when it is left empty.
+FIELD_LABELS = {"username": "user name", "password": "password",
+                "code": "6-digit code from your authenticator app", "token": "enrolment token"}
+
+
+def _missing(**fields: str) -> dict[str, str]:
+    """The fields left empty, each with its message, in the form's order."""
+    return {name: f"Enter your {FIELD_LABELS[name]}" for name, value in fields.items() if not value.strip()}
+
+
 def _message(exc: Exception) -> str:
     text = str(exc)
     return text[:1].upper() + text[1:]
@@ -70,9 +80,7 @@ def sign_in_page(request: Request, ended: str | None = None, enrolled: bool = Fa
 @router.post("/sign-in", dependencies=Anonymous)
 def sign_in(request: Request, ctx: Ctx, username: Field = "", password: Field = "",
             code: Annotated[str, Form(max_length=16)] = "") -> Response:
-    errors = {name: f"Enter your {label}" for name, value, label in (
-        ("username", username, "user name"), ("password", password, "password"),
-        ("code", code, "6-digit code from your authenticator app")) if not value.strip()}
+    errors = _missing(username=username, password=password, code=code)
     if not errors:
         try:
             signed = ctx.signin.sign_in(username.strip(), password, code.strip(),
@@ -100,9 +108,7 @@ def enrol_page(request: Request) -> Response:
 @router.post("/sign-in/enrol", dependencies=Anonymous)
 def enrol(request: Request, ctx: Ctx, username: Field = "", password: Field = "",
           token: Field = "") -> Response:
-    errors = {name: f"Enter your {label}" for name, value, label in (
-        ("username", username, "user name"), ("password", password, "password"),
-        ("token", token, "enrolment token")) if not value.strip()}
+    errors = _missing(username=username, password=password, token=token)
     if not errors:
         try:
             enrolment = ctx.signin.enrol(username.strip(), password, token.strip(),
@@ -120,9 +126,7 @@ def enrol(request: Request, ctx: Ctx, username: Field = "", password: Field = ""
 @router.post("/sign-in/enrol/confirm", dependencies=Anonymous)
 def confirm(request: Request, ctx: Ctx, username: Field = "", password: Field = "",
             code: Annotated[str, Form(max_length=16)] = "") -> Response:
-    errors = {name: f"Enter your {label}" for name, value, label in (
-        ("username", username, "user name"), ("password", password, "password"),
-        ("code", code, "6-digit code from your authenticator app")) if not value.strip()}
+    errors = _missing(username=username, password=password, code=code)
     if not errors:
         try:
             ctx.signin.confirm_enrolment(username.strip(), password, code.strip(),
