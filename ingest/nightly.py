@@ -32,7 +32,6 @@ import gc
 import json
 import logging
 import os
-import signal
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,7 +52,7 @@ from ingest.candidates import StoreCandidates
 from ingest.conflicts import held_apart, open_conflict_reviews
 from ingest.ownership import follow_moves
 from ingest.roll import close_roll
-from ingest.run_lock import run_lock
+from ingest.run_lock import KillSwitch, run_lock
 from ingest.staging import SubmissionState
 from ingest.store_changes import apply_links
 from matching import (
@@ -124,20 +123,6 @@ class RunSummary:
         return "\n".join(lines)
 
 
-class _KillSwitch:
-    def __init__(self) -> None:
-        value = os.environ.get(KILL_AT_ENV, "")
-        self.at = int(value) if value.isdigit() else 0
-        self.count = 0
-
-    def point(self, _where: str) -> None:
-        if not self.at:
-            return
-        self.count += 1
-        if self.count == self.at:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -187,7 +172,7 @@ class _Context:
     model: MatchModel
     batch_size: int
     summary: RunSummary
-    kill: _KillSwitch
+    kill: KillSwitch
     model_digest: str = ""
     skip_unchanged: bool = True
     areas: PostcodeAreas | None = None  # postcode -> LA: who owns a child (ingest.ownership)
@@ -447,7 +432,7 @@ def run_nightly(
     with run_lock(engine), _fewer_collections(), background_checkpoints(engine):
         _start(engine, summary)
         model = model or MatchModel.load()
-        ctx = _Context(engine, backend, model, batch_size, summary, _KillSwitch(),
+        ctx = _Context(engine, backend, model, batch_size, summary, KillSwitch(KILL_AT_ENV),
                        unchanged.model_digest(model), skip_unchanged, areas or configured_areas())
         failed: set[int] = set()
         try:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -74,3 +75,20 @@ def run_lock(engine: Engine) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+class KillSwitch:
+    """For crash tests of the jobs that take the run lock: SIGKILL the process at its Nth point
+    when the environment variable `env` holds N (unset or not a number: never)."""
+
+    def __init__(self, env: str) -> None:
+        value = os.environ.get(env, "")
+        self.at = int(value) if value.isdigit() else 0
+        self.count = 0
+
+    def point(self, _where: str = "") -> None:
+        if not self.at:
+            return
+        self.count += 1
+        if self.count == self.at:
+            os.kill(os.getpid(), signal.SIGKILL)

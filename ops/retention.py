@@ -25,8 +25,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
-import signal
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,7 +40,7 @@ from index import models as m
 from index.embedded import EmbeddedSearch
 from index.store import chunked, open_store
 from index.vocabulary import ChildStatus
-from ingest.run_lock import RunLocked, run_lock
+from ingest.run_lock import KillSwitch, RunLocked, run_lock
 
 log = logging.getLogger("ops.retention")
 
@@ -117,18 +115,6 @@ class RetentionReport:
         if self.vacuumed:
             lines.append("  freed space overwritten (VACUUM)")
         return "\n".join(lines)
-
-
-class _KillSwitch:
-    def __init__(self) -> None:
-        value = os.environ.get(KILL_AT_ENV, "")
-        self.at = int(value) if value.isdigit() else 0
-        self.count = 0
-
-    def point(self) -> None:
-        self.count += 1
-        if self.at and self.count == self.at:
-            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _now() -> dt.datetime:
@@ -208,7 +194,7 @@ def run_retention(engine: Engine, *, as_of: dt.date | None = None, dry_run: bool
     report = RetentionReport(as_of=as_of or dt.date.today(), dry_run=dry_run)
     assert report.as_of is not None
     backend = backend or EmbeddedSearch(engine)
-    kill = _KillSwitch()
+    kill = KillSwitch(KILL_AT_ENV)
     with run_lock(engine):
         _start(engine, report)
         for rule in RULES:
