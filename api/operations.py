@@ -13,9 +13,9 @@ import datetime as dt
 import hmac
 import ipaddress
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -29,7 +29,7 @@ from api.schemas import Output
 from index import models as m
 from index.store import transaction
 from index.vocabulary import ReviewStatus
-from ingest.run_state import last_success, nightly_state
+from ingest.run_state import UnknownRun, last_success, nightly_state, run_detail
 
 router = APIRouter(tags=["operations"])
 
@@ -62,6 +62,39 @@ class RetentionRunOut(Output):
     report: dict[str, Any] | None
 
 
+class RejectionsOut(Output):
+    field: str
+    reason: str
+    count: int
+
+
+class SubmissionOut(Output):
+    """A submission in counts, codes and fixed reasons: no file name, no UPN, no position."""
+
+    submission_id: int
+    kind: str
+    source: str  # the school's LAEstab, the practice's ODS code or the feed's name
+    owning_la: str | None
+    state: str
+    received_at: dt.datetime
+    records_staged: int
+    records_run: int
+    rejected: int
+    rejections: list[RejectionsOut]
+    failure: str | None
+    dropped: dict[str, int]
+    warnings: list[str]
+    run_counts: dict[str, int]
+    reviews_opened: int
+    resumed_from: int | None
+    done_at: dt.datetime | None
+
+
+class RunDetailOut(Output):
+    run: RunOut
+    submissions: list[SubmissionOut]
+
+
 class NightlyOut(Output):
     last_run: RunOut | None
     last_success_at: dt.datetime | None
@@ -72,6 +105,7 @@ class NightlyOut(Output):
     reviews_open: int
     search_outbox_backlog: int
     retention_runs: list[RetentionRunOut]
+    problems: list[SubmissionOut]  # newest failed or refused submissions, with why
 
 
 @router.get("/health", response_model=HealthOut)
@@ -178,3 +212,19 @@ def nightly(ctx: Ctx, who: CurrentActor) -> NightlyOut:
     with transaction(ctx.engine) as db:
         record(db, who, "read_runs", reason="operations", at=ctx.clock())
     return NightlyOut.model_validate(state)
+
+
+RunId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+@router.get("/operations/nightly/runs/{run_id}", response_model=RunDetailOut,
+            dependencies=requires(Permission.READ_RUNS))
+def nightly_run(run_id: RunId, ctx: Ctx, who: CurrentActor) -> RunDetailOut:
+    """One run's report, and each submission it ran in counts and reasons."""
+    try:
+        detail = run_detail(ctx.engine, run_id)
+    except UnknownRun as exc:
+        raise HTTPException(404, str(exc)) from None
+    with transaction(ctx.engine) as db:
+        record(db, who, "read_runs", reason="operations", at=ctx.clock())
+    return RunDetailOut.model_validate(detail)

@@ -131,6 +131,7 @@ ROUTES: dict[tuple[str, str], Spec] = {
     ("GET", "/admin/configuration"): Spec((P.CONFIGURE,)),
     ("PATCH", "/admin/configuration"): Spec((P.CONFIGURE,), body={"lockout_minutes": 15}),
     ("GET", "/operations/nightly"): Spec((P.READ_RUNS,)),
+    ("GET", "/operations/nightly/runs/{run_id}"): Spec((P.READ_RUNS,), {"run_id": "=1"}),
     ("GET", "/la/children/{child_id}/subject-access"): Spec((P.SUBJECT_ACCESS,), CHILD, OTHER_CHILD),
     ("POST", "/la/children/{child_id}/transfer"): Spec((P.TRANSFER,), CHILD, OTHER_CHILD,
                                                        body={"to_la": "823", "reason": "wrong_la"}),

@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 from api_world import BOOTSTRAP, OTHER_SCHOOL, OWN_SCHOOL, World, build_world, find, password_of
 from browser_world import BROWSER_TESTS, PageChecks
-from ingest_files import Pupil, census_xml
+from ingest_files import Pupil, census_xml, write
 from sqlalchemy import select
 
 from access import admin
 from index import models as m
 from index.store import transaction
+from ingest import run_nightly, submit_file
 
 pytestmark = BROWSER_TESTS
 
@@ -335,4 +336,24 @@ def test_first_sign_in_with_an_enrolment_token_shows_a_qr_code(page: Any, site: 
     assert "The trail is intact" in page.inner_text("main")
     checks.check("verify")
     page.goto(f"{site}/find")  # an auditor does not search
+    assert page.locator("h1").inner_text() == "You cannot do that"
+
+
+def test_operator_reads_the_nightly_run_and_its_report(page: Any, site: str, world: World,
+                                                       tmp_path: Path) -> None:
+    pupils = [Pupil(901, "Tregenza", "Morwenna", "2013-04-02"), Pupil(902, "Angove", "Jory", "2012-02-30")]
+    submit_file(world.engine, write(tmp_path / "later.xml", census_xml(pupils, reference="2026-01-15",
+                                                                        term="SPR")), source=OWN_SCHOOL)
+    run_nightly(world.engine)
+    checks = PageChecks(page)
+    sign_in(page, site, world, "otto.operator")
+    assert page.url.endswith("/operations")  # the operator's home
+    assert "Ended well" in page.inner_text("#last-run + dl")
+    assert "Answering" in page.inner_text("#ready + dl")
+    checks.check("operations")
+    page.click("#last-run + dl a")
+    assert "Is not a real calendar date" in page.inner_text("main")
+    assert "Angove" not in page.content() and "Tregenza" not in page.content()
+    checks.check("operations-run")
+    page.goto(f"{site}/find")  # an operator does not search
     assert page.locator("h1").inner_text() == "You cannot do that"

@@ -9,10 +9,10 @@ import re
 from starlette.routing import compile_path
 
 from api.app import _routers
-from api.web import administration, la, oversight, practitioner, schools, signin
+from api.web import administration, la, operations, oversight, practitioner, schools, signin
 from api.web.csrf import checked, checked_anonymous
 
-WEB = (signin, practitioner, schools, la, oversight, administration)
+WEB = (signin, practitioner, schools, la, oversight, administration, operations)
 # Query parameters a page may take: codes and numbers, never a name, date of birth or postcode.
 ALLOWED_QUERY = {"reason", "done", "ended", "enrolled", "uploaded", "saved", "merge", "after"}
 

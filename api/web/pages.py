@@ -34,6 +34,7 @@ NAV: tuple[tuple[Permission, str, str], ...] = (
     (P.MANAGE_REGISTER, "Register", "/la/practitioners"),
     (P.READ_AUDIT, "Oversight", "/oversight"),
     (P.UNLOCK, "Administration", "/admin"),
+    (P.READ_RUNS, "Nightly run", "/operations"),
 )
 
 # Headers of every page: never cached (personal data), and a Content-Security-Policy stricter than

@@ -64,7 +64,7 @@ def home(request: Request, ctx: Ctx) -> Response:
 
 @router.get("/signed-in")
 def signed_in(request: Request, ctx: Ctx) -> Response:
-    """The home of a role with no pages of its own (operators work through the API and CLI)."""
+    """The home of a role with no pages of its own (every role has some today: a safety net)."""
     who = actor(ctx, session_token(request))
     return render(request, "problem.html", who=who, title="There are no pages for your role",
                   message="Use the service's API or its command line.")

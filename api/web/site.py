@@ -84,13 +84,13 @@ HANDLERS: dict[type[Exception], Any] = {
 
 
 def create_web_app(context: Context) -> FastAPI:
-    from api.web import administration, la, oversight, practitioner, schools, signin
+    from api.web import administration, la, operations, oversight, practitioner, schools, signin
 
     web = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     web.state.context = context
     for kind, handler in HANDLERS.items():
         web.add_exception_handler(kind, handler)
-    for module in (signin, practitioner, schools, la, oversight, administration):
+    for module in (signin, practitioner, schools, la, oversight, administration, operations):
         web.include_router(module.router)
     if not ASSETS.is_dir():
         log.warning("GOV.UK Frontend not found at %s: run ops/install.sh (pages will be unstyled)", ASSETS)
