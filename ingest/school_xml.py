@@ -101,7 +101,9 @@ def read_school_file(path: Path, spec: SchoolFileSpec, dropped: Counter[str]) ->
     position = 0
     pupils, cut_early = spec.pupils, spec.cut_early
     known_top = {"Header", *pupils, *(p for parents in pupils.values() for p in parents)}
-    tags = ["Header", *pupils, *cut_early]
+    # Any namespace or none: some MIS write a default namespace (xmlns="...") or a prefix on
+    # every element; what an element is depends on its local name only.
+    tags = [f"{{*}}{name}" for name in ("Header", *pupils, *cut_early)]
     root_element: etree._Element | None = None
     for element in stream(path, tags):
         tag = element.tag
