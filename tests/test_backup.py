@@ -1,37 +1,47 @@
-"""Backup and restore (issue 17): a backup taken while the nightly run and API writes go on is
-consistent (its audit chain verifies), restores into an empty store that serves searches, and
-the Elasticsearch index rebuilt from the restored store verifies; a non-empty store is never
-overwritten without --force; a damaged backup is reported."""
+"""Backup and restore (issue 17): a backup taken while the nightly run (its own process, seen
+part-way through a census by its checkpoint) and API writes go on, on SQLite (online backup API)
+and PostgreSQL (pg_dump), passes `backup verify`, restores into an empty store by the command
+line, holds the store as it was mid-run with its audit chain whole, serves searches, and the
+Elasticsearch index rebuilt from it by `index rebuild` passes `index verify`; the next nightly
+run takes over from there. A non-empty store is never overwritten without --force; a damaged
+backup is reported."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import sqlite3
 import subprocess
 import sys
 import threading
+import time
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from api_world import World, build_world
-from ingest_files import SCHOOL, census_xml, random_pupils, write
+from ingest_files import SCHOOL, Pupil, census_xml, random_pupils, write
 from sqlalchemy import Engine, func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from access import Event, audit
 from index import models as m
+from index.elastic import ElasticSearch, ElasticSettings
 from index.embedded import EmbeddedSearch
 from index.search import SearchQuery
-from index.store import add_children, make_engine, open_store, transaction, upgrade
-from ingest import submit_file
+from index.store import add_children, make_engine, transaction
+from ingest import run_nightly, submit_file
 from ops import backup
 from ops.cli import app
-from ops.elasticsearch import throwaway_backend
 from ops.slapd import DemoDirectory
 
 DOB = dt.date(2015, 6, 7)
+PENDRAGON = Pupil(0, "Pendragon", "Tamsin", "2015-06-07")  # the world's own child
 SEARCH = {"family_name": "Pendragon", "date_of_birth": "2015-06-07", "reason": "safeguarding"}
 
 
@@ -51,42 +61,143 @@ def _api_writes(world: World, stop: threading.Event, done: list[int]) -> None:
         done.append(1)
 
 
-def test_backup_during_the_nightly_run_and_api_writes_restores_and_verifies(world: World,
-                                                                           tmp_path: Path) -> None:
+def _progress(db: Session, submission_id: int) -> tuple[int, int, int]:
+    """(nightly runs running, records the run has done, records staged) of one submission."""
+    running = db.scalar(select(func.count()).select_from(m.IngestRun)
+                        .where(m.IngestRun.state == "running")) or 0
+    done, total = db.execute(select(m.StagedSubmission.next_position, m.StagedSubmission.records_total)
+                             .where(m.StagedSubmission.submission_id == submission_id)).one()
+    return running, done, total
+
+
+def _start_nightly_run(url: str, submission_id: int, engine: Engine) -> subprocess.Popen[bytes]:
+    """The nightly run as the scheduler starts it (its own process), returned once the store
+    shows it part-way through the submission: some batches committed, more to come. Read from
+    the run's own checkpoint, so no guess at how long it takes to get there."""
+    command = [sys.executable, "-m", "ops.ingest", "run", "--db", url, "--batch", "25"]
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=os.environ.copy())
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        with transaction(engine) as db:
+            running, done, total = _progress(db, submission_id)
+        if running and 0 < done < total:
+            return run
+        if run.poll() is not None:
+            break
+        time.sleep(0.005)
+    run.kill()
+    output = run.communicate()[0].decode()
+    raise AssertionError(f"the nightly run was never seen part-way (exit {run.returncode}): {output[-2000:]}")
+
+
+def _finish(run: subprocess.Popen[bytes]) -> None:
+    output = run.communicate(timeout=600)[0].decode()
+    assert run.returncode == 0, output[-2000:]
+
+
+def _es_environment(elasticsearch_url: str) -> dict[str, str]:
+    """The CHILDINDEX_ES_* settings of the commands: the suite's node, indices of their own."""
+    return {"CHILDINDEX_ES_HOSTS": elasticsearch_url, "CHILDINDEX_ES_REPLICAS": "0",
+            "CHILDINDEX_ES_INDEX_PREFIX": f"t{uuid.uuid4().hex[:12]}", "CHILDINDEX_ES_REFRESH": "true"}
+
+
+def _restore_drill(file: Path, target_url: str, env: dict[str, str], *, server: str | None = None) -> None:
+    """The restore drill of docs/operations.md, by its commands: verify the backup, restore it
+    into an empty store, rebuild the Elasticsearch index from that store and verify it."""
+    runner = CliRunner()
+    checked = runner.invoke(app, ["backup", "verify", str(file), *(["--server", server] if server else [])])
+    assert checked.exit_code == 0 and "OK" in checked.output, checked.output
+    restored = runner.invoke(app, ["backup", "restore", str(file), "--db", target_url])
+    assert restored.exit_code == 0, restored.output
+    rebuilt = runner.invoke(app, ["index", "rebuild", "--db", target_url], env=env)
+    assert rebuilt.exit_code == 0 and "; consistent" in rebuilt.output, rebuilt.output
+    verified = runner.invoke(app, ["index", "verify", "--db", target_url], env=env)
+    assert verified.exit_code == 0 and verified.output.strip().endswith("consistent"), verified.output
+    assert re.search(r"store (\d+), index \1: missing 0, extra 0, stale 0", verified.output), verified.output
+
+
+def _serves_searches(restored: Engine, env: dict[str, str], expected: dict[int, Pupil]) -> None:
+    """The restored store answers searches for children the run had written before the backup,
+    from the store and from the index rebuilt from it."""
+    index = ElasticSearch(restored, ElasticSettings(hosts=[env["CHILDINDEX_ES_HOSTS"]],
+                                                    index_prefix=env["CHILDINDEX_ES_INDEX_PREFIX"]))
+    try:
+        for child_id, pupil in expected.items():
+            query = SearchQuery(family_name=pupil.surname, given_name=pupil.forename,
+                                date_of_birth=dt.date.fromisoformat(pupil.dob))
+            for backend in (EmbeddedSearch(restored), index):
+                assert child_id in [h.child_id for h in backend.search(query)], type(backend).__name__
+    finally:
+        index.close()
+
+
+def _mid_run_checks(restored: Engine, submission_id: int, pupils: list[Pupil]) -> dict[int, Pupil]:
+    """The restored store is the store as it was part-way through the run: a run still marked
+    running, the submission's checkpoint between its first and last record, the audit chain
+    whole. The pupils the run had written by then, by child."""
+    with transaction(restored) as db:
+        running, done, total = _progress(db, submission_id)
+        assert running == 1 and 0 < done < total == len(pupils), (running, done, total)
+        verification = audit.verify(db)
+        assert verification.ok and verification.entries > 0, verification
+        written = dict(db.execute(select(m.StagedRecord.position, m.StagedRecord.child_id)
+                                  .where(m.StagedRecord.submission_id == submission_id,
+                                         m.StagedRecord.child_id.is_not(None))).all())
+    assert written and max(written) < done
+    return {written[p]: pupils[p] for p in sorted(written)[:3]}
+
+
+def _backup_during_the_run(world: World, url: str, file: Path) -> tuple[int, list[Pupil]]:
+    """A backup of the world's store to `file`, taken while the nightly run (its own process)
+    is part-way through a 600-pupil census and practitioners search and record involvements;
+    the census's submission and pupils."""
     engine = world.engine
-    census = write(tmp_path / "aut.xml", census_xml(random_pupils(600, seed=11)))
-    submit_file(engine, census, source=SCHOOL)
+    pupils = random_pupils(600, seed=11)
+    submitted = submit_file(engine, write(world.tmp / f"census-{uuid.uuid4().hex[:6]}.xml",
+                                          census_xml(pupils)), source=SCHOOL)
     stop, done = threading.Event(), []
     writer = threading.Thread(target=_api_writes, args=(world, stop, done))
     writer.start()
-    command = [sys.executable, "-m", "ops.ingest", "run", "--db", str(engine.url), "--batch", "25"]
-    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=os.environ.copy())
-    backups: list[Path] = []
     try:
-        while run.poll() is None and len(backups) < 6:
-            backups.append(backup.create(engine, tmp_path / f"during-{len(backups)}.db"))
+        run = _start_nightly_run(url, submitted.submission_id, engine)
+        try:
+            backup.create(engine, file)  # the run is part-way and writing; so is the API
+        finally:
+            _finish(run)
     finally:
-        run.wait(timeout=600)
         stop.set()
         writer.join()
-    assert run.returncode == 0, run.stdout.read().decode() if run.stdout else ""
-    assert done, "no API writes happened during the backups"
-    assert backups, "the nightly run ended before a backup was taken"
-    for file in backups:
-        check = backup.verify(file)
-        assert check.ok, check.describe()
-        assert check.audit is not None and check.audit.ok and check.audit.entries > 0
-        restored = make_engine(f"sqlite:///{tmp_path / ('restored-' + file.name)}")
-        backup.restore(restored, file)
-        open_store(str(restored.url))  # at the current schema
-        hits = EmbeddedSearch(restored).search(SearchQuery(family_name="Pendragon",
-                                                           date_of_birth=DOB))
-        assert [h.child_id for h in hits] == [world.ids["own"]]
+    assert done, "no API writes happened during the backup"
+    return submitted.submission_id, pupils
+
+
+def _restored_store_checks(world: World, target: str, env: dict[str, str], submission_id: int,
+                           pupils: list[Pupil]) -> None:
+    """What the restore drill left: the store as it was mid-run, serving searches from itself and
+    from the rebuilt index; the next nightly run takes over where the backup left the run."""
+    restored = make_engine(target)
+    try:
+        expected = _mid_run_checks(restored, submission_id, pupils)
+        _serves_searches(restored, env, expected | {world.ids["own"]: PENDRAGON})
+        summary = run_nightly(restored)
+        assert summary.abandoned_runs and not summary.failed
+        assert list(summary.resumed) == [submission_id]
         with transaction(restored) as db:
+            assert _progress(db, submission_id) == (0, len(pupils), len(pupils))
             assert audit.verify(db).ok
-            staged = db.scalar(select(func.count()).select_from(m.StagedRecord))
-            assert staged == 600  # the whole census was staged before the run began
+    finally:
         restored.dispose()
+
+
+def test_backup_during_the_nightly_run_and_api_writes_restores_and_verifies(
+        world: World, tmp_path: Path, elasticsearch_url: str) -> None:
+    """SQLite: the online backup API while the run and the API write."""
+    file = tmp_path / "during.db"
+    submission_id, pupils = _backup_during_the_run(world, str(world.engine.url), file)
+    target = f"sqlite:///{tmp_path / 'restored.db'}"
+    env = _es_environment(elasticsearch_url)
+    _restore_drill(file, target, env)
+    _restored_store_checks(world, target, env, submission_id, pupils)
 
 
 def test_restore_refuses_a_store_that_is_not_empty(sqlite_engine: Engine, tmp_path: Path) -> None:
@@ -138,59 +249,46 @@ def test_command_line(sqlite_engine: Engine, tmp_path: Path) -> None:
     assert restored.exit_code == 0, restored.output
 
 
-def test_elasticsearch_rebuilt_from_a_restored_store_verifies(world: World, tmp_path: Path,
-                                                              elasticsearch_url: str) -> None:
-    file = backup.create(world.engine, tmp_path / "for-es.db")
-    restored = make_engine(f"sqlite:///{tmp_path / 'restored.db'}")
-    backup.restore(restored, file)
-    es = throwaway_backend(restored, hosts=[elasticsearch_url])
+@contextmanager
+def _empty_database(server_url: str) -> Iterator[str]:
+    """A new, empty database on the server of `server_url` (its URL), dropped afterwards."""
+    url = make_url(server_url)
+    name = f"childindex_restore_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(server_url)
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        report = es.rebuild()
-        assert report.children > 0
-        assert es.verify().consistent
-        hits = es.search(SearchQuery(family_name="Pendragon", date_of_birth=DOB))
-        assert [h.child_id for h in hits] == [world.ids["own"]]
+        yield url.set(database=name).render_as_string(hide_password=False)
     finally:
-        es.close()
-        restored.dispose()
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @pytest.mark.postgres
-def test_postgres_backup_during_writes_restores_and_verifies(postgres_url: str, tmp_path: Path) -> None:
+def test_postgres_backup_during_the_nightly_run_and_api_writes_restores_and_verifies(
+        postgres_url: str, ldap_server: DemoDirectory, tmp_path: Path, elasticsearch_url: str) -> None:
+    """PostgreSQL: pg_dump while the run and the API write, checked in a scratch database,
+    restored into an empty one; then a second restore is refused there without --force."""
     source = make_engine(postgres_url)
     with source.begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
-    upgrade(source)
-    stop = threading.Event()
-
-    def writes() -> None:
-        while not stop.is_set():
-            with transaction(source) as db:
-                audit.append(db, Event(actor="writer", action="configure"))
-
-    with transaction(source) as db:
-        add_children(db, [])
-    writer = threading.Thread(target=writes)
-    writer.start()
+    world = build_world(ldap_server, tmp_path, engine=source)
+    file = tmp_path / "during.dump"
     try:
-        files = [backup.create(source, tmp_path / f"pg-{i}.dump") for i in range(2)]
+        submission_id, pupils = _backup_during_the_run(world, postgres_url, file)
+        env = _es_environment(elasticsearch_url)
+        with _empty_database(postgres_url) as target:
+            _restore_drill(file, target, env, server=postgres_url)
+            _restored_store_checks(world, target, env, submission_id, pupils)
+            again = CliRunner().invoke(app, ["backup", "restore", str(file), "--db", target])
+            assert again.exit_code == 2 and "not empty" in again.output
+            replaced = make_engine(target)
+            backup.restore(replaced, file, force=True)
+            with transaction(replaced) as db:
+                assert _progress(db, submission_id)[0] == 1  # the mid-run store again
+                assert audit.verify(db).ok
+            replaced.dispose()
     finally:
-        stop.set()
-        writer.join()
-    for file in files:
-        check = backup.verify(file, server_url=postgres_url)
-        assert check.ok, check.describe()
-        assert check.audit is not None and check.audit.entries > 0
-    # Restore into another, empty database on the same server.
-    with backup._scratch_database(postgres_url) as target:
-        backup.restore(target, files[-1])
-        with transaction(target) as db:
-            assert audit.verify(db).ok
-        with pytest.raises(backup.BackupError, match="not empty"):
-            backup.restore(target, files[0])
-        backup.restore(target, files[0], force=True)
-        with transaction(target) as db:
-            assert audit.verify(db).ok
-        target.dispose()
-    source.dispose()
+        source.dispose()
