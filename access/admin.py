@@ -15,7 +15,7 @@ from access.duties import check_duties, check_school_of_la
 from access.identity import canonical_username
 from access.reasons import RegisterChange
 from access.register import RegisterEntry, get_entry, save_entry
-from access.roles import Forbidden, Permission, Principal
+from access.roles import Forbidden, Permission, Principal, Role
 from access.settings import AccessSettings
 
 
@@ -64,7 +64,7 @@ def save_register_entry(session: Session, actor: Principal, entry: RegisterEntry
     """Add or change a register entry, saying why (the audit entry's reason, which the owning
     LA reads in its register changes). Nobody changes their own entry, and an auditor's,
     administrator's or operator's only an administrator (access.duties). A suspension or change
-    of role or LA ends the user's live sessions at once."""
+    of role, LA or organisation code (a school) ends the user's live sessions at once."""
     actor.require(Permission.MANAGE_REGISTER, la=entry.la)
     before = get_entry(session, entry.user_id)
     moving = before is not None and before.la != entry.la
@@ -74,6 +74,9 @@ def save_register_entry(session: Session, actor: Principal, entry: RegisterEntry
     check_duties(actor, entry.user_id, roles, "change a register entry")
     check_school_of_la(entry.role, entry.la, entry.organisation_code)
     save_entry(session, entry)
-    if before is not None and (entry.suspended or (before.role, before.la) != (entry.role, entry.la)):
+    moved_school = entry.role is Role.SCHOOL_SUBMITTER and before is not None and (
+        before.organisation_code != entry.organisation_code)
+    if before is not None and (entry.suspended or moved_school
+                               or (before.role, before.la) != (entry.role, entry.la)):
         sessions.revoke_user(session, entry.user_id, now=now)
     _record(session, actor, "register_change", entry.user_id, now, reason=why.value)

@@ -104,11 +104,16 @@ OUTCOMES = frozenset({
     "enrolment_unknown", "enrolment_used", "enrolment_expired", "enrolment_wrong_user",
 })
 
-# Search criteria that may be kept: the search fields of index.search.SearchQuery, nothing else.
+# Search criteria that may be kept: the search fields of index.search.SearchQuery, nothing else;
+# and what a configuration change set (api.administration: thresholds, never a secret).
+CONFIGURATION_FIELDS = frozenset({
+    "lockout_threshold", "lockout_minutes", "client_lockout_threshold", "session_idle_minutes",
+    "enrolment_token_hours", "unusual_use_factor", "unusual_use_min_children",
+})
 CRITERIA_FIELDS = frozenset({
     "identifier_scheme", "identifier", "family_name", "given_name", "date_of_birth",
     "postcode", "gender", "owning_la",
-})
+}) | CONFIGURATION_FIELDS
 _MAX_VALUE_LENGTH = 100
 
 

@@ -22,7 +22,7 @@ from access import audit, lockout, sessions, totp
 from access.directory import BadCredentials, Directory, DirectoryError, DirectoryUser, check_username
 from access.identity import canonical_username, client_key
 from access.register import MESSAGES, RegisterEntry, RegisterStatus, check_register, get_entry, status_of
-from access.roles import Principal
+from access.roles import Principal, Scope
 from access.settings import AccessSettings
 from index.store import transaction
 
@@ -225,4 +225,11 @@ def authorise_with_entry(db: Session, token: str, *, settings: AccessSettings,
     """`authorise`, with the register entry it checked (organisation, service type)."""
     now = now or utc_now()
     principal = sessions.resolve(db, token, now=now, settings=settings)
-    return principal, check_register(db, principal, now.date())
+    entry = check_register(db, principal, now.date())
+    school_scoped = Scope.OWN_SCHOOL in principal.grants().values()
+    if (entry.role, entry.la) != (principal.role, principal.la) or (
+            school_scoped and entry.organisation_code != principal.organisation_code):
+        # The register moved the user (another role, LA or school) after they signed in, by any
+        # way of writing it: the session acts for what they were, so it ends.
+        raise sessions.SessionInvalid("revoked")
+    return principal, entry

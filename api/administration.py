@@ -43,8 +43,8 @@ def change_configuration(body: ConfigurationBody, ctx: Ctx, who: CurrentActor) -
     settings shared with sign-in, so the change applies at once; restart: back to the
     environment's values)."""
     changes = body.model_dump(exclude_none=True)
-    with transaction(ctx.engine) as db:
-        record(db, who, "configure", reason="administration", at=ctx.clock())
+    with transaction(ctx.engine) as db:  # what was set, so the trail tells a change from a read
+        record(db, who, "configure", reason="administration", criteria=changes, at=ctx.clock())
         for name, value in changes.items():
             setattr(ctx.access, name, value)
     return _configuration(ctx)

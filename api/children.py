@@ -6,7 +6,6 @@ audited in its own transaction."""
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -14,9 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from access import Forbidden, Permission
-from access.found import found
 from access.totp import token_digest
-from access.view_policy import ChildView, Viewer, child_view, override_in_force, visible_at_all
+from access.view_policy import ChildView, Viewer, child_view, override_in_force
 from api.deps import (
     Actor,
     ChildRef,
@@ -52,21 +50,6 @@ Involved = Annotated[ChildRef, Depends(child_scope(P.RECORD_INVOLVEMENT))]
 OwnInvolvement = Annotated[InvolvementRef, Depends(involvement_scope(P.RECORD_INVOLVEMENT))]
 
 
-def must_have_found(ctx: Ctx, who: Actor, child_id: int, needed: Permission = P.VIEW_RECORD) -> None:
-    """Refuse (403, audited) a practitioner opening a record they did not find (access.found).
-    A record that is not there for this user at all (archived) is left to answer 404."""
-    window, now = dt.timedelta(hours=ctx.access.found_window_hours), ctx.clock()
-    with transaction(ctx.engine) as db:
-        row = db.get(m.Child, child_id)
-        if row is None or not visible_at_all(who.principal, row, now.date()):
-            return
-        ok = found(db, who.principal, child_id, now, window=window,
-                   organisation_code=who.organisation_code, organisation=who.organisation)
-    if not ok:
-        raise refused(ctx, who, needed, Forbidden(
-            "open a child's record from your own search results: search for the child first"), [child_id])
-
-
 def viewer_of(db: Session, who: Actor, child_id: int) -> Viewer:
     return Viewer(principal=who.principal, organisation_code=who.organisation_code,
                   organisation=who.organisation, service_type=who.service_type,
@@ -78,7 +61,6 @@ def view_record(child: Viewed, reason: Annotated[Reason, Query()], ctx: Ctx, who
     """One child's record as the view policy allows this user to see it; the reason is required."""
     require_reason(ctx, who, P.VIEW_RECORD, reason, [child.id])
     within_rate(ctx, who, "view_record")
-    must_have_found(ctx, who, child.id)
     with transaction(ctx.engine) as db:
         view = child_view(db, viewer_of(db, who, child.id), child.id, today=ctx.clock().date())
         if view is None:
@@ -95,7 +77,6 @@ def shield_override(child: Viewed, body: OverrideBody, ctx: Ctx, who: CurrentAct
     require_reason(ctx, who, P.SHIELD_OVERRIDE, body.reason, [child.id])
     if not child.shielded:
         raise HTTPException(409, "this record is not shielded: open it with GET /children/{child_id}")
-    must_have_found(ctx, who, child.id, P.SHIELD_OVERRIDE)
     now = ctx.clock()
     with transaction(ctx.engine) as db:
         seq = record(db, who, "shield_override", reason=body.reason, child_ids=[child.id], at=now)

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from access import Event, Forbidden, Permission, Principal, SessionInvalid, audit, authorise_with_entry
+from access.found import FIND_FIRST, found
 from access.identity import canonical_username
 from access.rate_limits import RATE_LIMITED, RateLimited, check_rate
 from access.reasons import check_reason
@@ -161,8 +162,21 @@ def _child_ref(ctx: Context, child_id: int, who: Actor | None = None, needed: Pe
         raise HTTPException(308, {"message": "this child was merged into another record",
                                   "merged_into": went}, headers={"Location": path})
     if row is None:
-        raise HTTPException(404, "no child with that id")
+        raise absent(ctx, who, needed, "child", [child_id])
     return ChildRef(child_id, row.owning_la, row.shielded)
+
+
+def absent(ctx: Context, who: Actor | None, needed: Permission | None, what: str,
+           child_ids: Iterable[int] = ()) -> Exception:
+    """The answer for an id that names nothing: to a user whose scope is narrower than
+    everything, the refusal an id outside their scope gets (403, audited), so that an answer
+    never says whether an id exists elsewhere; to everyone else 404."""
+    if who is not None and needed is not None and who.principal.grants().get(needed) not in (None, Scope.ALL):
+        try:
+            who.principal.require(needed, la=None, school=None)
+        except Forbidden as exc:
+            return refused(ctx, who, needed, exc, child_ids)
+    return HTTPException(404, f"no {what} with that id")
 
 
 def merged_to(db: Session, child_id: int, who: Actor | None, needed: Permission | None) -> int | None:
@@ -189,11 +203,35 @@ def child_scope(needed: Permission) -> Callable[..., ChildRef]:
     """A route dependency: the child exists and is within the actor's scope for `needed`."""
 
     def check(ctx: Ctx, who: CurrentActor, child_id: ChildId, request: Request) -> ChildRef:
+        if needed in FOUND_FIRST:
+            must_have_found(ctx, who, child_id, needed)
         child = _child_ref(ctx, child_id, who, needed, request)
         require_scope(ctx, who, needed, la=child.owning_la, child_ids=[child.id])
         return child
 
     return check
+
+
+# What a practitioner may do only to a child they found (access.found).
+FOUND_FIRST: frozenset[Permission] = frozenset({
+    Permission.VIEW_RECORD, Permission.RECORD_INVOLVEMENT, Permission.SHIELD_OVERRIDE})
+SEARCH_FIRST = "open a child's record from your own search results: search for the child first"
+
+
+def must_have_found(ctx: Context, who: Actor, child_id: int, needed: Permission) -> None:
+    """Refuse (403, audited) a practitioner acting on a child none of their searches showed and
+    their service does not work with: before anything else is looked at, so that an id that does
+    not exist, an archived or merged-away one and one not found all get this one answer, and
+    no route says whether an id exists or is shielded (or lets an involvement recorded on an
+    unfound child open its record)."""
+    if who.principal.role not in FIND_FIRST:
+        return
+    with transaction(ctx.engine) as db:
+        ok = found(db, who.principal, child_id, ctx.clock(),
+                   window=dt.timedelta(hours=ctx.access.found_window_hours),
+                   organisation_code=who.organisation_code, organisation=who.organisation)
+    if not ok:
+        raise refused(ctx, who, needed, Forbidden(SEARCH_FIRST), [child_id])
 
 
 def la_scope(needed: Permission) -> Callable[..., str | None]:
@@ -222,7 +260,7 @@ def review_scope(needed: Permission) -> Callable[..., int]:
         with transaction(ctx.engine) as db:
             la = db.scalar(select(m.MatchReview.owning_la).where(m.MatchReview.id == review_id))
         if la is None:
-            raise HTTPException(404, "no review item with that id")
+            raise absent(ctx, who, needed, "review item")
         require_scope(ctx, who, needed, la=la)
         return review_id
 
@@ -234,7 +272,7 @@ def merge_scope(needed: Permission) -> Callable[..., int]:
         with transaction(ctx.engine) as db:
             la = db.scalar(select(m.ChildMerge.merged_owning_la).where(m.ChildMerge.id == merge_id))
         if la is None:
-            raise HTTPException(404, "no merge with that id")
+            raise absent(ctx, who, needed, "merge")
         require_scope(ctx, who, needed, la=la)
         return merge_id
 
@@ -259,15 +297,15 @@ def involvement_scope(needed: Permission) -> Callable[..., InvolvementRef]:
                 .join(m.Child, m.Child.id == m.Involvement.child_id)
                 .where(m.Involvement.id == involvement_id)
             ).first()
-        if row is None:
-            raise HTTPException(404, "no involvement with that id")
+        not_own = Forbidden("only the service that recorded an involvement may change it")
+        if row is None:  # the same answer as another service's: ids are sequential
+            raise refused(ctx, who, needed, not_own)
         require_scope(ctx, who, needed, la=row.owning_la, child_ids=[row.child_id])
         by_code = bool(who.organisation_code and row.organisation_code)
         own = (row.organisation_code == who.organisation_code if by_code
                else row.organisation_name == who.organisation)
         if not own:
-            exc = Forbidden("only the service that recorded an involvement may change it")
-            raise refused(ctx, who, needed, exc, [row.child_id])
+            raise refused(ctx, who, needed, not_own, [row.child_id])
         return InvolvementRef(involvement_id, row.child_id, row.owning_la)
 
     return check

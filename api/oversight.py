@@ -32,6 +32,7 @@ from api.deps import (
     Ctx,
     CurrentActor,
     UserId,
+    absent,
     child_scope,
     la_scope,
     record,
@@ -250,7 +251,7 @@ def close_investigation(investigation_id: InvestigationId, ctx: Ctx, who: Curren
     with transaction(ctx.engine) as db:
         row = db.get(m.ShieldInvestigation, investigation_id)
         if row is None:
-            raise HTTPException(404, "no investigation with that id")
+            raise absent(ctx, who, P.SHIELD, "investigation")
         la, child_id, opened_by = row.owning_la, row.child_id, row.opened_by
     require_scope(ctx, who, P.SHIELD, la=la, child_ids=[child_id])
     try:  # an LA team member with the child-protection capability overrode it themselves

@@ -381,9 +381,10 @@ def test_review_queue_merge_and_split(world: World) -> None:
                             headers=dana, follow_redirects=False)
     assert gone.status_code == 308 and gone.json()["merged_into"] == world.ids["dup_a"]
     assert gone.headers["location"] == f"/children/{world.ids['dup_a']}"
-    # Another LA's merged-away child (merged into a child dana may not see) stays a plain 404.
+    # Another LA's merged-away child (merged into a child dana may not see) gets the refusal any
+    # id outside her LA gets, an id of nothing too (tests/test_id_oracles.py).
     hidden = world.client.get("/la/children/999999/opt-outs", headers=dana, follow_redirects=False)
-    assert hidden.status_code == 404 and "merged_into" not in hidden.json()
+    assert hidden.status_code == 403 and "merged_into" not in hidden.json()
     split = world.client.post(f"/la/merges/{merge_id}/split", headers=dana, json={"reason": "wrong_merge"})
     assert split.json() == {"kept_child_id": world.ids["dup_a"], "restored_child_id": world.ids["dup_b"]}
     assert last_entry(world).action == "review_decision"
@@ -677,7 +678,10 @@ def test_archived_records_are_for_the_owning_team_for_a_year(world: World) -> No
     try:
         params = {"reason": "safeguarding"}
         pat = world.client.get(f"/children/{child_id}", params=params, headers=world.auth("pat.practitioner"))
-        assert pat.status_code == 404
+        assert pat.status_code == 403  # not found by pat: the one answer for any such id
+        find(world, "pat.practitioner", child_id)  # an archived child is not found by a search either
+        pat = world.client.get(f"/children/{child_id}", params=params, headers=world.auth("pat.practitioner"))
+        assert pat.status_code == 403
         assert view(world, "dana.datateam", child_id)["status"] == "archived"
         with transaction(world.engine) as db:
             db.execute(update(m.Child).where(m.Child.id == child_id)
