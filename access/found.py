@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from access.roles import Principal, Role
@@ -22,24 +22,36 @@ from index import models as m
 FIND_FIRST: frozenset[Role] = frozenset({Role.PRACTITIONER})
 
 
+_EVENT, _LINK, _INVOLVEMENT = (m.AuditEvent.__table__.c, m.AuditEventChild.__table__.c,
+                                 m.Involvement.__table__.c)
+# Built once (every record view asks): a search of the user's in the window that showed the
+# child, read from the window of the index on (actor, action, at) rather than all their history;
+# or their own service's involvement with the child, by code or else by name.
+_SHOWN = (select(_EVENT.seq).join(m.AuditEventChild.__table__, _LINK.seq == _EVENT.seq)
+          .where(_EVENT.actor == bindparam("actor"), _EVENT.action == "search", _EVENT.outcome == "ok",
+                 _EVENT.at >= bindparam("since"), _LINK.child_id == bindparam("child_id"))
+          .limit(1))
+_INVOLVED = {
+    by: select(_INVOLVEMENT.id).where(_INVOLVEMENT.child_id == bindparam("child_id"),
+                                      column == bindparam("organisation")).limit(1)
+    for by, column in (("code", _INVOLVEMENT.organisation_code), ("name", _INVOLVEMENT.organisation_name))
+}
+
+
 def found(session: Session, principal: Principal, child_id: int, now: dt.datetime, *, window: dt.timedelta,
           organisation_code: str | None, organisation: str | None) -> bool:
     """May this user open this child's record: not bound by the rule, a search of theirs showed
     the child within `window`, or their own service's involvement with the child is recorded."""
     if principal.role not in FIND_FIRST:
         return True
-    event, link = m.AuditEvent, m.AuditEventChild
-    shown = session.scalar(
-        select(event.seq).join(link, link.seq == event.seq)
-        .where(event.actor == principal.user_id, event.action == "search", event.outcome == "ok",
-               event.at >= now - window, link.child_id == child_id)
-        .limit(1))
+    conn = session.connection()
+    shown = conn.execute(_SHOWN, {"actor": principal.user_id, "since": now - window,
+                                  "child_id": child_id}).scalar()
     if shown is not None:
         return True
-    own = m.Involvement.organisation_code == organisation_code if organisation_code else (
-        m.Involvement.organisation_name == organisation)
-    return session.scalar(
-        select(m.Involvement.id).where(m.Involvement.child_id == child_id, own).limit(1)) is not None
+    by, organisation = ("code", organisation_code) if organisation_code else ("name", organisation)
+    involved = conn.execute(_INVOLVED[by], {"child_id": child_id, "organisation": organisation}).scalar()
+    return involved is not None
 
 
 __all__ = ["FIND_FIRST", "found"]

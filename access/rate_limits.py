@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, func, literal, select
 from sqlalchemy.orm import Session
 
 from access.settings import AccessSettings
@@ -47,27 +48,51 @@ class RateLimited(Exception):
                 f"try again in {self.retry_after} seconds. If your work needs more, ask your LA data team")
 
 
+_EVENTS = m.AuditEvent.__table__
+
+
+def _counted(window: int) -> Any:
+    """How many of the user's entries of the action fall in window `window` (bound parameters
+    `since{window}`, `limit{window}`), counting at most the limit: reaching it is all that is
+    asked, so a request never reads more than the limits' sum of index entries, whatever the
+    user's history (the index ix_audit_events_actor_action_at holds every column read)."""
+    event = _EVENTS.c
+    recent = (select(literal(1))
+              .where(event.actor == bindparam("actor"), event.action == bindparam("action"),
+                     event.at >= bindparam(f"since{window}"), event.outcome != RATE_LIMITED)
+              .limit(bindparam(f"limit{window}")).subquery())
+    return select(func.count()).select_from(recent).scalar_subquery()
+
+
+# Built once: one statement a request, each window's count a bounded subquery of it.
+_WINDOWS_OF: dict[str, tuple[tuple[dt.timedelta, str], ...]] = {
+    action: tuple((window, name) for act, window, name in RATE_LIMITS if act == action)
+    for action in dict.fromkeys(act for act, _, _ in RATE_LIMITS)
+}
+_COUNTS = {action: select(*[_counted(i) for i in range(len(windows))])
+           for action, windows in _WINDOWS_OF.items()}
+_OLDEST = (select(func.min(_EVENTS.c.at))
+           .where(_EVENTS.c.actor == bindparam("actor"), _EVENTS.c.action == bindparam("action"),
+                  _EVENTS.c.at >= bindparam("since"), _EVENTS.c.outcome != RATE_LIMITED))
+
+
 def check_rate(session: Session, user_id: str, action: str, now: dt.datetime, *,
                settings: AccessSettings) -> None:
     """Raise RateLimited if `user_id` has reached any limit on `action` (counting ok and other
     outcomes, not earlier refusals for the rate itself)."""
-    limits = [(window, getattr(settings, name)) for act, window, name in RATE_LIMITS if act == action]
-    if not limits:
+    windows = _WINDOWS_OF.get(action)
+    if not windows:
         return
-    event = m.AuditEvent
-    longest = max(window for window, _ in limits)
-    counts = session.execute(
-        select(*[func.coalesce(func.sum(case((event.at >= now - window, 1), else_=0)), 0)
-                 for window, _ in limits])
-        .where(event.actor == user_id, event.action == action, event.at >= now - longest,
-               event.outcome != RATE_LIMITED)
-    ).one()
+    limits = [(window, getattr(settings, name)) for window, name in windows]
+    params: dict[str, Any] = {"actor": user_id, "action": action}
+    for i, (window, limit) in enumerate(limits):
+        params |= {f"since{i}": now - window, f"limit{i}": limit}
+    conn = session.connection()
+    counts = conn.execute(_COUNTS[action], params).one()
     for (window, limit), count in zip(limits, counts, strict=True):
         if count >= limit:
-            oldest = session.scalar(
-                select(func.min(event.at)).where(
-                    event.actor == user_id, event.action == action, event.at >= now - window,
-                    event.outcome != RATE_LIMITED))
+            oldest = conn.execute(_OLDEST, {"actor": user_id, "action": action,
+                                            "since": now - window}).scalar()
             retry = window - (now - _aware(oldest)) if oldest is not None else window
             raise RateLimited(action, limit, window, max(1, int(retry.total_seconds()) + 1))
 

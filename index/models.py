@@ -392,10 +392,13 @@ class AuditEvent(Base):
     """
 
     __tablename__ = "audit_events"
+    # A user's recent entries of one action, read on every search and record view (rate limits,
+    # access.found); its first column serves every lookup by user.
+    __table_args__ = (Index("ix_audit_events_actor_action_at", "actor", "action", "at", "outcome"),)
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
-    actor: Mapped[str] = mapped_column(String(64), index=True)
+    actor: Mapped[str] = mapped_column(String(64))
     actor_role: Mapped[str | None] = mapped_column(String(32))
     actor_la: Mapped[str | None] = mapped_column(String(3))
     action: Mapped[str] = mapped_column(String(32))
