@@ -18,7 +18,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import re
-from collections.abc import Iterable
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,42 +50,136 @@ class TransferReason:
     BY_HAND = ("moved_address", "wrong_la", "agreed_between_las")  # an LA data team, by hand
 
 
-_SPACES = re.compile(r"\s+")
+# A full postcode (spaces removed), and the outward code (district) it starts with; a sector is
+# the district, one space and the first digit of the inward code ("MK45 2"): written with its
+# space, because without it "E1 6" (a sector of E1) would read as the district E16.
+_FULL = re.compile(r"[A-Z]{1,2}\d[A-Z\d]?\d[A-Z]{2}|GIR0AA")
+_DISTRICT = re.compile(r"[A-Z]{1,2}\d[A-Z\d]?")
+_SECTOR = re.compile(r"[A-Z]{1,2}\d[A-Z\d]? \d")
+_LA = re.compile(r"\d{3}")
+_LA_BITS = 10  # a unit's LA is an index into `las`, in the low bits beside the postcode
 
 
-def _compact(postcode: str) -> str:
-    return _SPACES.sub("", postcode).upper()
+def area_key(text: str) -> str | None:
+    """The table's key for a full postcode ("MK452AB"), a sector ("MK45 2") or a district
+    ("MK45"), however spaced and cased; None if the text is none of these."""
+    spaced = " ".join(text.upper().split())
+    compact = spaced.replace(" ", "")
+    if _FULL.fullmatch(compact):
+        return compact
+    if _SECTOR.fullmatch(spaced) or _DISTRICT.fullmatch(spaced):
+        return spaced
+    return None
 
 
 @dataclass(frozen=True)
 class PostcodeAreas:
-    """Postcode (full, sector or district, spaces removed) -> three-digit LA number."""
+    """Postcode -> three-digit LA number: full postcodes, sectors and districts, the longest
+    that matches winning.
 
-    las: dict[str, str]
+    Full postcodes (most of a national table: 1.7 million rows) are held as one sorted array of
+    integers, each the postcode read as a base-36 number shifted left beside the index of its
+    LA, and found by bisection: about 8 bytes a postcode instead of the ~160 of a dict of
+    strings (docs/benchmarks.md). Sectors and districts, a few thousand, are a dict.
+    """
+
+    units: array[int]
+    las: tuple[str, ...]
+    areas: dict[str, str]
+
+    @classmethod
+    def of(cls, table: Mapping[str, str] | Iterable[tuple[str, str]]) -> PostcodeAreas:
+        """From (postcode, sector or district; LA number) pairs."""
+        pairs = table.items() if isinstance(table, Mapping) else table
+        builder = _Builder()
+        for number, (postcode, la) in enumerate(pairs, start=1):
+            if not builder.add(postcode, la):
+                raise ValueError(f"entry {number}: needs a postcode, sector or district and a three-digit la")
+        return builder.build("the table")
 
     @classmethod
     def from_file(cls, path: Path) -> PostcodeAreas:
-        las: dict[str, str] = {}
-        with path.open(encoding="utf-8", newline="") as handle:
-            rows = csv.DictReader(line for line in handle if not line.startswith("#"))
-            for number, row in enumerate(rows, start=2):
-                postcode, la = _compact(row.get("postcode") or ""), (row.get("la") or "").strip()
-                if not postcode or not re.fullmatch(r"\d{3}", la):
-                    raise ValueError(f"{path.name} line {number}: needs a postcode and a three-digit la")
-                las[postcode] = la
-        return cls(las)
+        """Read a `postcode,la` CSV (lines starting with # are comments). A bad row stops the
+        read, naming its line and never its value."""
+        builder = _Builder()
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            rows = csv.reader(handle)
+            header: list[str] | None = None
+            for row in rows:
+                if not row or row[0].startswith("#"):
+                    continue
+                if header is None:
+                    header = [cell.strip().lower() for cell in row]
+                    if "postcode" not in header or "la" not in header:
+                        raise ValueError(f"{path.name} line {rows.line_num}: "
+                                         "the header needs postcode and la")
+                    at, la_at = header.index("postcode"), header.index("la")
+                    continue
+                if len(row) != len(header) or not builder.add(row[at], row[la_at].strip()):
+                    raise ValueError(f"{path.name} line {rows.line_num}: needs a postcode, sector or "
+                                     "district and a three-digit la")
+        return builder.build(path.name)
+
+    def __len__(self) -> int:
+        return len(self.units) + len(self.areas)
 
     def la_of(self, postcode: str | None) -> str | None:
         if not postcode:
             return None
-        full = _compact(postcode)
-        if len(full) < 5:
-            return self.las.get(full)
+        full = "".join(postcode.split()).upper()
+        if not _FULL.fullmatch(full):
+            key = area_key(postcode)
+            return self.areas.get(key) if key else None
+        code = int(full, 36) << _LA_BITS
+        at = bisect_left(self.units, code)
+        if at < len(self.units) and self.units[at] >> _LA_BITS == code >> _LA_BITS:
+            return self.las[self.units[at] & ((1 << _LA_BITS) - 1)]
         outward, inward = full[:-3], full[-3:]
-        for key in (full, outward + inward[0], outward):
-            if key in self.las:
-                return self.las[key]
-        return None
+        return self.areas.get(f"{outward} {inward[0]}") or self.areas.get(outward)
+
+
+class _Builder:
+    """Collects a table's rows; `build` sorts the full postcodes once."""
+
+    def __init__(self) -> None:
+        self.units: list[int] = []
+        self.la_index: dict[str, int] = {}
+        self.areas: dict[str, str] = {}
+        self.area_clashes = 0
+
+    def add(self, postcode: str, la: str) -> bool:
+        if not _LA.fullmatch(la):
+            return False
+        full = "".join(postcode.split()).upper()
+        if _FULL.fullmatch(full):
+            index = self.la_index.setdefault(la, len(self.la_index))
+            self.units.append(int(full, 36) << _LA_BITS | index)
+            return True
+        key = area_key(postcode)
+        if key is None:
+            return False
+        if self.areas.setdefault(key, la) != la:
+            self.area_clashes += 1
+        return True
+
+    def build(self, name: str) -> PostcodeAreas:
+        if len(self.la_index) > 1 << _LA_BITS:
+            raise ValueError(f"{name}: more LA numbers than there are LAs")
+        self.units.sort()
+        mask = (1 << _LA_BITS) - 1
+        clashes, unique = self.area_clashes, array("q")
+        previous = None
+        for unit in self.units:
+            if previous is not None and unit >> _LA_BITS == previous >> _LA_BITS:
+                clashes += (unit & mask) != (previous & mask)
+                continue
+            unique.append(unit)
+            previous = unit
+        if clashes:
+            raise ValueError(f"{name}: {clashes} postcodes, sectors or districts listed twice with "
+                             "different LAs")
+        las = tuple(sorted(self.la_index, key=self.la_index.__getitem__))
+        return PostcodeAreas(unique, las, self.areas)
 
 
 def configured_areas(settings: OwnershipSettings | None = None) -> PostcodeAreas | None:

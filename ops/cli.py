@@ -14,10 +14,12 @@ from ops.bench.api import command as bench_api_command
 from ops.bench.audit import command as bench_audit_command
 from ops.bench.ingest import command as bench_ingest_command
 from ops.bench.match import command as bench_match_command
+from ops.bench.postcodes import command as bench_postcodes_command
 from ops.bench.search import command as bench_search_command
 from ops.demo import command as demo_command
 from ops.ingest import ingest_app
 from ops.lists import dedupe_command, link_command
+from ops.postcodes import postcodes_app
 from ops.reindex import index_app
 from ops.retention import retention_app
 from ops.review import review_app
@@ -39,6 +41,7 @@ app.add_typer(review_app, name="review")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(backup_app, name="backup")
 app.add_typer(retention_app, name="retention")
+app.add_typer(postcodes_app, name="postcodes")
 app.command("synth")(synth_command)
 app.command("demo")(demo_command)
 app.command("serve")(serve_command)
@@ -50,6 +53,7 @@ bench_app.command("api")(bench_api_command)
 bench_app.command("ingest")(bench_ingest_command)
 bench_app.command("match")(bench_match_command)
 bench_app.command("audit")(bench_audit_command)
+bench_app.command("postcodes")(bench_postcodes_command)
 
 DatabaseOption = Annotated[
     str | None,

@@ -24,7 +24,7 @@ from index.vocabulary import ReviewStatus
 from ingest import run_nightly, submit_file
 from ops.slapd import DemoDirectory
 
-AREAS = PostcodeAreas({"MK45": "823", "LU1": "821", "LU13": "821"})
+AREAS = PostcodeAreas.of({"MK45": "823", "LU1": "821", "LU1 3": "821"})
 HOME, AWAY = ("MK45 2AB", "Ampthill"), ("LU1 3AA", "Luton")
 SCHOOL_823, SCHOOL_821 = ("823", "1234"), ("821", "4321")
 HEALTH_HEADER = ("record_id,given_name,middle_names,family_name,date_of_birth,sex,address_line1,"
