@@ -13,6 +13,7 @@ from ingest.census import parse_census
 from ingest.ctf import parse_ctf
 from ingest.report import FeedError, FeedParse
 from ingest.service_feed import SERVICE_FEED_COLUMNS, parse_service_feed
+from ingest.spreadsheets import SAVE_AS, first_line, header_names, sniff_delimiter
 from ingest.xml_stream import root_name
 
 XML_ROOTS: dict[str, SourceKind] = {"Message": SourceKind.CENSUS, "CTfile": SourceKind.CTF}
@@ -20,9 +21,32 @@ _SNIFF_BYTES = 4096
 
 
 def _looks_like_xml(head: bytes) -> bool:
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or head[:2] in (b"<\x00", b"\x00<"):
+    if head[:2] in (b"<\x00", b"\x00<"):
         return True
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # XML or Excel's Unicode text
+        text = head[: len(head) // 2 * 2].decode("utf-16", errors="replace")
+        return text.lstrip("\ufeff \r\n\t").startswith("<")
     return head.removeprefix(codecs.BOM_UTF8).lstrip().startswith(b"<")
+
+
+# Containers people send instead of the file inside them: (opening bytes, what to say).
+_CONTAINERS = (
+    (b"PK\x03\x04", "is a ZIP archive (a zipped file, or an Excel .xlsx workbook): send the XML "
+                     f"file itself, or for a service feed {SAVE_AS}"),
+    (b"\xd0\xcf\x11\xe0", f"is an Excel .xls workbook, not CSV text: {SAVE_AS}"),
+    (b"\x1f\x8b", "is a gzip archive: send the file inside it"),
+    (b"%PDF", "is a PDF document, not a census, CTF or CSV service feed"),
+)
+
+
+def _container(head: bytes) -> str | None:
+    return next((reason for magic, reason in _CONTAINERS if head.startswith(magic)), None)
+
+
+def _feed_columns(line: str) -> set[str]:
+    """The documented service-feed columns a header line names (any delimiter and spelling)."""
+    delimiter = sniff_delimiter(line, SERVICE_FEED_COLUMNS)
+    return set(header_names(next(csv.reader([line], delimiter=delimiter), []))) & set(SERVICE_FEED_COLUMNS)
 
 
 def detect_kind(path: Path | str) -> SourceKind:
@@ -35,6 +59,9 @@ def detect_kind(path: Path | str) -> SourceKind:
         raise FeedError(path.name, f"cannot be read ({type(exc).__name__})") from None
     if not head.strip():
         raise FeedError(path.name, "is empty")
+    container = _container(head)
+    if container is not None:
+        raise FeedError(path.name, container)
     if _looks_like_xml(head):
         root = root_name(path)
         kind = XML_ROOTS.get(root)
@@ -45,12 +72,10 @@ def detect_kind(path: Path | str) -> SourceKind:
                 "a CTF (CTfile) or another known feed",
             )
         return kind
-    try:
-        first_line = head.removeprefix(codecs.BOM_UTF8).decode("utf-8").splitlines()[0]
-    except (UnicodeDecodeError, IndexError):
-        raise FeedError(path.name, "is neither XML nor UTF-8 CSV text") from None
-    columns = {c.strip() for c in next(csv.reader([first_line]), [])}
-    if columns & set(SERVICE_FEED_COLUMNS):
+    line = first_line(head)
+    if line is None:
+        raise FeedError(path.name, f"is neither XML nor UTF-8 CSV text: for a service feed, {SAVE_AS}")
+    if _feed_columns(line):
         return SourceKind.SERVICE_FEED
     raise FeedError(path.name, "is neither XML nor a CSV service feed with the documented header")
 
@@ -77,9 +102,8 @@ def guess_kind(path: Path | str) -> SourceKind:
             if name in XML_ROOTS:
                 return XML_ROOTS[name]
         return SourceKind.UNKNOWN
-    first_line = text.splitlines()[0] if text.strip() else ""
-    columns = {c.strip() for c in next(csv.reader([first_line]), [])}
-    return SourceKind.SERVICE_FEED if columns & set(SERVICE_FEED_COLUMNS) else SourceKind.UNKNOWN
+    line = text.splitlines()[0] if text.strip() else ""
+    return SourceKind.SERVICE_FEED if _feed_columns(line) else SourceKind.UNKNOWN
 
 
 def parse_feed(

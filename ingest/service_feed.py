@@ -5,17 +5,18 @@ order. A column not listed is rejected by name (the whole file: it may carry dat
 hold); the required columns must be there; other listed columns may be left out.
 One row is one involvement of one child. Dates are YYYY-MM-DD; booleans `true`/`false`;
 `service_type` and `consent_basis` take the values of `index.vocabulary.ServiceType` and
-`ConsentBasis`; `sex` is F, M or U.
+`ConsentBasis`; `sex` is F, M or U. As spreadsheets save them (`ingest.spreadsheets`): also
+UTF-16, semicolon or tab delimited, header names in any case with spaces, empty columns at the
+right, "N/A" for nothing, dates day first (DD/MM/YYYY), Female/Male, Yes/No, "Health Visitor".
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
 import datetime as dt
-from collections.abc import Iterator, Mapping
+import itertools
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import BinaryIO
 
 from pydantic import ValidationError
 
@@ -41,6 +42,17 @@ from ingest.pupil import (
     validation_problem,
 )
 from ingest.report import FeedError, FeedParse, Outcome, ParseReport, RecordError, SourceRecord
+from ingest.spreadsheets import (
+    DELIMITER_NAMES,
+    SAVE_AS,
+    cell_text,
+    code_text,
+    fit_row,
+    header_names,
+    iso_date,
+    sniff_delimiter,
+    text_lines,
+)
 
 SERVICE_FEED_COLUMNS: tuple[str, ...] = (
     "record_id",           # the sender's own reference for the row (not personal data)
@@ -96,10 +108,24 @@ SERVICE_FEED_ADDRESS: Mapping[str, str] = {
 }
 _MAX_COLUMN_NAME = 40
 
+# Cells as spreadsheets write them -> the documented form (ingest.spreadsheets): dates day first,
+# words for codes and booleans. A value none of these makes valid is rejected as before.
+_WORDS = {"female": "F", "male": "M", "yes": "true", "y": "true", "no": "false", "n": "false"}
+
+
+def _word(text: str) -> str:
+    return _WORDS.get(text.casefold(), text)
+
+
+SPREADSHEET_CELLS: Mapping[str, Callable[[str], str]] = {
+    "date_of_birth": iso_date, "start_date": iso_date, "end_date": iso_date,
+    "sex": _word, "lead_professional": _word, "service_type": code_text, "consent_basis": code_text,
+}
+
 
 def read_header(file: str, header: list[str]) -> list[str]:
     """The header's column names, or FeedError naming what is wrong with them."""
-    names = [name.strip() for name in header]
+    names = header_names(header)
     if not any(names):
         raise FeedError(file, "has an empty header line")
     unknown = [n[:_MAX_COLUMN_NAME] or "(blank)" for n in names if n not in SERVICE_FEED_COLUMNS]
@@ -221,12 +247,6 @@ def build_row(
     )
 
 
-def _utf8_lines(handle: BinaryIO) -> Iterator[str]:
-    """Lines decoded one at a time, so rows before a badly encoded line are still read."""
-    for number, raw in enumerate(handle):
-        yield (raw.removeprefix(codecs.BOM_UTF8) if number == 0 else raw).decode("utf-8")
-
-
 # A service feed with more rows than this is refused as a whole: it is more than any LA has
 # children (the largest has about 330,000), and it bounds the per-file duplicate check's memory
 # whatever the file's size. Read at each parse.
@@ -241,12 +261,16 @@ def _rows(path: Path, report: ParseReport, owning_la: str, today: dt.date) -> It
     limit = MAX_ROWS_PER_FILE
     try:
         with path.open("rb") as handle:
-            reader = csv.reader(_utf8_lines(handle), strict=True)
-            header = next(reader, None)
-            if header is None:
+            lines = text_lines(handle)
+            first = next(lines, None)
+            if first is None:
                 raise FeedError(file, "is empty")
-            columns = read_header(file, header)
+            delimiter = sniff_delimiter(first, SERVICE_FEED_COLUMNS)
+            reader = csv.reader(itertools.chain([first], lines), delimiter=delimiter, strict=True)
+            columns = read_header(file, next(reader))
             report.header.update({"owning_la": owning_la, "columns": ",".join(columns)})
+            if delimiter != ",":
+                report.header["delimiter"] = DELIMITER_NAMES[delimiter]
             while True:
                 line = reader.line_num + 1
                 row = next(reader, None)
@@ -256,21 +280,26 @@ def _rows(path: Path, report: ParseReport, owning_la: str, today: dt.date) -> It
                     continue  # blank lines carry nothing
                 if report.records_seen >= limit:
                     raise FeedError(file, f"holds more than {limit:,} rows: more than any LA has children")
-                if len(row) != len(columns):
+                cells = fit_row(row, len(columns))
+                if cells is None:
                     yield RecordError(
                         file, f"line {line}", "row",
                         f"has {len(row)} fields, the header has {len(columns)}",
                     )
                     continue
                 # Whitespace (including line breaks inside quoted cells) folds to one space.
-                values = {c: " ".join(v.split()) for c, v in zip(columns, row, strict=True)}
+                values = {c: cell_text(v) for c, v in zip(columns, cells, strict=True)}
+                for column, tidy in SPREADSHEET_CELLS.items():
+                    if values.get(column):
+                        values[column] = tidy(values[column])
                 outcome = build_row(values, f"line {line}", context, seen_refs)
                 for warning in getattr(outcome, "warnings", ()):
                     report.warn(warning)
                 yield outcome
     except UnicodeDecodeError:
         raise FeedError(
-            file, f"has the wrong encoding: it is not UTF-8 text (at or after line {max(line, 1)})",
+            file, f"has the wrong encoding: it is not UTF-8 text (at or after line {max(line, 1)}): "
+                  f"{SAVE_AS}",
             truncated=line > 1,
         ) from None
     except csv.Error:

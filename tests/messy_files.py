@@ -90,8 +90,10 @@ def excel_header(rows: list[list[str]]) -> list[list[str]]:
 
 
 def trailing_blank_columns(rows: list[list[str]], count: int = 2) -> list[list[str]]:
-    """Empty columns at the right, as Excel saves cells that were once touched."""
-    return [row + [""] * count for row in rows]
+    """Empty columns at the right, as Excel saves cells that were once touched (a row already
+    shorter than the header is left as it is)."""
+    width = len(rows[0])
+    return [row + [""] * count if len(row) == width else row for row in rows]
 
 
 def semicolons(rows: list[list[str]]) -> bytes:

@@ -11,7 +11,8 @@ from typing import Any
 import messy_files as messy
 import pytest
 
-from ingest import FeedResult, parse_feed
+from index.vocabulary import SourceKind
+from ingest import FeedError, FeedResult, detect_kind, parse_feed
 
 DATA = Path(__file__).parent / "data" / "ingest"
 TODAY = dt.date(2025, 11, 5)
@@ -59,3 +60,123 @@ def test_namespaced_files_drop_prohibited_sections(tmp_path: Path, variant: str)
     result = _parse(path)
     assert result.report.dropped["SENhistory"] >= 1 and result.report.dropped["Attendance"] >= 1
     assert "MARKER" not in repr([r.child.model_dump() for r in result.records])
+
+
+# --- service feeds as spreadsheets save them ---------------------------------------------------
+
+FEED = DATA / "service_feed.csv"
+
+
+def _feed_rows() -> list[list[str]]:
+    return messy.csv_rows(FEED.read_text(encoding="utf-8"))
+
+
+def _feed_outcome(path: Path) -> dict[str, Any]:
+    outcome = _outcome(_parse(path, owning_la="823"))
+    outcome["header"].pop("delimiter", None)
+    return outcome
+
+
+FEED_VARIANTS: dict[str, Callable[[list[list[str]]], bytes]] = {
+    "byte-order mark, CRLF": lambda rows: messy.bom_crlf(messy.csv_text(rows).encode()),
+    "header as people type it": lambda rows: messy.csv_text(messy.excel_header(rows)).encode(),
+    "empty columns at the right": lambda rows: messy.csv_text(messy.trailing_blank_columns(rows)).encode(),
+    "empty cells at the right of rows only": lambda rows: messy.csv_text(
+        [rows[0], *messy.trailing_blank_columns(rows[1:])]).encode(),
+    "semicolons": messy.semicolons,
+    "Excel's Unicode text (UTF-16, tabs)": messy.unicode_text,
+}
+
+
+@pytest.mark.parametrize("variant", list(FEED_VARIANTS))
+def test_service_feeds_saved_by_spreadsheets_read_the_same(tmp_path: Path, variant: str) -> None:
+    clean = _feed_outcome(FEED)
+    assert clean["records"] and clean["failure"] is None
+    path = tmp_path / "feed.csv"
+    path.write_bytes(FEED_VARIANTS[variant](_feed_rows()))
+    assert _feed_outcome(path) == clean
+
+
+def _one_row_feed(tmp_path: Path, name: str, cells: dict[str, str]) -> Path:
+    rows = _feed_rows()
+    header, first = rows[0], dict(zip(rows[0], rows[1], strict=True))
+    first.update(cells)
+    path = tmp_path / name
+    path.write_text(messy.csv_text([header, [first[c] for c in header]]), encoding="utf-8")
+    return path
+
+
+def test_spreadsheet_cells_read_as_their_documented_form(tmp_path: Path) -> None:
+    documented = _one_row_feed(tmp_path, "documented.csv", {
+        "date_of_birth": "2024-02-10", "start_date": "2024-02-20", "sex": "F", "lead_professional": "true",
+        "service_type": "health_visitor", "address_line2": "", "postcode": "", "contact_email": ""})
+    typed = _one_row_feed(tmp_path, "typed.csv", {
+        "date_of_birth": "10/02/2024", "start_date": "20.2.2024", "sex": "Female",
+        "lead_professional": "Yes", "service_type": "Health Visitor", "address_line2": "N/A",
+        "postcode": "#N/A", "contact_email": " null "})
+    assert _feed_outcome(typed)["records"] == _feed_outcome(documented)["records"]
+
+
+def test_a_date_is_never_guessed_month_first(tmp_path: Path) -> None:
+    """12/25/2013 is no day-first date: rejected as before, never read as 25 December."""
+    result = _parse(_one_row_feed(tmp_path, "us.csv", {"start_date": "12/25/2024"}), owning_la="823")
+    assert [(e.field, e.reason) for e in result.errors] == [("start_date", "is not a date (YYYY-MM-DD)")]
+
+
+def test_names_are_not_taken_for_no_value(tmp_path: Path) -> None:
+    result = _parse(_one_row_feed(tmp_path, "na.csv", {"given_name": "Na", "family_name": "Nil"}),
+                    owning_la="823")
+    name = result.records[0].child.current_name
+    assert (name.given_name, name.family_name) == ("Na", "Nil")
+
+
+def test_a_value_beyond_the_header_still_rejects_its_row(tmp_path: Path) -> None:
+    rows = _feed_rows()
+    rows[1] = [*rows[1], "", "something"]
+    path = tmp_path / "extra.csv"
+    path.write_text(messy.csv_text(rows), encoding="utf-8")
+    result, clean = _parse(path, owning_la="823"), _parse(FEED, owning_la="823")
+    assert ("line 2", "row", "has 26 fields, the header has 24") in [
+        (e.record_ref, e.field, e.reason) for e in result.errors]
+    assert "line 2" not in [r.record_ref for r in result.records]
+    assert {r.record_ref for r in clean.records} - {"line 2"} <= {r.record_ref for r in result.records}
+
+
+def test_an_undocumented_column_is_refused_by_name_in_any_spelling(tmp_path: Path) -> None:
+    rows = messy.excel_header(_feed_rows())
+    rows = [[*rows[0], "Ethnicity"], *([*r, "WBRI"] for r in rows[1:])]
+    path = tmp_path / "ethnicity.csv"
+    path.write_text(messy.csv_text(rows), encoding="utf-8")
+    result = _parse(path, owning_la="823")
+    assert result.failure is not None and "not in the documented header: ethnicity" in result.failure.reason
+    assert result.records == [] and "WBRI" not in result.failure.reason
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"PK\x03\x04\x14\x00\x06\x00" + b"\x00" * 64, "is a ZIP archive"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 64, "is an Excel .xls workbook"),
+        (b"\x1f\x8b\x08\x00" + b"\x00" * 64, "is a gzip archive"),
+    ],
+    ids=["zip", "xls", "gzip"],
+)
+def test_an_archive_or_workbook_is_named_for_what_it_is(tmp_path: Path, content: bytes, reason: str) -> None:
+    path = tmp_path / "upload.dat"
+    path.write_bytes(content)
+    with pytest.raises(FeedError, match=reason):
+        detect_kind(path)
+
+
+def test_windows_1252_csv_is_refused_with_how_to_save_it(tmp_path: Path) -> None:
+    """Excel's plain "CSV" on Windows: the header reads, the first row with an accent does not;
+    the refusal names the line and says how to save the file (and nothing of its content)."""
+    rows = _feed_rows()
+    rows[2][rows[0].index("given_name")] = "Siân"
+    path = tmp_path / "ansi.csv"
+    path.write_bytes(messy.csv_text(rows).encode("cp1252"))
+    assert detect_kind(path) is SourceKind.SERVICE_FEED
+    result = _parse(path, owning_la="823")
+    assert result.failure is not None
+    assert "not UTF-8 text (at or after line 3)" in result.failure.reason
+    assert "CSV UTF-8" in result.failure.reason and "Si" not in result.failure.reason

@@ -172,7 +172,7 @@ def test_utf8_bom_declaring_another_encoding_is_refused(tmp_path: Path) -> None:
     ("content", "reason"),
     [
         (b"", "is empty"),
-        (b"%PDF-1.7\n\x00\x01\x02binary", "is neither XML nor"),
+        (b"%PDF-1.7\n\x00\x01\x02binary", "is a PDF document, not a census"),
         (b"name,age\nAmara,11\n", "is neither XML nor a CSV service feed"),
     ],
 )
