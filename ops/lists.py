@@ -1,19 +1,21 @@
 """`childindex link` and `childindex dedupe`: matching for people with their own lists.
 
-Input is CSV with a header naming any subset of `matching.ROW_COLUMNS`, exactly; a column not
-in that list rejects the file by name (it may hold data the index must never take in). Every
-row with a name or a trusted identifier is used: a value that cannot be used as what it claims
-(a date that is not a date, a postcode that is not a UK one, an identifier whose check fails)
-is compared as text or left out and counted by field and reason (`matching.ROW_WARNINGS`),
-never printed row by row. Only a row that cannot be read at all (wrong number of fields, not
-UTF-8, no id, a repeated id, neither name nor identifier) is skipped, reported by line number
-and reason (never its values); the run completes and says how many rows it used.
+Input is CSV with a header naming any subset of `matching.ROW_COLUMNS` (as spreadsheets save
+it: `ingest.spreadsheets`); a column not in that list rejects the file by name (it may hold
+data the index must never take in). Every row with a name or a trusted identifier is used: a
+value that cannot be used as what it claims (a date that is not a date, a postcode that is not
+a UK one, an identifier whose check fails) is compared as text or left out and counted by field
+and reason (`matching.ROW_WARNINGS`), never printed row by row. Only a row that cannot be read
+at all (wrong number of fields, not UTF-8, no id, a repeated id, neither name nor identifier)
+is skipped, reported by line number and reason (never its values); the run completes and says
+how many rows it used.
 """
 
 from __future__ import annotations
 
 import csv
 import gc
+import itertools
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ from typing import Annotated
 
 import typer
 
+from ingest.spreadsheets import cell_text, fit_row, header_names, iso_date, sniff_delimiter, text_lines
 from matching import (
     ROW_COLUMNS,
     ROW_WARNINGS,
@@ -54,18 +57,22 @@ def read_list(path: Path) -> ReadList:
     """The scorable rows of a list, with a line-numbered reason for every row left out."""
     result = ReadList()
     try:
-        handle = path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
+        handle = path.open("rb")
     except OSError as exc:
         raise ListError(f"{path}: cannot be read ({exc.strerror})") from None
     with handle:
-        reader = csv.reader(handle)
+        # As spreadsheets save lists (ingest.spreadsheets): UTF-8 or UTF-16, commas, semicolons
+        # or tabs, header names in any case with spaces, empty columns at the right.
+        lines = text_lines(handle, errors="surrogateescape")
+        first = next(lines, None)
+        if first is None:
+            raise ListError(f"{path}: is empty (no header line)")
+        reader = csv.reader(itertools.chain([first], lines),
+                            delimiter=sniff_delimiter(first, ROW_COLUMNS))
         try:
-            header = next(reader)
-        except StopIteration:
-            raise ListError(f"{path}: is empty (no header line)") from None
+            header = header_names(next(reader))
         except csv.Error as exc:
             raise ListError(f"{path}: header line is not CSV ({exc})") from None
-        header = [h.strip() for h in header]
         unknown = [h for h in header if h not in ROW_COLUMNS]
         if unknown:
             raise ListError(
@@ -81,9 +88,11 @@ def read_list(path: Path) -> ReadList:
             ref = _check_row(line, cells, header, seen, result)
             if ref is None:
                 continue
+            row = {name: cell_text(cell) for name, cell in zip(header, cells, strict=False)}
+            if row.get("date_of_birth"):
+                row["date_of_birth"] = iso_date(row["date_of_birth"])
             try:
-                result.people.append(person_from_row(ref, dict(zip(header, cells, strict=True)),
-                                                     result.warnings))
+                result.people.append(person_from_row(ref, row, result.warnings))
             except UnscorableRecord as exc:
                 result.problems.append(f"line {line}: {exc}")
             else:
@@ -108,7 +117,7 @@ def _rows(reader: Iterator[list[str]], result: ReadList) -> Iterator[tuple[int, 
 def _check_row(
     line: int, cells: list[str], header: list[str], seen: set[str], result: ReadList
 ) -> str | None:
-    if len(cells) != len(header):
+    if fit_row(cells, len(header)) is None:
         result.problems.append(f"line {line}: has {len(cells)} fields, the header has {len(header)}")
         return None
     if any(len(c) > MAX_CELL for c in cells):
@@ -118,7 +127,7 @@ def _check_row(
         for cell in cells:
             cell.encode("utf-8")
     except UnicodeEncodeError:
-        result.problems.append(f"line {line}: is not valid UTF-8")
+        result.problems.append(f"line {line}: is not valid UTF-8 (save the list as CSV UTF-8)")
         return None
     ref = cells[header.index("id")].strip() if "id" in header else str(line)
     if not ref:
