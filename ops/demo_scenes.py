@@ -1,6 +1,7 @@
 """Something for every role to do at once in the demo: a later census from the demo school, run
-through the nightly job (reviews wait in the queue; one pupil rejected; leavers), a shielded
-child, a sensitive involvement, and accesses to the shielded child that notify its LA.
+through the nightly job (reviews wait in the queue; one pupil rejected; leavers; one pupil now
+living in the neighbouring LA, whose record moves there), a shielded child, a sensitive
+involvement, and accesses to the shielded child that notify its LA.
 
 Everything goes through the real paths: the census through ingest staging and the nightly run,
 the people's actions through the API's own functions behind a real sign-in (password and TOTP),
@@ -30,16 +31,19 @@ from api.schemas import OverrideBody, ShieldBody
 from index import models as m
 from index.embedded import EmbeddedSearch
 from index.identifiers import upn_check_letter
+from index.ownership import PostcodeAreas
 from index.store import add_involvement, transaction
 from index.vocabulary import ConsentBasis, NameKind, ServiceType, SourceKind
 from ingest.nightly import run_nightly
 from ingest.staging import submit_file
 from ops.demo_users import Enrolled
+from ops.synth.postcode_table import area_postcodes, neighbour_la, write_postcode_table
 
 LEAVERS = 3  # pupils of the demo school left off its later census: the run ends their involvement
 # Pupils sent with the UPN of a child the index holds but a record describing someone else (a
 # UPN keyed onto the wrong pupil): an identifier conflict, which matching leaves to a person.
 CHANGED = 6
+NEIGHBOUR_CHILDREN, NEIGHBOUR_SEED = 300, 1  # the neighbouring LA's synthetic homes (postcodes only)
 
 
 def stage_demo(engine: object, access: AccessSettings, enrolled: list[Enrolled], *, la: str,
@@ -52,7 +56,7 @@ def stage_demo(engine: object, access: AccessSettings, enrolled: list[Enrolled],
             m.Submission.source_code == school, m.Submission.source_kind == SourceKind.CENSUS))
     if sent is not None or school is None:
         return ["scenes: already set up (the demo school's census is there)"]
-    done = [_census_run(engine, school, la)]
+    done = _census_run(engine, school, la, demo_postcode_table(engine, la, db))
     ctx = Context(ApiSettings(database_url=f"sqlite:///{db}", access=access, secure_cookie=False),
                   engine, SignIn(engine, Directory(access), access), EmbeddedSearch(engine))  # type: ignore[arg-type]
     done += _people(ctx, people, la)
@@ -79,14 +83,36 @@ def _pupil(child: m.Child, name: m.ChildName, postcode: str | None, upn: str, *,
             f"</PupilOnRoll>\n")
 
 
-def _census_run(engine: object, school: str, la: str) -> str:
+def demo_postcode_table(engine: object, la: str, db: Path) -> tuple[Path, str, str]:
+    """The demo's postcode-to-LA table beside its store (`<db>_postcode_las.csv`): the postcodes
+    of the demo area's homes in its LA, and those of a synthetic neighbouring LA's; (the table,
+    the neighbouring LA, a postcode there for a pupil who moves)."""
+    with transaction(engine) as session:  # type: ignore[arg-type]
+        own = set(session.scalars(select(m.ChildAddress.postcode).distinct()
+                                  .join(m.Child, m.Child.id == m.ChildAddress.child_id)
+                                  .where(m.Child.owning_la == la, m.ChildAddress.postcode.is_not(None))))
+    neighbour = neighbour_la(la)
+    theirs = area_postcodes(NEIGHBOUR_CHILDREN, neighbour, NEIGHBOUR_SEED)
+    table = db.with_name(f"{db.stem}_postcode_las.csv")
+    write_postcode_table(table, {la: own, neighbour: theirs},
+                         note=f"the demo's homes in LA {la}, a neighbouring area's in LA {neighbour}")
+    return table, neighbour, min(theirs - own)
+
+
+def _census_run(engine: object, school: str, la: str, moves: tuple[Path, str, str]) -> list[str]:
     """A spring census of the demo school: its pupils but a few (leavers), some changed, one with
-    a date of birth that is not a date (rejected); run through the nightly job."""
+    a date of birth that is not a date (rejected), one living in the neighbouring LA now (moved
+    there: the table says where a postcode is); run through the nightly job."""
+    table, neighbour, away = moves
     with transaction(engine) as session:  # type: ignore[arg-type]
         ids = list(session.scalars(
             select(m.Involvement.child_id).where(m.Involvement.organisation_code == school,
                                                  m.Involvement.end_date.is_(None))
             .order_by(m.Involvement.child_id)))[:-LEAVERS]
+        # The last pupil with a UPN (found on it, not left to a person) moves away.
+        mover = session.scalar(select(m.ChildIdentifier.child_id).where(
+            m.ChildIdentifier.child_id.in_(ids[CHANGED:]), m.ChildIdentifier.scheme == "upn")
+            .order_by(m.ChildIdentifier.child_id.desc()).limit(1))
         pupils = []
         for number, child_id in enumerate(ids):
             child = session.get(m.Child, child_id)
@@ -98,6 +124,8 @@ def _census_run(engine: object, school: str, la: str) -> str:
                                       .where(m.ChildAddress.child_id == child_id))
             upn = session.scalar(select(m.ChildIdentifier.value).where(
                 m.ChildIdentifier.child_id == child_id, m.ChildIdentifier.scheme == "upn"))
+            if child_id == mover:
+                postcode = away  # the family moved to the neighbouring LA
             # A pupil the index holds without a UPN gets one (a census pupil always has one).
             pupils.append(_pupil(child, name, postcode, upn or _new_upn(la, 800_000 + number),
                                  changed=upn is not None and number < CHANGED))
@@ -113,12 +141,18 @@ def _census_run(engine: object, school: str, la: str) -> str:
         path = Path(folder) / "census.xml"
         path.write_text(xml, encoding="utf-8")
         submitted = submit_file(engine, path, source=school)  # type: ignore[arg-type]
-    summary = run_nightly(engine)  # type: ignore[arg-type]
+    summary = run_nightly(engine, areas=PostcodeAreas.from_file(table))  # type: ignore[arg-type]
     with transaction(engine) as session:  # type: ignore[arg-type]
         reviews = session.scalar(select(m.MatchReview.id).where(m.MatchReview.owning_la == la).limit(1))
-    return (f"scenes: a spring census of school {school} (submission {submitted.submission_id}: "
+        moved = session.scalar(select(m.ChildTransfer.child_id).where(
+            m.ChildTransfer.child_id == mover, m.ChildTransfer.to_la == neighbour))
+    return [f"scenes: a spring census of school {school} (submission {submitted.submission_id}: "
             f"{len(pupils)} pupils, one rejected) run through the nightly job (run {summary.run_id}); "
-            f"review items waiting: {'yes' if reviews else 'none'}")
+            f"review items waiting: {'yes' if reviews else 'none'}",
+            f"scenes: child {moved} now lives in LA {neighbour} (a home there on the census): the nightly "
+            f"run moved the record there, listed for both LAs (GET /la/transfers); postcode table "
+            f"{table} (CHILDINDEX_POSTCODE_LAS for nightly runs of your own)" if moved else
+            f"scenes: no move between LAs this time (postcode table {table})"]
 
 
 def _signed_in(ctx: Context, person: Enrolled, at: dt.datetime) -> Actor:

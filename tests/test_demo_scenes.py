@@ -49,6 +49,9 @@ def test_the_demo_has_something_for_every_role(tmp_path: Path) -> None:
         camhs = db_session.scalar(select(func.count()).select_from(m.Involvement)
                                   .where(m.Involvement.service_type == ServiceType.CAMHS))
         reviews = db_session.scalar(select(func.count()).select_from(m.MatchReview))
+        moves = [(t.from_la, t.to_la, t.reason) for t in db_session.scalars(select(m.ChildTransfer))]
+        moved_audited = db_session.scalar(select(func.count()).select_from(m.AuditEvent).where(
+            m.AuditEvent.action == "transfer", m.AuditEvent.actor == "nightly-run"))
         db_session_reasons = [(r.field, r.reason) for r in db_session.scalars(select(m.StagedRejection))]
     assert rejected == 1, db_session_reasons
     assert "review items waiting: yes" in said
@@ -57,3 +60,7 @@ def test_the_demo_has_something_for_every_role(tmp_path: Path) -> None:
     assert len(shielded) == 1 and investigations == ["cora.protect"] and "tess.teacher" in views
     assert camhs >= 1
     assert reviews >= 1, run_report
+    # One pupil's census home is in the neighbouring LA (Bedford, 822): the nightly run, reading
+    # the demo's postcode table, moved the record there; nobody else moved.
+    assert moves == [(LA, "822", "lives_there")] and moved_audited == 1
+    assert (tmp_path / "demo_postcode_las.csv").exists() and "now lives in LA 822" in said

@@ -23,6 +23,8 @@ Layout of an area directory:
     ctf/<from LAEstab>_CTF_<to LAEstab>_001.xml   pupils who changed school (CTfile)
     feeds/<service_type>_<chunk>.csv          ingest.service_feed.SERVICE_FEED_COLUMNS
     truth.csv                                 source_file,record_ref,true_child_id
+    postcode_las.csv                          postcode,la: the homes' postcodes in the area's LA
+                                              (CHILDINDEX_POSTCODE_LAS; ops.synth.postcode_table)
 
 Phone numbers come from Ofcom's drama ranges and e-mail domains are under the reserved
 example.com, example.org and example.net, so nothing written here can reach a real person.
@@ -42,6 +44,7 @@ The modules, in the order an area is made:
     decoration     the sections ingest must drop, and the writers' XML helpers
     census, ctf, feeds   one writer per feed format
     records        the index's input models for true and noisy records
+    postcode_table the postcode-to-LA table of an area's homes (moves between LAs)
     area           the whole area on disk, iterators over it, and `childindex synth`
 """
 

@@ -33,6 +33,7 @@ from ops.synth.neighbourhood import (
     check_la,
     chunk_quotas,
 )
+from ops.synth.postcode_table import TABLE_NAME, chunk_postcodes, write_postcode_table
 from ops.synth.records import noisy_record, true_record
 from ops.synth.sources import source_files
 
@@ -93,7 +94,7 @@ def iter_noisy_records(children: int, la: str, seed: int, noise: NoiseRates | No
         yield rec.source_file, rec.record_ref, rec.child.id, noisy_record(rec, la, validate=validate)
 
 
-_OUTPUTS = ("census", "ctf", "feeds", "truth.csv")
+_OUTPUTS = ("census", "ctf", "feeds", "truth.csv", TABLE_NAME)
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,7 @@ class _ChunkDone:
     counts: dict[str, int]
     records: int
     written: int
+    postcodes: frozenset[str]
 
 
 def _write_chunk(job: _ChunkJob) -> _ChunkDone:
@@ -132,7 +134,7 @@ def _write_chunk(job: _ChunkJob) -> _ChunkDone:
         counts[file.kind] += 1
         records += len(file.records)
         lines.extend(f"{r.source_file},{r.record_ref},{r.child.id}\n" for r in file.records)
-    return _ChunkDone("".join(lines), counts, records, written)
+    return _ChunkDone("".join(lines), counts, records, written, frozenset(chunk_postcodes(chunk)))
 
 
 def write_area(out: Path, children: int, la: str, seed: int, noise: NoiseRates | None = None, *,
@@ -170,11 +172,16 @@ def write_area(out: Path, children: int, la: str, seed: int, noise: NoiseRates |
                 done = list(_consume(results, truth))
         else:
             done = list(_consume(map(_write_chunk, jobs), truth))
+    postcodes: set[str] = set()
     for result in done:
         for kind, count in result.counts.items():
             counts[kind] += count
         records += result.records
         written += result.written
+        postcodes |= result.postcodes
+    # The area's postcodes, each in the area's LA: CHILDINDEX_POSTCODE_LAS for the nightly run.
+    write_postcode_table(out / TABLE_NAME, {la: postcodes},
+                         note=f"the homes of synthetic LA {la}'s area (seed {seed})")
     return AreaSummary(children, len(jobs), counts["census"], counts["ctf"], counts["feed"],
                        records, written, time.perf_counter() - started)
 
@@ -183,7 +190,7 @@ def _consume(results: Iterator[_ChunkDone], truth: io.TextIOBase) -> Iterator[_C
     for result in results:
         truth.write(result.truth)
         # Keep the counts, drop the (large) truth text: memory stays bounded.
-        yield _ChunkDone("", result.counts, result.records, result.written)
+        yield _ChunkDone("", result.counts, result.records, result.written, result.postcodes)
 
 
 _DEFAULTS = NoiseRates()
