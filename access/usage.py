@@ -15,10 +15,11 @@ import datetime as dt
 import json
 import re
 import statistics
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import case, distinct, func, intersect, select
 from sqlalchemy.orm import Session
 
 from access.settings import AccessSettings
@@ -46,12 +47,13 @@ class UsageFlag:
 
 @dataclass
 class _Searching:
-    """One user's searches in the period."""
+    """One user's searches in the period, as the database counted them."""
 
-    hours: Counter[dt.datetime] = field(default_factory=Counter)
-    days: Counter[dt.date] = field(default_factory=Counter)
-    shown: set[int] = field(default_factory=set)
+    max_hour: int = 0
+    max_day: int = 0
     near_misses: int = 0
+    shown: int = 0
+    opened_shown: int = 0
     numbers: list[tuple[dt.datetime, int, str, int]] = field(default_factory=list)  # at, seq, scheme, value
 
 
@@ -85,28 +87,55 @@ def _steps(numbers: list[tuple[dt.datetime, int, str, int]], gap: int) -> int:
     return steps
 
 
-def _searching(session: Session, start: dt.datetime, end: dt.datetime) -> dict[str, _Searching]:
+def _clock(unit: str, at: Any, dialect: str) -> Any:
+    """The clock hour or day (UTC) of a stored time, as the database computes it."""
+    if dialect == "postgresql":
+        return func.date_trunc(unit, func.timezone("UTC", at))
+    return func.strftime({"hour": "%Y-%m-%d %H", "day": "%Y-%m-%d"}[unit], at)  # stored as UTC text
+
+
+def _per_actor(session: Session, query: Any) -> dict[str, int]:
+    return {actor: int(n or 0) for actor, n in session.execute(query)}
+
+
+def _searching(session: Session, start: dt.datetime, end: dt.datetime,
+               opened: Any) -> dict[str, _Searching]:
+    """Each searching user's counts, aggregated in the database; only identifier searches are
+    read row by row (their numbers are parsed here: `_number`). `opened`: (actor, child_id) of
+    the period's record views."""
     event, link = m.AuditEvent, m.AuditEventChild
+    searches = (event.at >= start) & (event.at < end) & (event.action == "search")
+    dialect = session.get_bind().dialect.name
     found: dict[str, _Searching] = defaultdict(_Searching)
-    rows = session.execute(
-        select(event.seq, event.actor, event.at, event.criteria, event.outcome)
-        .where(event.at >= start, event.at < end, event.action == "search")
-    ).all()
-    for seq, actor, at, criteria, outcome in rows:
-        use = found[actor]
-        use.hours[at.replace(minute=0, second=0, microsecond=0)] += 1
-        use.days[at.date()] += 1
-        if outcome == "no_evidence":
-            use.near_misses += 1
-        given = json.loads(criteria) if criteria else {}
+    for actor, near_misses in session.execute(
+        select(event.actor, func.sum(case((event.outcome == "no_evidence", 1), else_=0)))
+        .where(searches).group_by(event.actor)
+    ):
+        found[actor].near_misses = int(near_misses or 0)
+    for unit in ("hour", "day"):
+        bucket = _clock(unit, event.at, dialect).label("bucket")
+        per_bucket = (select(event.actor, func.count().label("n")).where(searches)
+                      .group_by(event.actor, bucket).subquery())
+        for actor, most in _per_actor(session, select(per_bucket.c.actor, func.max(per_bucket.c.n))
+                                      .group_by(per_bucket.c.actor)).items():
+            setattr(found[actor], f"max_{unit}", most)
+    shown = (select(event.actor, link.child_id).join(link, link.seq == event.seq)
+             .where(searches, event.outcome == "ok"))
+    pairs = shown.distinct().subquery()
+    for actor, n in _per_actor(session, select(pairs.c.actor, func.count()).group_by(pairs.c.actor)).items():
+        found[actor].shown = n
+    both = intersect(shown, opened).subquery()  # children shown to the user that they opened
+    for actor, n in _per_actor(session, select(both.c.actor, func.count()).group_by(both.c.actor)).items():
+        found[actor].opened_shown = n
+    # Canonical JSON (access.audit.filter_criteria): `"identifier":` only where one was given.
+    for seq, actor, at, criteria in session.execute(
+        select(event.seq, event.actor, event.at, event.criteria)
+        .where(searches, event.criteria.like('%"identifier":%'))
+    ):
+        given = json.loads(criteria)
         if given.get("identifier") and (number := _number(given.get("identifier_scheme") or "",
                                                           str(given["identifier"]))) is not None:
-            use.numbers.append((at, seq, str(given.get("identifier_scheme")), number))
-    for actor, child_id in session.execute(
-        select(event.actor, link.child_id).join(link, link.seq == event.seq)
-        .where(event.at >= start, event.at < end, event.action == "search", event.outcome == "ok")
-    ):
-        found[actor].shown.add(child_id)
+            found[actor].numbers.append((at, seq, str(given.get("identifier_scheme")), number))
     return found
 
 
@@ -126,12 +155,8 @@ def flag_unusual_use(session: Session, start: dt.datetime, end: dt.datetime, *,
         .where(in_period, event.actor_la.is_not(None), m.Child.owning_la != event.actor_la)
         .group_by(event.actor)
     ).all())
-    opened: dict[str, set[int]] = defaultdict(set)
-    for actor, child_id in session.execute(
-        select(event.actor, link.child_id).join(link, link.seq == event.seq).where(in_period)
-    ):
-        opened[actor].add(child_id)
-    searching = _searching(session, start, end)
+    opened = select(event.actor, link.child_id).join(link, link.seq == event.seq).where(in_period)
+    searching = _searching(session, start, end, opened)
     flags = []
     for actor in sorted(set(viewed) | set(outside) | set(searching)):
         count = viewed.get(actor, 0)
@@ -143,15 +168,14 @@ def flag_unusual_use(session: Session, start: dt.datetime, end: dt.datetime, *,
         if outside.get(actor, 0) > 0:
             reasons.append("outside_la")
         use = searching.get(actor, _Searching())
-        per_hour, per_day = max(use.hours.values(), default=0), max(use.days.values(), default=0)
-        opened_shown = len(use.shown & opened[actor])
+        per_hour, per_day, opened_shown = use.max_hour, use.max_day, use.opened_shown
         steps = _steps(use.numbers, settings.unusual_identifier_gap)
         if per_hour > settings.unusual_searches_per_hour:
             reasons.append("searches_per_hour")
         if per_day > settings.unusual_searches_per_day:
             reasons.append("searches_per_day")
-        if (len(use.shown) >= settings.unusual_results_unopened
-                and opened_shown < settings.unusual_results_opened_share * len(use.shown)):
+        if (use.shown >= settings.unusual_results_unopened
+                and opened_shown < settings.unusual_results_opened_share * use.shown):
             reasons.append("results_unopened")
         if steps >= settings.unusual_identifier_runs:
             reasons.append("identifier_sequence")
@@ -160,6 +184,6 @@ def flag_unusual_use(session: Session, start: dt.datetime, end: dt.datetime, *,
         if reasons:
             flags.append(UsageFlag(actor, count, float(median), outside.get(actor, 0), tuple(reasons),
                                    searches_max_hour=per_hour, searches_max_day=per_day,
-                                   results_shown=len(use.shown), results_opened=opened_shown,
+                                   results_shown=use.shown, results_opened=opened_shown,
                                    identifier_steps=steps, near_misses=use.near_misses))
     return sorted(flags, key=lambda f: (-f.children_viewed, f.actor))

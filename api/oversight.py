@@ -4,7 +4,6 @@ reads what concerns its own LA. Each read is itself audited."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from typing import Annotated, Any
 
@@ -48,7 +47,6 @@ from api.schemas import (
     CreatedOut,
     InvestigationOut,
     InvestigationsOut,
-    UsageFlagOut,
     UsageOut,
     VerificationOut,
 )
@@ -290,5 +288,4 @@ def unusual_use(la: AuditLa, ctx: Ctx, who: CurrentActor,
                 .where(m.Child.owning_la == la, m.AuditEvent.at >= start, m.AuditEvent.at < end)))
             flags = [f for f in flags if f.actor in ours]
         record(db, who, "read_audit", reason="audit_review", at=now)
-    return UsageOut(start=start, end=end, flags=[
-        UsageFlagOut(**{**dataclasses.asdict(f), "reasons": list(f.reasons)}) for f in flags])
+    return UsageOut(start=start, end=end, flags=flags)

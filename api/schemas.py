@@ -9,6 +9,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 
 from access.reasons import ACCESS_REASON_CODES, RegisterChange
 from access.roles import Role
+from access.usage import UsageFlag
 from index.identifiers import Scheme
 from index.records import BirthDate, Email, LongText, Phone, PlausibleDate
 from index.text import printable
@@ -303,24 +304,11 @@ class InvestigationsOut(Output):
     investigations: list[InvestigationOut]
 
 
-class UsageFlagOut(Output):
-    actor: str
-    children_viewed: int
-    peer_median: float
-    outside_la_views: int
-    reasons: list[str]
-    searches_max_hour: int = 0
-    searches_max_day: int = 0
-    results_shown: int = 0
-    results_opened: int = 0
-    identifier_steps: int = 0
-    near_misses: int = 0
-
-
 class UsageOut(Output):
     start: dt.datetime
     end: dt.datetime
-    flags: list[UsageFlagOut]
+    # Each flag as access.usage computes it: its fields are declared there only.
+    flags: list[UsageFlag]
 
 
 class VerificationOut(Output):
