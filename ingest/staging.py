@@ -136,7 +136,10 @@ def _reject(engine: Engine, path: Path, kind: SourceKind | None, source: str, la
             error: FeedError, on_recorded: OnRecorded) -> SubmissionRejected:
     """Record a refused file (no sha: the fixed file may come with the same name) and say why.
     Its kind is what was detected, else what its first bytes say, else unknown; its LA is the
-    one given or the school's, never made up."""
+    one given or the school's, never made up. A file that broke part-way says that none of it
+    was kept: the records read before the break were good, but are not staged either."""
+    if error.truncated:
+        error.add_context("nothing from the file was staged: send it again whole")
     with transaction(engine) as session:
         submission_id = create_submission(
             session, source_kind=kind or guess_kind(path), source_code=source[:32],

@@ -10,9 +10,20 @@ from typing import Any
 
 import messy_files as messy
 import pytest
+from sqlalchemy import Engine, func, select
 
+from index import models as m
+from index.store import transaction
 from index.vocabulary import SourceKind
-from ingest import FeedError, FeedResult, detect_kind, parse_feed
+from ingest import (
+    FeedError,
+    FeedResult,
+    SubmissionRejected,
+    detect_kind,
+    parse_feed,
+    run_nightly,
+    submit_file,
+)
 
 DATA = Path(__file__).parent / "data" / "ingest"
 TODAY = dt.date(2025, 11, 5)
@@ -180,3 +191,46 @@ def test_windows_1252_csv_is_refused_with_how_to_save_it(tmp_path: Path) -> None
     assert result.failure is not None
     assert "not UTF-8 text (at or after line 3)" in result.failure.reason
     assert "CSV UTF-8" in result.failure.reason and "Si" not in result.failure.reason
+
+
+# --- through submission and the nightly run ----------------------------------------------------
+
+def _store_text(engine: Engine) -> str:
+    with transaction(engine) as session:
+        return repr([session.execute(select(table)).all() for table in m.Base.metadata.sorted_tables])
+
+
+def test_messy_files_land_in_the_store_as_the_clean_ones(engine: Engine, tmp_path: Path) -> None:
+    """A namespaced CTF and a feed saved as Unicode text with typed cells: staged, run, stored
+    right; nothing of the prohibited sections anywhere in the store."""
+    ctf = tmp_path / "8231234_CTF_8235678_001.xml"
+    ctf.write_bytes(messy.prefixed((DATA / "ctf_markers.xml").read_bytes()))
+    rows = _feed_rows()[:3]
+    rows[1][rows[0].index("date_of_birth")] = "10/02/2024"
+    rows[1][rows[0].index("service_type")] = "Health Visitor"
+    rows[1][rows[0].index("lead_professional")] = "Yes"
+    feed = tmp_path / "hv.txt"
+    feed.write_bytes(messy.unicode_text(messy.excel_header(rows)))
+    first = submit_file(engine, ctf, source="8231234", today=TODAY)
+    second = submit_file(engine, feed, source="HV", la="823", today=TODAY)
+    assert (first.kind, first.rejected, second.kind, second.accepted) == (
+        SourceKind.CTF, 0, SourceKind.SERVICE_FEED, 2)
+    run_nightly(engine)
+    with transaction(engine) as session:
+        okafor = session.scalars(select(m.ChildName.id).where(m.ChildName.family_name == "Okafor")).all()
+        visits = session.execute(select(m.Involvement.lead_professional, m.Involvement.start_date).where(
+            m.Involvement.service_type == "health_visitor")).all()
+    assert okafor and sorted(visits) == [(False, dt.date(2023, 1, 10)), (True, dt.date(2024, 2, 20))]
+    assert "MARKER" not in _store_text(engine)
+
+
+def test_a_broken_file_says_nothing_of_it_was_staged(sqlite_engine: Engine, tmp_path: Path) -> None:
+    text = (DATA / "ctf_markers.xml").read_bytes()
+    path = tmp_path / "cut.xml"
+    path.write_bytes(text[: text.rindex(b"</Pupil>") - 20])
+    with pytest.raises(SubmissionRejected) as caught:
+        submit_file(sqlite_engine, path, source="8231234", today=TODAY)
+    assert "is truncated" in caught.value.reason
+    assert "nothing from the file was staged: send it again whole" in caught.value.reason
+    with transaction(sqlite_engine) as session:
+        assert session.scalar(select(func.count()).select_from(m.StagedRecord)) == 0
