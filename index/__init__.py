@@ -9,7 +9,7 @@ Public surface: the names below. Other packages import from `index`, not from it
 
 from index import outbox
 from index.identifiers import Checked, InvalidIdentifier, Scheme, make_child_number, validate
-from index.records import ChildRecord
+from index.records import ChildRecord, UndatedRecord, load_record
 from index.search import (
     MAX_RESULTS,
     SearchBackend,
@@ -33,7 +33,9 @@ __all__ = [
     "SearchUnavailable",
     "StoreError",
     "StoreSettings",
+    "UndatedRecord",
     "add_children",
+    "load_record",
     "make_child_number",
     "open_store",
     "outbox",

@@ -164,8 +164,9 @@ ALLOWED_COLUMNS: dict[str, dict[str, str]] = {
         "run_report": "staging", "run_id": "key", "staged_at": "bookkeeping",
         "done_at": "bookkeeping",
     },
-    # `payload` is `ChildRecord.model_dump_json()`: ChildRecord forbids extra fields and each of
-    # its fields is on ALLOWED_INPUT_FIELDS, so the JSON can hold nothing the tables could not.
+    # `payload` is `ChildRecord.model_dump_json()` (or `UndatedRecord`'s): both forbid extra fields
+    # and each of their fields is on ALLOWED_INPUT_FIELDS, so the JSON can hold nothing the
+    # tables could not. A held record (outcome `held`, issue 15) keeps it after the run.
     "staged_records": {
         "submission_id": "key", "position": "provenance", "record_ref": "provenance",
         "payload": "staging", "left_on": "involvement", "child_id": "key", "outcome": "staging",
@@ -211,6 +212,11 @@ ALLOWED_INPUT_FIELDS: dict[str, frozenset[str]] = {
     "ChildRecord": frozenset({
         "owning_la", "date_of_birth", "gender", "status", "shielded", "names", "addresses",
         "identifiers", "carers", "involvements", "provenance",
+    }),
+    # A service-feed row whose date of birth cannot be used, as staged (never a child's row).
+    "UndatedRecord": frozenset({
+        "owning_la", "date_of_birth_text", "date_of_birth_problem", "gender", "shielded", "names",
+        "addresses", "identifiers", "carers", "involvements", "provenance",
     }),
 }
 

@@ -202,7 +202,7 @@ def name_pair_keys(family_names: Iterable[str | None], given_names: Iterable[str
 
 def child_keys(
     *,
-    date_of_birth: dt.date,
+    date_of_birth: dt.date | None,
     family_names: Iterable[str | None],
     given_names: Iterable[str | None],
     postcodes: Iterable[str | None],
@@ -215,19 +215,22 @@ def child_keys(
     `date_alone=False` the key of everyone born that day, for lookups that pass over keys held
     by hundreds (it is, from a few hundred thousand children up)."""
     keys: set[str] = set()
-    dob = _ymd(date_of_birth)
+    # No date (a service-feed row without a usable one, looking for its child): no date keys.
+    dob = _ymd(date_of_birth) if date_of_birth is not None else None
     parts = _name_parts(family_names, given_names)
     if name_pairs:
         keys.update(_name_pairs(parts))
     units = [p for p in (postcode_parts(pc) for pc in postcodes) if p]
-    if date_alone:
+    if date_alone and dob is not None:
         keys.add(f"d|{dob}|-")
     for kind, values in parts.items():
-        keys.update(f"d|{dob}|{kind}|{v}" for v in values)
+        if dob is not None:
+            keys.update(f"d|{dob}|{kind}|{v}" for v in values)
         keys.update(f"p|{unit[0]}|{kind}|{v}" for unit in units for v in values)
     for unit in units:
         keys.add(f"p|{unit[0]}|-")
-        keys.add(f"d|{dob}|ps|{unit[1]}")
+        if dob is not None:
+            keys.add(f"d|{dob}|ps|{unit[1]}")
     for scheme, value in identifier_values:
         keys.add(f"id|{_KEY_SCHEME.get(scheme, scheme).value}|{value}")
     return {key_hash(k) for k in keys}

@@ -599,8 +599,10 @@ class StagedSubmission(Base):
 
 
 class StagedRecord(Base):
-    """One accepted record of a staged submission: the minimised `ChildRecord` as JSON (cleared
-    once the submission has run) and, once matched, the child it went to."""
+    """One accepted record of a staged submission: the minimised `ChildRecord` (or, for a
+    service-feed row without a usable date of birth, `UndatedRecord`) as JSON, cleared once the
+    submission has run unless the record is held for the LA data team; once matched, the child
+    it went to."""
 
     __tablename__ = "staged_records"
 

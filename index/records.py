@@ -223,10 +223,71 @@ class ChildRecord(_Input):
 
     @model_validator(mode="after")
     def _one_current_name(self) -> ChildRecord:
-        if sum(n.kind is NameKind.CURRENT for n in self.names) != 1:
-            raise ValueError("a child needs exactly one current name")
+        _check_one_current_name(self.names)
         return self
 
     @property
     def current_name(self) -> NameIn:
         return next(n for n in self.names if n.kind is NameKind.CURRENT)
+
+
+def _check_one_current_name(names: tuple[NameIn, ...]) -> None:
+    if sum(n.kind is NameKind.CURRENT for n in names) != 1:
+        raise ValueError("a child needs exactly one current name")
+
+
+# Why a service feed's date of birth could not be used (fixed phrases: never the value).
+DOB_PROBLEMS = ("is missing", "is not a date (YYYY-MM-DD)", "is not a real calendar date")
+
+
+class UndatedRecord(_Input):
+    """A service-feed row whose date of birth is missing or not a date (issue 15): the service's
+    involvement with a child is not lost for it, but it is never a child of its own (a child
+    needs a date of birth, and none is made up). The nightly run matches it like any record,
+    the date compared as text; linked, it brings its involvement (and names, identifiers,
+    address) to that child; otherwise it is held, with its involvement, for the LA data team.
+
+    The same fields as `ChildRecord`, in its order (provenance last: `ingest.unchanged`), with
+    the date of birth as sent (at most 20 characters) instead of a date."""
+
+    owning_la: LaNumber
+    date_of_birth_text: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20),
+                                  BeforeValidator(printable)] | None = None
+    date_of_birth_problem: Annotated[str, StringConstraints(max_length=40)]
+    gender: Gender = Gender.UNSPECIFIED
+    shielded: bool = False
+    names: Annotated[tuple[NameIn, ...], Field(min_length=1)]
+    addresses: tuple[ChildAddressIn, ...] = ()
+    identifiers: tuple[IdentifierIn, ...] = ()
+    carers: tuple[CarerIn, ...] = ()
+    involvements: tuple[InvolvementIn, ...] = ()
+    provenance: ProvenanceRef = ProvenanceRef()
+
+    @model_validator(mode="after")
+    def _rules(self) -> UndatedRecord:
+        _check_one_current_name(self.names)
+        if self.date_of_birth_problem not in DOB_PROBLEMS:
+            raise ValueError("date_of_birth_problem is not a known reason")
+        return self
+
+    @property
+    def current_name(self) -> NameIn:
+        return next(n for n in self.names if n.kind is NameKind.CURRENT)
+
+    @property
+    def date_of_birth(self) -> None:
+        """No date: what reads a record's date of birth (matching, search keys) sees none."""
+        return None
+
+
+def load_record(payload: str) -> ChildRecord | UndatedRecord:
+    """A staged record from its JSON: a `ChildRecord`, or an `UndatedRecord` (which has no
+    `date_of_birth` key, so it can never pass as a child)."""
+    if _UNDATED_MARK in payload:
+        return UndatedRecord.model_validate_json(payload)
+    return ChildRecord.model_validate_json(payload)
+
+
+# The key only an `UndatedRecord` writes (a raw `"key":` occurs only as a key: quotes inside
+# values are escaped).
+_UNDATED_MARK = '"date_of_birth_problem":'

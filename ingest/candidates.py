@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from index import ChildRecord, SearchBackend, SearchQuery, SearchQueryError
+from index import ChildRecord, SearchBackend, SearchQuery, SearchQueryError, UndatedRecord
 from index import models as m
 from index.embedded import EmbeddedSearch, child_keys
 from index.store import chunked, driver_rows, inline_integers, param_mark
@@ -166,11 +166,11 @@ class StoreCandidates:
         self._holders: dict[tuple[str, str], list[int]] = {}
         self._people: dict[int, Person] = {}
         self._batch = BlockingIndex()
-        self._records: dict[int | str, ChildRecord] = {}
+        self._records: dict[int | str, ChildRecord | UndatedRecord] = {}
         self._loose: dict[int | str, list[int]] = {}
         self.searches = 0
 
-    def prepare(self, records: dict[int | str, ChildRecord]) -> None:
+    def prepare(self, records: dict[int | str, ChildRecord | UndatedRecord]) -> None:
         """Start a batch: `records` by the references the matcher will be given."""
         self._records = records
         self._holders = identifier_holders(
@@ -210,7 +210,9 @@ class StoreCandidates:
             return set(self._key_candidates({person.ref: record}).get(person.ref, ()))
         return self._search(record)
 
-    def _key_candidates(self, records: dict[int | str, ChildRecord]) -> dict[int | str, list[int]]:
+    def _key_candidates(
+        self, records: dict[int | str, ChildRecord | UndatedRecord],
+    ) -> dict[int | str, list[int]]:
         """For each record, the stored children sharing the most of its search keys."""
         keys_of = {
             ref: child_keys(
@@ -242,7 +244,7 @@ class StoreCandidates:
             found[ref] = (strong or ranked)[:LOOSE_CAP]
         return found
 
-    def _search(self, record: ChildRecord) -> set[int]:
+    def _search(self, record: ChildRecord | UndatedRecord) -> set[int]:
         name = record.current_name
         address = next((a for a in record.addresses
                         if a.status is AddressStatus.CURRENT and a.postcode), None)

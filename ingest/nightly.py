@@ -41,7 +41,16 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from index import ChildRecord, SearchBackend, SearchUnavailable, add_children, outbox, transaction
+from index import (
+    ChildRecord,
+    SearchBackend,
+    SearchUnavailable,
+    UndatedRecord,
+    add_children,
+    load_record,
+    outbox,
+    transaction,
+)
 from index import models as m
 from index.embedded import EmbeddedSearch
 from index.ownership import PostcodeAreas, configured_areas
@@ -85,6 +94,9 @@ class RecordOutcome:
     NEW = "new"
     REVIEW = "review"
     REJECTED = "rejected"
+    # A service-feed row without a usable date of birth that no child matched for certain: its
+    # payload stays staged for the LA data team (ingest.held), never a child of its own.
+    HELD = "held"
 
 
 @dataclass
@@ -235,17 +247,21 @@ def _run_batch(ctx: _Context, submission_id: int) -> bool:
         apart = {f"r{row.position}" for row in rows if row.upn_conflict is not None}
         same_as_before = unchanged.recognise(session, batch, submission_id) if ctx.skip_unchanged else {}
         same_as_before = {k: v for k, v in same_as_before.items() if k not in apart}
-        records: dict[int | str, ChildRecord] = {
-            s.ref: ChildRecord.model_validate_json(s.payload) for s in batch if s.ref not in same_as_before}
+        records: dict[int | str, ChildRecord | UndatedRecord] = {
+            s.ref: load_record(s.payload) for s in batch if s.ref not in same_as_before}
+        # A record without a usable date of birth links to a child or is held: never created.
+        undated = {ref for ref, r in records.items() if isinstance(r, UndatedRecord)}
 
         decided, candidates = _decide(ctx, session, {k: v for k, v in records.items() if k not in apart})
         decided.update({str(ref): held_apart(ctx.model) for ref in records if ref in apart})
         ctx.kill.point("decided")
 
         created = [ref for ref, d in decided.items()
-                   if isinstance(d, Decision) and d.outcome is not Outcome.LINK]
-        child_of: dict[str, int] = dict(zip(created, add_children(session, [records[r] for r in created]),
-                                            strict=True))
+                   if isinstance(d, Decision) and d.outcome is not Outcome.LINK and ref not in undated]
+        held = {ref for ref, d in decided.items()
+                if isinstance(d, Decision) and d.outcome is not Outcome.LINK and ref in undated}
+        child_of: dict[str, int] = dict(zip(
+            created, add_children(session, [records[r] for r in created]), strict=True))  # type: ignore[misc]
 
         def child(ref: int | str | None) -> int:
             assert ref is not None
@@ -258,7 +274,7 @@ def _run_batch(ctx: _Context, submission_id: int) -> bool:
         shared = Counter(target.values())
         for ref, child_id in same_as_before.items():
             if shared[child_id] > 1:
-                records[ref] = ChildRecord.model_validate_json(next(s.payload for s in batch if s.ref == ref))
+                records[ref] = load_record(next(s.payload for s in batch if s.ref == ref))
         links = [(target[s.ref], records[s.ref], ref_of[s.ref]) for s in batch
                  if s.ref in target and s.ref in records]
         changes = apply_links(session, links, submission_id, _effective_date(staged))
@@ -268,6 +284,7 @@ def _run_batch(ctx: _Context, submission_id: int) -> bool:
             submission_id=submission_id, now=_now())
         outcomes: Counter[str] = Counter()
         updates: list[dict[str, Any]] = []
+        kept: list[tuple[str, int, int]] = []  # held records: (outcome, submission, position)
         reviews: list[int] = []
         for s in batch:
             ref, position = s.ref, position_of[s.ref]
@@ -279,6 +296,12 @@ def _run_batch(ctx: _Context, submission_id: int) -> bool:
                 updates.append({"p": position, "c": None, "o": RecordOutcome.REJECTED, "f": None})
                 outcomes[RecordOutcome.REJECTED] += 1
                 continue
+            if ref in held:
+                kept.append((RecordOutcome.HELD, submission_id, position))
+                outcomes[RecordOutcome.HELD] += 1
+                continue
+            if ref in undated:
+                outcomes["linked_without_date_of_birth"] += 1
             if d is not None and d.outcome is Outcome.REVIEW:
                 reviews.append(open_review(session, child_id=child_of[ref], candidate_id=child(d.ref),
                                            decision=d))
@@ -298,6 +321,8 @@ def _run_batch(ctx: _Context, submission_id: int) -> bool:
         conn = session.connection()
         driver_executemany(conn, _RECORD_DONE.format(mark=param_mark(conn)),
                            [(u["c"], u["o"], u["f"], u["r"], submission_id, u["p"]) for u in updates])
+        if kept:
+            driver_executemany(conn, _RECORD_HELD.format(mark=param_mark(conn)), kept)
         counts = Counter(outcomes)
         counts.update({k: v for k, v in changes.items() if v})
         counts["searches"] += candidates.searches
@@ -320,18 +345,24 @@ def _run_batch(ctx: _Context, submission_id: int) -> bool:
 _RECORD_DONE = (f"UPDATE {m.StagedRecord.__tablename__} SET child_id = {{mark}}, outcome = {{mark}}, "
                 "payload = NULL, fingerprint = {mark}, child_revision = {mark} "
                 "WHERE submission_id = {mark} AND position = {mark}")
+# A record held for the LA data team keeps its payload (its involvement is not lost).
+_RECORD_HELD = (f"UPDATE {m.StagedRecord.__tablename__} SET outcome = {{mark}} "
+                "WHERE submission_id = {mark} AND position = {mark}")
 
 
 def _decide(
-    ctx: _Context, session: Session, records: dict[int | str, ChildRecord],
+    ctx: _Context, session: Session, records: dict[int | str, ChildRecord | UndatedRecord],
 ) -> tuple[dict[str, Decision | UnscorableRecord], StoreCandidates]:
-    """The matcher's decision for each record, in order, against the store and the batch."""
+    """The matcher's decision for each record, in order, against the store and the batch. A
+    record without a date of birth never becomes a child, so later records never find it."""
     candidates = StoreCandidates(session, ctx.backend)
     candidates.prepare(records)
     matcher = Matcher(index=candidates, model=ctx.model, verdicts=verdict_lookup(session))  # type: ignore[arg-type]
     decided: dict[str, Decision | UnscorableRecord] = {}
-    for ref, result in matcher.decide_records(records.items(), add_new=True):
-        if isinstance(result, Decision) and result.outcome is Outcome.REVIEW:
+    for ref, record in records.items():
+        dated = not isinstance(record, UndatedRecord)
+        ((_, result),) = matcher.decide_records([(ref, record)], add_new=dated)  # type: ignore[list-item]
+        if dated and isinstance(result, Decision) and result.outcome is Outcome.REVIEW:
             # The record is held as a child of its own: later records of it find that child.
             candidates.add(person_from_record(ref, records[ref]))
         decided[str(ref)] = result

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from index.records import ChildRecord
+from index.records import ChildRecord, UndatedRecord
 from index.vocabulary import SourceKind
 
 log = logging.getLogger("ingest")
@@ -67,7 +67,8 @@ class SourceRecord:
     """One accepted pupil or row, minimised and validated, ready for staging."""
 
     record_ref: str
-    child: ChildRecord
+    # An `UndatedRecord` only from a service feed whose date of birth cannot be used (issue 15).
+    child: ChildRecord | UndatedRecord
     left_on: dt.date | None = None       # census leavers: the date the pupil left the school
     sender_ref: str | None = None        # service feeds: the sender's own row reference
     warnings: tuple[str, ...] = ()
@@ -94,6 +95,9 @@ class ParseReport:
     rejected: list[RecordError] = field(default_factory=list)
     dropped: Counter[str] = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
+    # Row warnings counted by field and reason ("date_of_birth: is missing, kept, ..."): a file
+    # of many rows with one fault says so once, with how many (service feeds).
+    warning_counts: Counter[str] = field(default_factory=Counter)
     complete: bool = False
     failure: str | None = None
 
@@ -106,6 +110,9 @@ class ParseReport:
         if len(self.warnings) < MAX_REPORTED_ERRORS:
             self.warnings.append(warning)
 
+    def count_warning(self, warning: str) -> None:
+        self.warning_counts[warning] += 1
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "file": self.file,
@@ -117,6 +124,7 @@ class ParseReport:
             "rejected": [str(e) for e in self.rejected],
             "dropped": dict(sorted(self.dropped.items())),
             "warnings": list(self.warnings),
+            "warning_counts": dict(sorted(self.warning_counts.items())),
             "complete": self.complete,
             "failure": self.failure,
         }

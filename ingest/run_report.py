@@ -15,9 +15,13 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from index import load_record, transaction
 from index import models as m
-from index import transaction
+from ingest.nightly import RecordOutcome
 from ingest.roll import LABELS as ROLL_LABELS
+
+HELD_REASON = ("no child matched it for certain; held with its involvement for the LA data team "
+               "(never made a child without a date of birth)")
 
 
 class UnknownSubmission(LookupError):
@@ -36,6 +40,12 @@ def submission_report(engine: Engine, submission_id: int) -> dict[str, Any]:
                    m.StagedRejection.reason)
             .where(m.StagedRejection.submission_id == submission_id).order_by(m.StagedRejection.id)
         ).all()
+        held = session.execute(
+            select(m.StagedRecord.record_ref, m.StagedRecord.payload)
+            .where(m.StagedRecord.submission_id == submission_id,
+                   m.StagedRecord.outcome == RecordOutcome.HELD, m.StagedRecord.payload.is_not(None))
+            .order_by(m.StagedRecord.position)
+        ).all()
         parse = json.loads(staged.parse_report or "{}")
         run = json.loads(staged.run_report or "{}")
         return {
@@ -51,9 +61,13 @@ def submission_report(engine: Engine, submission_id: int) -> dict[str, Any]:
             "records_run": staged.next_position,
             "resumed_from": staged.resumed_from,
             "parse": {k: parse.get(k) for k in ("accepted", "rejected_count", "dropped", "warnings",
-                                                "header", "complete")},
+                                                "warning_counts", "header", "complete")},
             "rejected": [{"record": r.record_ref, "upn": r.upn, "field": r.field, "reason": r.reason}
                          for r in rejections],
+            # Only the fixed reason is read from a held record's payload, never a value.
+            "held": [{"record": h.record_ref, "field": "date_of_birth",
+                      "reason": f"{load_record(h.payload).date_of_birth_problem}: {HELD_REASON}"}  # type: ignore[union-attr]
+                     for h in held],
             "run": run,
         }
 
@@ -83,9 +97,13 @@ def describe_report(report: dict[str, Any]) -> str:
     for rejected in report["rejected"]:
         upn = f" (UPN {rejected['upn']})" if rejected["upn"] else ""
         lines.append(f"  rejected {rejected['record']}{upn}: {rejected['field']}: {rejected['reason']}")
+    for item in report.get("held", []):
+        lines.append(f"  held {item['record']}: {item['field']} {item['reason']}")
     dropped = parse.get("dropped") or {}
     if dropped:
         lines.append("  dropped (not held): " + ", ".join(f"{k} {v}" for k, v in dropped.items()))
     for warning in parse.get("warnings") or []:
         lines.append(f"  warning: {warning}")
+    for warning, count in (parse.get("warning_counts") or {}).items():
+        lines.append(f"  warning: {warning} ({count} {'row' if count == 1 else 'rows'})")
     return "\n".join(lines)

@@ -29,6 +29,7 @@ from index.records import (
     InvolvementIn,
     NameIn,
     ProvenanceRef,
+    UndatedRecord,
 )
 from index.vocabulary import ConsentBasis, Gender, ServiceType, SourceKind
 from ingest.pupil import (
@@ -81,10 +82,20 @@ SERVICE_FEED_COLUMNS: tuple[str, ...] = (
     "consent_basis",
 )
 
-# Columns a row must fill: who the child is, and which service is involved.
+# Columns the header must name: who the child is, and which service is involved.
 SERVICE_FEED_REQUIRED: frozenset[str] = frozenset(
     {"family_name", "date_of_birth", "service_type", "organisation_name"}
 )
+# Cells a row must fill. Not the date of birth (issue 15): a row whose date is missing or not a
+# date is kept as an `UndatedRecord`, matched on the rest, never a child of its own.
+SERVICE_FEED_REQUIRED_VALUES: frozenset[str] = SERVICE_FEED_REQUIRED - {"date_of_birth"}
+# What is done with a row whose date of birth cannot be used, by its reason (counted, not listed).
+UNDATED_WARNINGS: Mapping[str, str] = {
+    "is missing": "kept, matched without it",
+    "is not a date (YYYY-MM-DD)": "kept, compared as text",
+    "is not a real calendar date": "kept, compared as text",
+}
+_MAX_DATE_TEXT = 20
 
 # A service feed's LA is the LA that submits it (the file has no LA column), so the
 # caller passes it. A service feed may carry care leavers and young people with learning
@@ -165,7 +176,7 @@ def build_row(
     upn: str | None = None
     warnings: list[str] = []
     try:
-        for column in sorted(SERVICE_FEED_REQUIRED):
+        for column in sorted(SERVICE_FEED_REQUIRED_VALUES):
             if not row.get(column):
                 raise Reject(column, "is missing")
         sender_ref = row.get("record_id") or None
@@ -185,9 +196,19 @@ def build_row(
                     upn = checked.value
                 warnings.extend(f"{column}: {w}" for w in checked.warnings)
                 identifiers.append(IdentifierIn(scheme=scheme, value=checked.value))
-        born = parse_date(row["date_of_birth"], "date_of_birth")
-        assert born is not None  # required above
-        check_age(born, context)
+        dob_text = row.get("date_of_birth") or ""
+        born: dt.date | None = None
+        problem = "is missing"
+        if dob_text:
+            try:
+                born = parse_date(dob_text, "date_of_birth")
+            except Reject as exc:
+                problem = exc.reason
+        if born is not None:
+            # A real date that puts the child out of the index's age band is still a rejection.
+            check_age(born, context)
+        else:
+            warnings.append(f"date_of_birth: {problem}, {UNDATED_WARNINGS[problem]}")
         sex = (row.get("sex") or "U").strip().upper()
         if sex not in SERVICE_FEED_SEX:
             warnings.append("sex: is not F, M or U, recorded as unspecified")
@@ -217,22 +238,27 @@ def build_row(
                 if row.get("consent_basis") else ConsentBasis.NOT_REQUIRED
             ),
         )
-        child = ChildRecord(
-            owning_la=context.school.la,
-            date_of_birth=born,
-            gender=SERVICE_FEED_SEX[sex],
-            names=(
+        child_values = {
+            "owning_la": context.school.la,
+            "gender": SERVICE_FEED_SEX[sex],
+            "names": (
                 NameIn(
                     given_name=row.get("given_name") or None,
                     middle_names=row.get("middle_names") or None,
                     family_name=row["family_name"],
                 ),
             ),
-            addresses=(ChildAddressIn(**address),) if address else (),
-            identifiers=tuple(identifiers),
-            involvements=(involvement,),
-            provenance=ProvenanceRef(record_ref=record_ref),
-        )
+            "addresses": (ChildAddressIn(**address),) if address else (),
+            "identifiers": tuple(identifiers),
+            "involvements": (involvement,),
+            "provenance": ProvenanceRef(record_ref=record_ref),
+        }
+        child: ChildRecord | UndatedRecord
+        if born is not None:
+            child = ChildRecord(date_of_birth=born, **child_values)
+        else:
+            child = UndatedRecord(date_of_birth_text=dob_text[:_MAX_DATE_TEXT] or None,
+                                  date_of_birth_problem=problem, **child_values)
     except Reject as exc:
         return RecordError(context.file, record_ref, exc.field, exc.reason, upn)
     except ValidationError as exc:
@@ -292,9 +318,11 @@ def _rows(path: Path, report: ParseReport, owning_la: str, today: dt.date) -> It
                 for column, tidy in SPREADSHEET_CELLS.items():
                     if values.get(column):
                         values[column] = tidy(values[column])
-                outcome = build_row(values, f"line {line}", context, seen_refs)
+                ref = f"line {line}"
+                outcome = build_row(values, ref, context, seen_refs)
+                # Counted by field and reason (issue 15), not listed row by row.
                 for warning in getattr(outcome, "warnings", ()):
-                    report.warn(warning)
+                    report.count_warning(warning.removeprefix(f"{ref}: "))
                 yield outcome
     except UnicodeDecodeError:
         raise FeedError(

@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from index import ChildRecord
+from index import ChildRecord, UndatedRecord
 from index import models as m
 from index.keys import fold
 from index.store import chunked, inline_integers
@@ -98,7 +98,7 @@ def _payload(model: Any, *, exclude: Iterable[str] = ()) -> dict[str, Any]:
 
 
 def apply_links(
-    session: Session, links: Sequence[tuple[int, ChildRecord, str]], submission_id: int,
+    session: Session, links: Sequence[tuple[int, ChildRecord | UndatedRecord, str]], submission_id: int,
     on: dt.date,
 ) -> ChangeCounts:
     """Bring each linked child (child id, record, record reference) up to date from its record.

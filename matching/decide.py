@@ -19,7 +19,7 @@ import enum
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
-from index import ChildRecord
+from index import ChildRecord, UndatedRecord
 from matching.blocking import BlockingIndex
 from matching.model import Explanation, MatchModel, TermFrequencies, Thresholds, probability, weight_of
 from matching.person import Person, UnscorableRecord, person_from_record
@@ -179,7 +179,7 @@ class Matcher:
             self.tf.add(person)
 
     def decide_records(
-        self, records: Iterable[tuple[int | str, ChildRecord]], *, add_new: bool = False,
+        self, records: Iterable[tuple[int | str, ChildRecord | UndatedRecord]], *, add_new: bool = False,
     ) -> Iterator[tuple[int | str, Decision | UnscorableRecord]]:
         """Decide a batch: one result per record, in order. A record that cannot be scored
         yields its `UnscorableRecord` (the reason, no values) and the batch goes on. With

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from index import ChildRecord, InvalidIdentifier, Scheme, validate
+from index import ChildRecord, InvalidIdentifier, Scheme, UndatedRecord, validate
 from index.keys import fold, given_name_forms, name_tokens, phonetic, postcode_parts
 from index.vocabulary import AddressStatus, Gender, NameKind
 
@@ -222,8 +222,10 @@ def make_person(
 _SEX = {"f": "f", "female": "f", "m": "m", "male": "m", Gender.FEMALE.value: "f", Gender.MALE.value: "m"}
 
 
-def person_from_record(ref: int | str, record: ChildRecord) -> Person:
-    """The matcher's view of a validated `ChildRecord` (current name, current address)."""
+def person_from_record(ref: int | str, record: ChildRecord | UndatedRecord) -> Person:
+    """The matcher's view of a validated `ChildRecord` (current name, current address), or of
+    an `UndatedRecord`, whose date of birth as sent is compared as text (missing: weight 0),
+    as in a user's list (`person_from_row`)."""
     name = record.current_name
     others = [n.family_name for n in record.names if n.kind is not NameKind.CURRENT and n.family_name]
     address = next(
@@ -243,6 +245,7 @@ def person_from_record(ref: int | str, record: ChildRecord) -> Person:
         address=" ".join(line for line in lines if line),
         identifiers=[(i.scheme, i.value) for i in record.identifiers],
         shielded=record.shielded,
+        date_text=record.date_of_birth_text if isinstance(record, UndatedRecord) else None,
     )
 
 

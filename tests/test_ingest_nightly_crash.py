@@ -64,8 +64,10 @@ def _staged_night(tmp_path: Path) -> Path:
 
 
 def _feed(path: Path, known: list[Pupil]) -> Path:
-    """A GP feed: a possible match of a known pupil (short name, another address: review), and
-    a new child twice (two practices: the second row links to the first row's new child)."""
+    """A GP feed: a possible match of a known pupil (short name, another address: review), a
+    new child twice (two practices: the second row links to the first row's new child), and two
+    rows without a usable date of birth (issue 15): a known pupil's with one digit wrong (day 40
+    and up), at home (linked), and a stranger's missing date (held for the LA data team)."""
     header = (DATA / "service_feed.csv").read_text(encoding="utf-8").splitlines()[0]
     columns = header.split(",")
     maybe = known[8]
@@ -76,6 +78,12 @@ def _feed(path: Path, known: list[Pupil]) -> Path:
          "sex": "F", "postcode": "MK45 4QQ", "organisation_code": "E81001"},
         {"record_id": "G3", "given_name": "Wren", "family_name": "Quill", "date_of_birth": "2019-02-02",
          "sex": "F", "postcode": "MK45 4QQ", "organisation_code": "E81002"},
+        {"record_id": "G4", "given_name": known[2].forename, "family_name": known[2].surname,
+         "date_of_birth": f"{known[2].dob[:8]}4{known[2].dob[9]}", "sex": known[2].sex,
+         "address_line1": f"{known[2].house} {known[2].street}", "town": known[2].town,
+         "postcode": known[2].postcode, "organisation_code": "E81001"},
+        {"record_id": "G5", "given_name": "Tamsin", "family_name": "Vellacott", "date_of_birth": "",
+         "sex": "F", "postcode": "MK45 4QQ", "organisation_code": "E81001"},
     ]
     lines = [header]
     for row in rows:
@@ -146,6 +154,11 @@ def night(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, lis
     assert done.returncode == 0, done.stderr
     state = _state(clean)
     assert len(state["children"]) > 10 and state["match_reviews"] and state["carers"]
+    names = [c.name for c in m.StagedRecord.__table__.columns]
+    gp = [dict(zip(names, row, strict=True)) for row in state["staged_records"]]
+    gp = [r for r in gp if r["submission_id"] == max(r["submission_id"] for r in gp)]
+    assert [(r["outcome"], r["payload"] is None) for r in gp] == [
+        ("review", True), ("new", True), ("link", True), ("link", True), ("held", False)]
     assert not state["search_outbox"]  # every change was pushed to search
     # 4 steps per batch and 2 per submission: batches of 3 over the staged records.
     engine = make_engine(f"sqlite:///{clean}")
