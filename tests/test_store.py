@@ -224,3 +224,15 @@ def test_a_failing_background_checkpoint_is_logged_once_and_the_job_goes_on(
         "a background checkpoint failed (OperationalError); trying on"]
     with transaction(sqlite_engine) as session:
         assert session.get(m.Child, child) is not None
+
+
+def test_a_transaction_commits_together_or_not_at_all(engine: Engine) -> None:
+    with transaction(engine) as db:
+        [kept] = add_children(db, [a_child()])
+    with pytest.raises(RuntimeError), transaction(engine) as db:
+        add_children(db, [a_child()])
+        db.flush()
+        raise RuntimeError("the action failed after its writes")
+    with transaction(engine) as db:
+        assert db.scalars(select(m.Child.id)).all() == [kept]
+        assert db.get(m.Child, kept) is not None
