@@ -5,7 +5,7 @@ every request (session + register), checks `Principal.require(permission, la=...
 and writes `audit.append(session, Event(...))` in the same transaction as each action.
 """
 
-from access import audit
+from access import audit, erasure
 from access.admin import NotRegistered, issue_enrolment, save_register_entry, unlock
 from access.audit import Entry, Event, Verification, append, verify, what_user_looked_at, who_looked_at
 from access.directory import BadCredentials, Directory, DirectoryError, DirectoryUser
@@ -48,6 +48,7 @@ __all__ = [
     "authorise",
     "authorise_with_entry",
     "check_register",
+    "erasure",
     "flag_unusual_use",
     "issue_enrolment",
     "new_key",

@@ -1,8 +1,8 @@
 """The audit trail: append-only, hash-chained, verifiable and queryable.
 
 Each entry's hash is SHA-256 over the previous entry's hash and the entry's canonical content
-(sequence number, time, actor, action, reason, allow-listed criteria, outcome, child ids), so
-editing, deleting or reordering any entry breaks the chain at that entry. `append` runs in the
+(sequence number, time, actor, action, reason, a digest of the allow-listed criteria, outcome,
+child ids), so editing, deleting or reordering any entry breaks the chain at that entry. `append` runs in the
 caller's transaction (the same one as the action it records) and serialises on the one-row
 `audit_head` table: an UPDATE takes its row lock on PostgreSQL and the write lock on SQLite
 before the head is read, so two appends can never pick the same predecessor. The database also
@@ -11,13 +11,27 @@ refuses two entries with the same `prev_hash`, and triggers refuse UPDATE/DELETE
 The chain alone has no secret: whoever can write the database can recompute it. Each entry
 therefore also carries a MAC under a key outside the database, and checkpoints of the head go
 to files outside it (access.anchor); `verify` checks both.
+
+A search's criteria (what a practitioner typed: a surname, a date of birth) must go when the
+child they name is purged, without breaking the chain. So from format 2 the hashed content holds
+`criteria_digest`, an HMAC-SHA256 of the criteria under `criteria_salt`, 16 random bytes of the
+entry's own (a bare hash of a surname and a date could be reversed by trying every name and
+date); the criteria and the salt are stored beside it. `erase_criteria` clears both and appends
+an `erase_criteria` entry listing what it erased: the chain and the MACs still verify, the
+digest (without its salt) reveals nothing, and criteria missing without such an entry are
+reported as an edit. Format 1 entries (written before revision 0016) hashed the criteria
+themselves: erasing them loses the check of that entry's own content by its hash, so the
+erasing entry records the hash of what remains of it (the entry with no criteria), and that is
+checked instead; nothing is re-chained, so checkpoints already written out still match.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
+import secrets
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +79,7 @@ ACTIONS: dict[str, str] = {
     "transfer": "moved a child's record to another LA (by the nightly run or by hand)",
     "archive": "archived a child's record under the retention rules",
     "purge": "purged an archived child's personal data under the retention rules",
+    "erase_criteria": "erased search criteria naming a purged child from earlier entries of the trail",
     "cross_site_refused": "an unsafe request another site could have sent, refused (api.web_security)",
     "request_refused": "a form sent without its session's CSRF token (nothing was done)",
 }
@@ -116,6 +131,13 @@ CRITERIA_FIELDS = frozenset({
 }) | CONFIGURATION_FIELDS
 _MAX_VALUE_LENGTH = 100
 
+# Entry formats (the `format` column): what an entry's hashed content holds of its criteria.
+FORMAT_CRITERIA = 1  # the criteria themselves (every entry written before revision 0016)
+FORMAT_DIGEST = 2  # criteria_digest: HMAC-SHA256 of the criteria under the entry's random salt
+FORMAT = FORMAT_DIGEST  # what `append` writes
+_SALT_BYTES = 16
+_ERASED_PER_ENTRY = 200  # erased entries listed by one erase_criteria entry
+
 
 class AuditError(ValueError):
     """An entry that cannot be recorded as given (unknown action, reason or outcome)."""
@@ -152,6 +174,8 @@ class Entry:
     outcome: str
     subject_user: str | None = None
     child_ids: tuple[int, ...] = field(default=())
+    # The entry had criteria, erased since (access.audit.erase_criteria: a purge).
+    criteria_erased: bool = False
 
 
 def filter_criteria(criteria: Mapping[str, Any] | None) -> str | None:
@@ -186,13 +210,24 @@ def _utc(at: dt.datetime) -> dt.datetime:
 
 def _content(seq: int, at: dt.datetime, actor: str, actor_role: str | None, actor_la: str | None,
              action: str, subject_user: str | None, reason: str | None, criteria: str | None,
-             outcome: str, child_ids: Iterable[int]) -> str:
-    return _canonical({
+             outcome: str, child_ids: Iterable[int], *, version: int = FORMAT,
+             erased: str | None = None) -> str:
+    """The hashed content of an entry: `criteria` is the criteria (format 1) or their digest."""
+    body = {
         "seq": seq, "at": _utc(at).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "actor": actor,
         "actor_role": actor_role, "actor_la": actor_la, "action": action,
         "subject_user": subject_user, "reason": reason,
         "criteria": criteria, "outcome": outcome, "child_ids": sorted(set(child_ids)),
-    })
+    }
+    if version != FORMAT_CRITERIA:
+        body |= {"format": version, "erased_criteria": erased}
+    return _canonical(body)
+
+
+def criteria_digest(salt: str, criteria: str) -> str:
+    """HMAC-SHA256 of canonical criteria under a hex salt: without the salt, no dictionary of
+    surnames and dates can be run against it."""
+    return hmac.new(bytes.fromhex(salt), criteria.encode(), hashlib.sha256).hexdigest()
 
 
 def entry_hash(prev_hash: str, content: str) -> str:
@@ -242,38 +277,45 @@ class _Active:
 ACTIVE_KEYS = _Active()
 
 
-def append(session: Session, event: Event, *, keys: AuditKeys | _Active | None = ACTIVE_KEYS
-           ) -> tuple[int, str]:
+def append(session: Session, event: Event, *, keys: AuditKeys | _Active | None = ACTIVE_KEYS,
+           erased: Mapping[int, str | None] | None = None) -> tuple[int, str]:
     """Add `event` to the trail in the caller's transaction; its (sequence number, hash).
 
     The entry is MACed with `keys` (default: the process's, from CHILDINDEX_AUDIT_KEY_FILE);
-    without keys it is not, which a trail already anchored refuses (AuditError)."""
+    without keys it is not, which a trail already anchored refuses (AuditError). `erased` is
+    for `erase_criteria` only: the entries it erased, hashed into this one."""
     _check(event)
     signing = anchor.active_keys() if isinstance(keys, _Active) else keys
     at = _utc(event.at or dt.datetime.now(dt.UTC))
     child_ids = sorted(set(event.child_ids))
     criteria = filter_criteria(event.criteria)
+    salt = secrets.token_hex(_SALT_BYTES) if criteria else None
+    digest = criteria_digest(salt, criteria) if salt and criteria else None
+    erased_json = _canonical({str(s): erased[s] for s in sorted(erased)}) if erased else None
     last_seq, prev_hash, anchored_from = _lock_head(session)
     seq = last_seq + 1
     if signing is None and anchored_from is not None:
         raise AuditError(f"the audit trail is anchored from entry {anchored_from}: an entry cannot be "
                          "written without the audit key (set CHILDINDEX_AUDIT_KEY_FILE)")
     content = _content(seq, at, event.actor, event.actor_role, event.actor_la, event.action,
-                       event.subject_user, event.reason, criteria, event.outcome, child_ids)
-    digest = entry_hash(prev_hash, content)
-    mac_key_id, mac = signing.sign(anchor.entry_message(seq, digest)) if signing else (None, None)
+                       event.subject_user, event.reason, digest, event.outcome, child_ids,
+                       erased=erased_json)
+    hashed = entry_hash(prev_hash, content)
+    mac_key_id, mac = signing.sign(anchor.entry_message(seq, hashed)) if signing else (None, None)
     conn = session.connection()
     conn.execute(_INSERT_EVENT, {
         "seq": seq, "at": at, "actor": event.actor, "actor_role": event.actor_role,
         "actor_la": event.actor_la, "action": event.action, "subject_user": event.subject_user,
-        "reason": event.reason, "criteria": criteria, "outcome": event.outcome,
-        "prev_hash": prev_hash, "entry_hash": digest, "mac_key_id": mac_key_id, "mac": mac,
+        "reason": event.reason, "criteria": criteria, "criteria_salt": salt,
+        "criteria_digest": digest, "format": FORMAT, "erased_criteria": erased_json,
+        "outcome": event.outcome, "prev_hash": prev_hash, "entry_hash": hashed,
+        "mac_key_id": mac_key_id, "mac": mac,
     })
     if child_ids:
         conn.execute(_INSERT_CHILDREN, [{"seq": seq, "child_id": c} for c in child_ids])
-    conn.execute(_SET_HEAD, {"new_seq": seq, "new_hash": digest,
+    conn.execute(_SET_HEAD, {"new_seq": seq, "new_hash": hashed,
                              "new_anchored_from": anchored_from if anchored_from or not signing else seq})
-    return seq, digest
+    return seq, hashed
 
 
 @dataclass(frozen=True)
@@ -286,6 +328,7 @@ class Verification:
     unanchored: int = 0  # entries from before the trail was anchored: no MAC, the chain alone
     macs_checked: int = 0
     checkpoints: int = 0  # checkpoints the trail was checked against
+    erased: int = 0  # entries whose criteria were erased (by an erase_criteria entry)
 
     def __str__(self) -> str:
         if not self.ok:
@@ -298,6 +341,9 @@ class Verification:
                          "could recompute")
         if self.macs_checked:
             lines.append(f"  {self.macs_checked} entries' MACs checked against the audit key file")
+        if self.erased:
+            lines.append(f"  {self.erased} entries' search criteria erased (purges): each listed by a "
+                         "later erase_criteria entry, their digests still in the chain")
         lines.append(f"  {self.checkpoints} checkpoints matched" if self.checkpoints else
                      "  no checkpoints given: entries cut off the end since the last one could not "
                      "be detected (--checkpoints DIR)")
@@ -341,10 +387,11 @@ def verify(session: Session, *, keys: AuditKeys | _Active | None = ACTIVE_KEYS,
     anchored_from = min(claims, default=None)
     expected_seq = 1
     prev_hash = GENESIS_HASH
-    count = unanchored = macs = matched = 0
+    count = unanchored = macs = matched = erased = 0
+    erasures = _erasures(session)
 
     def broken(seq: int | None, problem: str) -> Verification:
-        return Verification(False, count, prev_hash, seq, problem, unanchored, macs, matched)
+        return Verification(False, count, prev_hash, seq, problem, unanchored, macs, matched, erased)
 
     for event, child_ids in _rows(session):
         if event.seq != expected_seq:
@@ -352,11 +399,11 @@ def verify(session: Session, *, keys: AuditKeys | _Active | None = ACTIVE_KEYS,
                           f"entry {expected_seq} is missing (deleted?); next present is {event.seq}")
         if event.prev_hash != prev_hash:
             return broken(event.seq, "entry does not follow the one before it (reordered or replaced)")
-        content = _content(event.seq, event.at, event.actor, event.actor_role, event.actor_la,
-                           event.action, event.subject_user, event.reason, event.criteria,
-                           event.outcome, child_ids)
-        if entry_hash(prev_hash, content) != event.entry_hash:
-            return broken(event.seq, "entry content does not match its hash (edited)")
+        problem = _check_content(event, child_ids, erasures.get(event.seq))
+        if problem:
+            return broken(event.seq, problem)
+        if event.criteria is None and event.seq in erasures:
+            erased += 1
         if event.mac is None:
             if macs or (anchored_from is not None and event.seq >= anchored_from):
                 return broken(event.seq, f"entry has no MAC, but the trail is anchored from entry "
@@ -391,7 +438,109 @@ def verify(session: Session, *, keys: AuditKeys | _Active | None = ACTIVE_KEYS,
     if last is not None and last.seq > count:
         return broken(count + 1, f"the trail ends at entry {count}, but checkpoint {last.name} written "
                                  f"{last.at} recorded entry {last.seq}: entries cut off the end")
-    return Verification(True, count, prev_hash, None, None, unanchored, macs, matched)
+    return Verification(True, count, prev_hash, None, None, unanchored, macs, matched, erased)
+
+
+@dataclass(frozen=True)
+class _Erasure:
+    by_seq: int  # the erase_criteria entry that lists it
+    remainder: str | None  # format 1: the hash of the entry without its criteria
+
+
+def _erasures(session: Session) -> dict[int, _Erasure]:
+    """Every erased entry, from the erase_criteria entries (whose own content the walk checks)."""
+    found: dict[int, _Erasure] = {}
+    for seq, listed in session.execute(select(m.AuditEvent.seq, m.AuditEvent.erased_criteria)
+                                       .where(m.AuditEvent.erased_criteria.is_not(None))):
+        try:
+            items = json.loads(listed).items()
+            for erased_seq, remainder in items:
+                found.setdefault(int(erased_seq), _Erasure(seq, remainder))
+        except (ValueError, AttributeError, TypeError):
+            continue  # unreadable: its own entry fails its hash in the walk
+    return found
+
+
+def _check_content(event: m.AuditEvent, child_ids: tuple[int, ...], erasure: _Erasure | None) -> str | None:
+    """Why this entry's content does not match its hash and digest, or None."""
+    edited = "entry content does not match its hash (edited)"
+    erasure = erasure if erasure is not None and erasure.by_seq > event.seq else None
+    if event.format == FORMAT_CRITERIA:
+        if event.criteria_salt is not None or event.criteria_digest is not None or event.erased_criteria:
+            return edited
+        full = entry_hash(event.prev_hash, _content(
+            event.seq, event.at, event.actor, event.actor_role, event.actor_la, event.action,
+            event.subject_user, event.reason, event.criteria, event.outcome, child_ids,
+            version=FORMAT_CRITERIA))
+        if full == event.entry_hash:
+            return None
+        # Erased: the hash covered the criteria, gone now; the erasing entry holds (under its own
+        # hash and MAC) the hash of what remains, which is checked instead.
+        if event.criteria is None and erasure is not None and erasure.remainder == full:
+            return None
+        return edited
+    if event.format != FORMAT_DIGEST:
+        return f"entry has an unknown format {event.format!r} (edited)"
+    content = _content(event.seq, event.at, event.actor, event.actor_role, event.actor_la,
+                       event.action, event.subject_user, event.reason, event.criteria_digest,
+                       event.outcome, child_ids, version=FORMAT_DIGEST, erased=event.erased_criteria)
+    if entry_hash(event.prev_hash, content) != event.entry_hash:
+        return edited
+    stored = (event.criteria is not None, event.criteria_salt is not None)
+    if event.criteria_digest is None:
+        return None if stored == (False, False) else "entry holds criteria its hash has no digest of (edited)"
+    if stored == (True, True):
+        assert event.criteria is not None and event.criteria_salt is not None
+        try:
+            matches = hmac.compare_digest(criteria_digest(event.criteria_salt, event.criteria),
+                                          event.criteria_digest)
+        except ValueError:  # a salt that is not hex
+            matches = False
+        return None if matches else "entry's criteria or salt do not match the digest in its hash (edited)"
+    if stored == (False, False):
+        return None if erasure is not None else ("entry's criteria are gone without an erase_criteria "
+                                                 "entry recording it (erased outside a purge: edited)")
+    return "entry holds criteria without their salt, or a salt without criteria (edited)"
+
+
+def erase_criteria(session: Session, seqs: Iterable[int], *, actor: str, reason: str,
+                   at: dt.datetime | None = None, keys: AuditKeys | _Active | None = ACTIVE_KEYS
+                   ) -> list[int]:
+    """Erase the criteria (and salt) of these entries in the caller's transaction, and append
+    erase_criteria entries listing them; the erased entries' sequence numbers. Entries without
+    criteria are skipped. An entry whose criteria do not match its hash is not erased over:
+    AuditError (the trail was edited; `audit verify` says where)."""
+    wanted = sorted(set(seqs))
+    remainders: dict[int, str | None] = {}
+    for start in range(0, len(wanted), 1000):
+        chunk = wanted[start:start + 1000]
+        rows = session.scalars(select(m.AuditEvent).where(m.AuditEvent.seq.in_(chunk),
+                                                          m.AuditEvent.criteria.is_not(None))).all()
+        children: dict[int, list[int]] = {}
+        for seq, child_id in session.execute(select(m.AuditEventChild.seq, m.AuditEventChild.child_id)
+                                             .where(m.AuditEventChild.seq.in_([r.seq for r in rows]))):
+            children.setdefault(seq, []).append(child_id)
+        for row in rows:
+            if _check_content(row, tuple(sorted(children.get(row.seq, ()))), None) is not None:
+                raise AuditError(f"audit entry {row.seq} does not match its hash: its criteria are not "
+                                 "erased over an edit (run `childindex audit verify`)")
+            remainders[row.seq] = None if row.format != FORMAT_CRITERIA else entry_hash(
+                row.prev_hash, _content(row.seq, row.at, row.actor, row.actor_role, row.actor_la,
+                                        row.action, row.subject_user, row.reason, None, row.outcome,
+                                        children.get(row.seq, ()), version=FORMAT_CRITERIA))
+    if not remainders:
+        return []
+    erased = sorted(remainders)
+    for start in range(0, len(erased), 1000):
+        session.execute(update(m.AuditEvent).where(m.AuditEvent.seq.in_(erased[start:start + 1000]))
+                        .values(criteria=None, criteria_salt=None)
+                        .execution_options(synchronize_session=False))
+    for start in range(0, len(erased), _ERASED_PER_ENTRY):
+        listed = {s: remainders[s] for s in erased[start:start + _ERASED_PER_ENTRY]}
+        append(session, Event(actor=actor, action="erase_criteria", reason=reason, at=at,
+                              actor_role="operator"), keys=keys, erased=listed)
+    session.expire_all()
+    return erased
 
 
 def checkpoint(session: Session, directory: Path, *, keys: AuditKeys | _Active | None = ACTIVE_KEYS,
@@ -437,7 +586,8 @@ def _entries(session: Session, where: Any) -> list[Entry]:
               actor_la=e.actor_la, action=e.action, reason=e.reason,
               criteria=json.loads(e.criteria) if e.criteria else None, outcome=e.outcome,
               subject_user=e.subject_user,
-              child_ids=tuple(sorted(children.get(e.seq, ()))))
+              child_ids=tuple(sorted(children.get(e.seq, ()))),
+              criteria_erased=e.criteria is None and e.criteria_digest is not None)
         for e in events
     ]
 

@@ -77,7 +77,8 @@ def entries_out(db: Session, entries: list[Entry]) -> AuditOut:
     return AuditOut(entries=[AuditEntryOut(
         seq=e.seq, at=e.at, actor=e.actor, actor_role=e.actor_role, actor_la=e.actor_la,
         organisation=names.get(e.actor), action=e.action, reason=e.reason, criteria=e.criteria,
-        outcome=e.outcome, subject_user=e.subject_user, child_ids=list(e.child_ids)) for e in entries])
+        criteria_erased=e.criteria_erased, outcome=e.outcome, subject_user=e.subject_user,
+        child_ids=list(e.child_ids)) for e in entries])
 
 
 def _of_la(la: str | None) -> ColumnElement[bool]:

@@ -163,6 +163,8 @@ class AuditEntryOut(Output):
     action: str
     reason: str | None
     criteria: dict[str, object] | None
+    # The search's criteria were erased when a child they named was purged (retention).
+    criteria_erased: bool = False
     outcome: str
     subject_user: str | None
     child_ids: list[int]

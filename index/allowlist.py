@@ -125,6 +125,10 @@ ALLOWED_COLUMNS: dict[str, dict[str, str]] = {
         "actor_la": "audit", "action": "audit", "subject_user": "audit", "reason": "audit",
         "criteria": "audit", "outcome": "audit", "prev_hash": "audit", "entry_hash": "audit",
         "mac_key_id": "audit", "mac": "audit",  # the anchor: a MAC under a key outside the database
+        # Erasable criteria (revision 0016): the salt goes with the criteria at a purge; the
+        # digest (an HMAC under that salt) stays in the chain; the format says which is hashed.
+        "criteria_salt": "audit", "criteria_digest": "audit", "format": "audit",
+        "erased_criteria": "audit",  # which entries' criteria an erasure entry erased
     },
     "audit_event_children": {"seq": "key", "child_id": "key"},
     "audit_head": {"id": "key", "seq": "audit", "entry_hash": "audit", "anchored_from": "audit"},

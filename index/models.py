@@ -405,8 +405,17 @@ class AuditEvent(Base):
     # The user an administrative action was about (enrolment, unlock, register change).
     subject_user: Mapped[str | None] = mapped_column(String(64))
     reason: Mapped[str | None] = mapped_column(String(32))
-    # JSON of allow-listed search fields only (access.audit.CRITERIA_FIELDS).
+    # JSON of allow-listed search fields only (access.audit.CRITERIA_FIELDS). From format 2 it is
+    # not hashed: `criteria_digest` (HMAC-SHA256 under the random `criteria_salt`) is, so a purge
+    # can erase the criteria and the salt together and the chain still verifies.
     criteria: Mapped[str | None] = mapped_column(String(2000))
+    criteria_salt: Mapped[str | None] = mapped_column(String(32))
+    criteria_digest: Mapped[str | None] = mapped_column(String(64))
+    # 1: criteria hashed as they are (entries from before revision 0016); 2: their digest is.
+    format: Mapped[int] = mapped_column(Integer, server_default="1")
+    # On an entry recording an erasure: JSON {erased seq: None, or for a format 1 entry the hash
+    # of what remains of it} (access.audit.erase_criteria).
+    erased_criteria: Mapped[str | None] = mapped_column(Text)
     outcome: Mapped[str] = mapped_column(String(32))
     prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
     entry_hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -14,10 +14,12 @@ archived record leaves search at once (neither backend serves archived children)
 LA's data team sees it for a year (access.view_policy). Purging deletes the child and every row
 that holds its data (names, addresses, identifiers, carers, involvements, indicators, opt-outs,
 search keys, merge history), keeps a `purged_children` row (id, LA, date: so the audit trail's
-entries about it still resolve) and leaves the audit trail itself untouched, hashes and all.
+entries about it still resolve) and erases, in the same transaction, the search criteria of
+every audit entry that concerns or names the child (access.erasure has the rule;
+access.audit.erase_criteria keeps the chain verifiable: entries, hashes and MACs stay).
 After a purge the freed space is overwritten: SQLite deletes with `secure_delete` and is
-`VACUUM`ed, its write-ahead log truncated; PostgreSQL's tables concerned get `VACUUM FULL`
-(rewritten without dead rows).
+`VACUUM`ed, its write-ahead log truncated; PostgreSQL's tables concerned, the audit trail's
+among them, get `VACUUM FULL` (rewritten without dead rows).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import typer
 from sqlalchemy import Engine, delete, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from access import Event, audit
+from access import Event, audit, erasure
 from index import SearchBackend, StoreError, StoreSettings, outbox, transaction
 from index import models as m
 from index.embedded import EmbeddedSearch
@@ -55,7 +57,7 @@ KILL_AT_ENV = "CHILDINDEX_RETENTION_KILL_AT"  # crash tests: SIGKILL after the N
 # Tables holding a purged child's data, rewritten after a purge on PostgreSQL.
 PURGED_TABLES = ("children", "child_names", "child_addresses", "child_identifiers", "carers",
                  "involvements", "indicators", "sharing_opt_outs", "search_keys", "child_merges",
-                 "child_merge_rows", "search_outbox")
+                 "child_merge_rows", "search_outbox", "audit_events")
 
 
 def years_before(day: dt.date, years: int) -> dt.date:
@@ -101,17 +103,21 @@ class RetentionReport:
     counts: Counter[str] = field(default_factory=Counter)
     abandoned_runs: list[int] = field(default_factory=list)
     vacuumed: bool = False
+    criteria_erased: int = 0  # audit entries whose search criteria named a purged child
 
     def as_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "as_of": self.as_of.isoformat() if self.as_of else None,
                 "dry_run": self.dry_run, "counts": {r.name: self.counts[r.name] for r in RULES},
-                "abandoned_runs": self.abandoned_runs, "vacuumed": self.vacuumed}
+                "abandoned_runs": self.abandoned_runs, "vacuumed": self.vacuumed,
+                "criteria_erased": self.criteria_erased}
 
     def describe(self) -> str:
         head = (f"retention {'dry run' if self.dry_run else 'run'} {self.run_id} as of {self.as_of}: "
                 + ("would do" if self.dry_run else "did"))
         lines = [head] + [f"  {r.name:<17} {self.counts[r.name]:>7}  ({r.describe})" for r in RULES]
         lines += [f"  found retention run {r} killed part-way: marked abandoned" for r in self.abandoned_runs]
+        if self.criteria_erased:
+            lines.append(f"  search criteria erased from {self.criteria_erased} audit entries")
         if self.vacuumed:
             lines.append("  freed space overwritten (VACUUM)")
         return "\n".join(lines)
@@ -151,9 +157,12 @@ def _archive(session: Session, ids: list[int], as_of: dt.date) -> None:
                     .execution_options(synchronize_session=False))
 
 
-def _purge(session: Session, ids: list[int], run_id: int) -> None:
+def _purge(session: Session, ids: list[int], run_id: int) -> list[erasure.Person]:
+    """Delete these children's rows; what was held of them, for finding their names in the
+    audit trail's search criteria."""
     if session.get_bind().dialect.name == "sqlite":
         session.execute(text("PRAGMA secure_delete=ON"))  # deleted cells are zeroed in place
+    held = erasure.people(session, ids)
     owners = {i: la for i, la in session.execute(select(C.id, C.owning_la).where(C.id.in_(ids)))}
     merges = select(m.ChildMerge.id).where(
         m.ChildMerge.kept_child_id.in_(ids) | m.ChildMerge.merged_child_id.in_(ids))
@@ -175,6 +184,7 @@ def _purge(session: Session, ids: list[int], run_id: int) -> None:
     now = _now()
     session.add_all([m.PurgedChild(child_id=i, owning_la=owners[i], purged_at=now, run_id=run_id)
                      for i in ids if i in owners])
+    return held
 
 
 def _overwrite_freed_space(engine: Engine) -> None:
@@ -207,14 +217,19 @@ def run_retention(engine: Engine, *, as_of: dt.date | None = None, dry_run: bool
                     ids = _ids(session, rule, report.as_of, batch_size)
                     if not ids:
                         break
+                    held: list[erasure.Person] = []
                     if rule.action == "archive":
                         _archive(session, ids, report.as_of)
                     else:
-                        _purge(session, ids, report.run_id)
+                        held = _purge(session, ids, report.run_id)
                     outbox.mark_changed(session, ids)
                     for chunk in chunked(ids):
                         audit.append(session, Event(actor=ACTOR, action=rule.action, reason="retention",
                                                     child_ids=chunk, actor_role="operator"))
+                    if held:
+                        report.criteria_erased += len(audit.erase_criteria(
+                            session, erasure.entries_naming(session, held), actor=ACTOR,
+                            reason="retention"))
                 kill.point()
                 report.counts[rule.name] += len(ids)
                 outbox.drain(engine, backend)  # unavailable: stays queued for the next push

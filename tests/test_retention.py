@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, inspect, select, text, update
 
-from access import audit
+from access import Event, audit
 from index import ChildRecord, add_children, transaction
 from index import models as m
 from index.embedded import EmbeddedSearch
@@ -152,15 +152,33 @@ def test_a_run_killed_part_way_and_rerun_does_exactly_what_was_left(sqlite_engin
             "abandoned", "done"]
 
 
-PERSONAL = (GIVEN, FAMILY, CARER, POSTCODE, LINE, "A123456789012")
+# The child's values as practitioners typed them into searches: the trail's criteria hold them
+# until the purge (a misspelt surname, lower case, a search that found nothing still typed them).
+PERSONAL = (GIVEN, FAMILY, CARER, POSTCODE, LINE, "A123456789012", "Quartermain", "quartermaine")
+
+
+def searched_for(engine: Engine, child_id: int) -> None:
+    """Searches naming the child: one that found them, and ones that found nobody or were refused."""
+    typed: list[tuple[dict[str, object], str, tuple[int, ...]]] = [
+        ({"family_name": FAMILY, "given_name": GIVEN, "date_of_birth": "1995-05-05"}, "ok", (child_id,)),
+        ({"family_name": "quartermaine", "date_of_birth": "1995-05-06"}, "no_evidence", ()),
+        ({"family_name": "Quartermain", "postcode": POSTCODE}, "ok", ()),
+        ({"family_name": FAMILY}, "refused", ()),
+        ({"identifier_scheme": "upn", "identifier": "A123456789012"}, "ok", ()),
+    ]
+    with transaction(engine) as db:
+        for criteria, outcome, found in typed:
+            audit.append(db, Event(actor="pat.search", action="search", reason="safeguarding",
+                                   criteria=criteria, outcome=outcome, child_ids=found))
 
 
 def _purge_one(engine: Engine) -> int:
     (gone,) = add(engine, child(dt.date(1995, 5, 5), given=GIVEN, family=FAMILY))
     add(engine, child(dt.date(2015, 5, 5)))
+    searched_for(engine, gone)
     set_child(engine, gone, status=ChildStatus.ARCHIVED, status_since=dt.date(2019, 1, 1))
     report = run_retention(engine, as_of=dt.date(2026, 1, 1))
-    assert report.counts["purge"] == 1 and report.vacuumed
+    assert report.counts["purge"] == 1 and report.vacuumed and report.criteria_erased == 5
     return gone
 
 
@@ -168,12 +186,14 @@ def test_a_purge_leaves_no_trace_in_the_sqlite_file(sqlite_engine: Engine) -> No
     path = Path(str(sqlite_engine.url.database))
     (gone,) = add(sqlite_engine, child(dt.date(1995, 5, 5), given=GIVEN, family=FAMILY))
     add(sqlite_engine, child(dt.date(2015, 5, 5)))
+    searched_for(sqlite_engine, gone)
     with sqlite_engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     assert FAMILY.encode() in path.read_bytes()  # the check sees the name while it is there
+    assert b"quartermaine" in path.read_bytes()  # typed into a search: in the trail's criteria
     set_child(sqlite_engine, gone, status=ChildStatus.ARCHIVED, status_since=dt.date(2019, 1, 1))
     report = run_retention(sqlite_engine, as_of=dt.date(2026, 1, 1))
-    assert report.counts["purge"] == 1 and report.vacuumed
+    assert report.counts["purge"] == 1 and report.vacuumed and report.criteria_erased == 5
     sqlite_engine.dispose()
     files = [p for p in (path, path.with_name(path.name + "-wal")) if p.exists()]
     for file in files:
