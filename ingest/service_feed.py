@@ -139,6 +139,10 @@ def read_header(file: str, header: list[str]) -> list[str]:
     names = header_names(header)
     if not any(names):
         raise FeedError(file, "has an empty header line")
+    if not set(names) & set(SERVICE_FEED_COLUMNS):
+        # Not a header at all (a file saved without one): its "names" are a child's details,
+        # never repeated in an error.
+        raise FeedError(file, "has no header line: its first line names none of the documented columns")
     unknown = [n[:_MAX_COLUMN_NAME] or "(blank)" for n in names if n not in SERVICE_FEED_COLUMNS]
     if unknown:
         raise FeedError(file, f"has columns not in the documented header: {', '.join(unknown)}")

@@ -74,6 +74,11 @@ def read_list(path: Path) -> ReadList:
         except csv.Error as exc:
             raise ListError(f"{path}: header line is not CSV ({exc})") from None
         unknown = [h for h in header if h not in ROW_COLUMNS]
+        if len(unknown) == len(header):
+            # Not a header (a list saved without one): its cells are someone's details, never
+            # repeated in an error.
+            raise ListError(f"{path}: has no header line: its first line names none of the columns "
+                            f"{', '.join(ROW_COLUMNS)}")
         if unknown:
             raise ListError(
                 f"{path}: unknown column(s) {', '.join(repr(h[:40]) for h in unknown)}; "

@@ -21,6 +21,7 @@ from ingest import (
     SubmissionRejected,
     detect_kind,
     parse_feed,
+    parse_service_feed,
     run_nightly,
     submit_file,
 )
@@ -234,3 +235,16 @@ def test_a_broken_file_says_nothing_of_it_was_staged(sqlite_engine: Engine, tmp_
     assert "nothing from the file was staged: send it again whole" in caught.value.reason
     with transaction(sqlite_engine) as session:
         assert session.scalar(select(func.count()).select_from(m.StagedRecord)) == 0
+
+
+def test_a_feed_without_a_header_is_refused_without_echoing_its_first_row(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "noheader.csv"
+    path.write_text("\n".join(",".join(row) for row in _feed_rows()[1:3]) + "\n", encoding="utf-8")
+    with caplog.at_level("DEBUG"):
+        with pytest.raises(FeedError) as caught:
+            detect_kind(path)
+        result = parse_service_feed(path, owning_la="823", today=TODAY).collect()
+    said = f"{caught.value}\n{result.failure}\n" + "\n".join(r.getMessage() for r in caplog.records)
+    assert result.failure is not None and "has no header line" in result.failure.reason
+    assert not any(value in said.lower() for value in ("amara", "okafor", "2024", "mk45", "bryn"))

@@ -69,3 +69,12 @@ def test_a_windows_1252_row_says_how_to_save_the_list(tmp_path: Path) -> None:
     read = read_list(path)
     assert read.problems == ["line 2: is not valid UTF-8 (save the list as CSV UTF-8)"]
     assert [p.ref for p in read.people] == ["2"]
+
+
+def test_a_list_without_a_header_is_refused_without_echoing_its_first_row(tmp_path: Path) -> None:
+    path = tmp_path / "noheader.csv"
+    path.write_text("1,Amara,O'Brien,2014-02-10,F,MK45 2AB\n2,Lena,Nowak,2013-03-05,M,MK45 2AB\n",
+                    encoding="utf-8")
+    result = CliRunner().invoke(app, ["dedupe", str(path), "--out", str(tmp_path / "out.csv")])
+    assert result.exit_code == 2 and "has no header line" in result.output
+    assert not any(value in result.output.lower() for value in ("amara", "o'brien", "2014", "mk45"))
