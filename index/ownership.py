@@ -184,7 +184,13 @@ class _Builder:
 
 def configured_areas(settings: OwnershipSettings | None = None) -> PostcodeAreas | None:
     path = (settings or OwnershipSettings()).postcode_las
-    return PostcodeAreas.from_file(path) if path else None
+    if not path:
+        return None
+    try:
+        return PostcodeAreas.from_file(path)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not a UTF-8 CSV file"
+        raise ValueError(f"cannot read {path.name}: {reason}") from None
 
 
 @dataclass(frozen=True)

@@ -460,11 +460,12 @@ def run_nightly(
     (the same result, slower: the tests compare the two)."""
     backend = backend or EmbeddedSearch(engine)
     summary = RunSummary()
+    areas = areas if areas is not None else configured_areas()  # a bad table: no run at all
     with run_lock(engine), _fewer_collections(), background_checkpoints(engine):
         _start(engine, summary)
         model = model or MatchModel.load()
         ctx = _Context(engine, backend, model, batch_size, summary, KillSwitch(KILL_AT_ENV),
-                       unchanged.model_digest(model), skip_unchanged, areas or configured_areas())
+                       unchanged.model_digest(model), skip_unchanged, areas)
         failed: set[int] = set()
         try:
             summary.caught_up = _push(engine, backend)

@@ -19,6 +19,7 @@ from access.anchor import AnchorError
 from access.checkpoints import checkpoint_now
 from access.uploads import KIND_NAMES
 from index import StoreError, StoreSettings
+from index.ownership import configured_areas
 from index.store import open_store
 from ingest import (
     RunLocked,
@@ -87,7 +88,13 @@ def run(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     engine = _store(db)
     try:
-        summary = run_nightly(engine, batch_size=batch, skip_unchanged=not match_all)
+        areas = configured_areas()  # a bad table stops the run before it starts
+    except ValueError as exc:
+        typer.secho(f"error: the postcode table (CHILDINDEX_POSTCODE_LAS): {exc}", err=True,
+                    fg=typer.colors.RED)
+        raise typer.Exit(code=2) from None
+    try:
+        summary = run_nightly(engine, batch_size=batch, skip_unchanged=not match_all, areas=areas)
     except RunLocked as exc:
         typer.secho(f"not run: {exc}", err=True, fg=typer.colors.YELLOW)
         raise typer.Exit(code=3) from None

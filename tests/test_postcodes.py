@@ -256,3 +256,35 @@ def test_the_command(tmp_path: Path) -> None:
     assert "nothing written" in refused.output and "line 2: column pcds: not a postcode" in refused.output
     assert "QQ QQQ" not in refused.output
     assert PostcodeAreas.from_file(out).la_of("SG5 4ZZ") == "919"  # the previous table stays
+
+
+def test_a_bad_table_stops_the_nightly_run_before_it_starts(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """`childindex ingest run` with a table that cannot be read: a clear error naming the line
+    (never the value), exit 2, and no run begun (none to be marked abandoned later)."""
+    from sqlalchemy import func, select
+
+    from index import models as m
+    from index.store import open_store, transaction
+    from ingest import run_nightly
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    engine = open_store(url, create=True)
+    runner = CliRunner()
+    cases = {"postcode,la\nMK45 2AB,823\nSECRET PC,823\n": "line 3",
+             "postcode,la\nMK45 2AB,823\nMK45 2AB,822\n": "listed twice"}
+    for text, said in cases.items():
+        monkeypatch.setenv("CHILDINDEX_POSTCODE_LAS", str(_write(tmp_path / "las.csv", text)))
+        refused = runner.invoke(app, ["ingest", "run", "--db", url])
+        assert refused.exit_code == 2 and said in refused.output, refused.output
+        assert "CHILDINDEX_POSTCODE_LAS" in refused.output and "SECRET" not in refused.output
+        with pytest.raises(ValueError, match=said):
+            run_nightly(engine)
+    monkeypatch.setenv("CHILDINDEX_POSTCODE_LAS", str(tmp_path / "missing.csv"))
+    missing = runner.invoke(app, ["ingest", "run", "--db", url])
+    assert missing.exit_code == 2 and "cannot read missing.csv" in missing.output
+    with transaction(engine) as session:
+        assert session.scalar(select(func.count()).select_from(m.IngestRun)) == 0
+    good = _write(tmp_path / "las.csv", "postcode,la\nMK45,823\n")
+    monkeypatch.setenv("CHILDINDEX_POSTCODE_LAS", str(good))
+    assert runner.invoke(app, ["ingest", "run", "--db", url]).exit_code == 0
