@@ -1,6 +1,7 @@
 """The LA data team's upload of service feeds for its own LA (access.uploads says who may send
 which kind of file; a school's route takes census and CTF only). The file is checked, minimised
-and staged for the nightly run exactly as a school's (api.schools.receive)."""
+and staged for the nightly run exactly as a school's (api.schools.receive). And the rows of those
+feeds the nightly run held for the team (issue 15)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ from fastapi import APIRouter, Depends, Query, UploadFile
 
 from access import Permission
 from api.deps import Ctx, CurrentActor, la_scope, requires
-from api.schemas import SubmissionOut
+from api.schemas import HeldRowOut, HeldRowsOut, SubmissionOut
 from api.schools import receive
+from ingest import held_records
 
 P = Permission
 router = APIRouter(prefix="/la", tags=["LA data team"])
 
 FeedLa = Annotated[str, Depends(la_scope(P.UPLOAD_FEED))]
+ReviewLa = Annotated[str | None, Depends(la_scope(P.REVIEW_QUEUE))]
 # Starts with a letter: never a school's LAEstab, whose own listing must not show an LA's feed.
 Sender = Annotated[str | None, Query(pattern=r"^[A-Za-z][A-Za-z0-9]{0,15}$",
                                      description="the code of the service that produced the feed, "
@@ -30,3 +33,12 @@ async def upload_feed(la: FeedLa, file: UploadFile, ctx: Ctx, who: CurrentActor,
     """Upload a service feed (CSV with the documented header) for the own LA; it is checked and
     staged for the nightly run at once. Census and CTF files are a school's to send."""
     return await receive(ctx, who, file, P.UPLOAD_FEED, source=sender or f"LA{la}", la=la)
+
+
+@router.get("/held", response_model=HeldRowsOut, dependencies=requires(P.REVIEW_QUEUE))
+def list_held(la: ReviewLa, ctx: Ctx, limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> HeldRowsOut:
+    """Service-feed rows of the own LA held by the nightly run (issue 15): a date of birth missing
+    or not a date, and no child matched for certain, so no child was made and the involvement
+    waits here. Where each row is and why, never a value from it (so nothing personal is read)."""
+    rows = held_records(ctx.engine, owning_la=la, limit=limit)
+    return HeldRowsOut(items=[HeldRowOut(**row) for row in rows])

@@ -357,6 +357,22 @@ class SubmissionsOut(Output):
     submissions: list[SubmissionOut]
 
 
+class HeldRowOut(Output):
+    """A service-feed row held for the LA data team (issue 15): where it is and why, no value."""
+
+    submission_id: int
+    file: str
+    source: str
+    owning_la: str | None
+    record: str = Field(description="the row's position in its file, e.g. 'line 12'")
+    field: str
+    reason: str
+
+
+class HeldRowsOut(Output):
+    items: list[HeldRowOut]
+
+
 # -- administrator ---------------------------------------------------------------------------
 
 

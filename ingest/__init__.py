@@ -20,7 +20,8 @@ postcode or school date rejects the pupil. Contacts are never merged.
 `run_nightly` takes every staged submission through matching into the store and the search
 backend in crash-safe committed batches, under a lock (`ingest.nightly`, `ingest.run_lock`),
 linking records a source sent before unchanged without matching them again (`ingest.unchanged`);
-`submission_report` is each submission's report for the school and the LA.
+`submission_report` is each submission's report for the school and the LA; `held_records` the
+LA data team's list of service-feed rows held for them (no usable date of birth, no sure match).
 """
 
 from ingest.census import CENSUS_PUPIL, parse_census
@@ -31,7 +32,7 @@ from ingest.nightly import RunSummary, run_nightly
 from ingest.pupil import RELATIONSHIP_CODES
 from ingest.report import FeedError, FeedParse, FeedResult, ParseReport, RecordError, SourceRecord
 from ingest.run_lock import RunLocked
-from ingest.run_report import UnknownSubmission, describe_report, submission_report
+from ingest.run_report import UnknownSubmission, describe_report, held_records, submission_report
 from ingest.service_feed import (
     SERVICE_FEED_COLUMNS,
     SERVICE_FEED_REQUIRED,
@@ -60,6 +61,7 @@ __all__ = [
     "UnknownSubmission",
     "describe_report",
     "detect_kind",
+    "held_records",
     "parse_census",
     "parse_ctf",
     "parse_feed",

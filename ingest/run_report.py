@@ -28,6 +28,33 @@ class UnknownSubmission(LookupError):
     pass
 
 
+def _held_reason(payload: str) -> str:
+    """Why a record is held: only the fixed reason is read from its payload, never a value."""
+    record = load_record(payload)
+    problem = getattr(record, "date_of_birth_problem", "is not usable")
+    return f"{problem}: {HELD_REASON}"
+
+
+def held_records(engine: Engine, *, owning_la: str | None, limit: int = 200) -> list[dict[str, Any]]:
+    """The LA data team's list of service-feed rows held for them (issue 15: a date of birth
+    missing or not a date, and no child matched for certain), oldest submission first: which
+    submission, file, sender and row, and why; never a value from the row. `owning_la` None:
+    every LA's (an auditor's scope)."""
+    query = (select(m.StagedRecord.submission_id, m.StagedRecord.record_ref, m.StagedRecord.payload,
+                    m.Submission.file_name, m.Submission.source_code, m.StagedSubmission.owning_la)
+             .join(m.Submission, m.Submission.id == m.StagedRecord.submission_id)
+             .join(m.StagedSubmission, m.StagedSubmission.submission_id == m.StagedRecord.submission_id)
+             .where(m.StagedRecord.outcome == RecordOutcome.HELD, m.StagedRecord.payload.is_not(None))
+             .order_by(m.StagedRecord.submission_id, m.StagedRecord.position).limit(limit))
+    if owning_la is not None:
+        query = query.where(m.StagedSubmission.owning_la == owning_la)
+    with transaction(engine) as session:
+        rows = session.execute(query).all()
+    return [{"submission_id": r.submission_id, "file": r.file_name, "source": r.source_code,
+             "owning_la": r.owning_la, "record": r.record_ref, "field": "date_of_birth",
+             "reason": _held_reason(r.payload)} for r in rows]
+
+
 def submission_report(engine: Engine, submission_id: int) -> dict[str, Any]:
     with transaction(engine) as session:
         submission = session.get(m.Submission, submission_id)
@@ -64,9 +91,7 @@ def submission_report(engine: Engine, submission_id: int) -> dict[str, Any]:
                                                 "warning_counts", "header", "complete")},
             "rejected": [{"record": r.record_ref, "upn": r.upn, "field": r.field, "reason": r.reason}
                          for r in rejections],
-            # Only the fixed reason is read from a held record's payload, never a value.
-            "held": [{"record": h.record_ref, "field": "date_of_birth",
-                      "reason": f"{load_record(h.payload).date_of_birth_problem}: {HELD_REASON}"}  # type: ignore[union-attr]
+            "held": [{"record": h.record_ref, "field": "date_of_birth", "reason": _held_reason(h.payload)}
                      for h in held],
             "run": run,
         }

@@ -84,6 +84,7 @@ ROUTES: dict[tuple[str, str], Spec] = {
         (P.RECORD_INVOLVEMENT,), {"involvement_id": "inv_own", "kind": "=taking_action"},
         {"involvement_id": "inv_other", "kind": "=taking_action"}, query={"reason": "safeguarding"}),
     ("GET", "/la/reviews"): Spec((P.REVIEW_QUEUE,)),
+    ("GET", "/la/held"): Spec((P.REVIEW_QUEUE,)),
     ("GET", "/la/reviews/{review_id}"): Spec((P.REVIEW_QUEUE,), {"review_id": "review_own"},
                                              {"review_id": "review_other"}),
     ("POST", "/la/reviews/{review_id}/decision"): Spec(
