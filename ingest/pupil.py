@@ -48,7 +48,12 @@ RELATIONSHIP_CODES: Mapping[str, Relationship] = {
     "OTH": Relationship.OTHER,
 }
 
-SEX_CODES: Mapping[str, Gender] = {"M": Gender.MALE, "F": Gender.FEMALE}
+# CBDS sex codes (and the words some exporters write instead); an unrecognised code is recorded
+# as unspecified with a warning, never silently.
+SEX_CODES: Mapping[str, Gender] = {
+    "M": Gender.MALE, "F": Gender.FEMALE, "MALE": Gender.MALE, "FEMALE": Gender.FEMALE,
+    "U": Gender.UNSPECIFIED, "UNKNOWN": Gender.UNSPECIFIED, "NOT KNOWN": Gender.UNSPECIFIED,
+}
 BOOLEANS: Mapping[str, bool] = {"true": True, "1": True, "false": False, "0": False}
 
 # Address element sets shared by both formats: BS7666 (inside BS7666Address or directly under
@@ -257,10 +262,21 @@ def build_carer(contact: Mapping[str, Any], number: int, warnings: list[str]) ->
         return None
 
 
+# pydantic's error types -> the reason in words a school or LA reads (from the limit only).
+_PLAIN_REASONS: Mapping[str, str] = {
+    "string_too_long": "is longer than {max_length} characters",
+    "too_long": "has more than {max_length} entries",
+}
+
+
 def validation_problem(exc: ValidationError, default_field: str = "record") -> tuple[str, str]:
     """Field and reason of the first error; pydantic's `input` (the value) is never used."""
-    first = exc.errors(include_url=False, include_input=False, include_context=False)[0]
+    first = exc.errors(include_url=False, include_input=False)[0]
     field = ".".join(str(p) for p in first["loc"]) or default_field
+    plain = _PLAIN_REASONS.get(first["type"])
+    limit = first.get("ctx", {}).get("max_length")
+    if plain is not None and isinstance(limit, int):
+        return field, plain.format(max_length=limit)
     return field, first["msg"].removeprefix("Value error, ")
 
 
@@ -357,6 +373,16 @@ _OTHER_NAMES = (
 )
 
 
+def _sex(code: str | None, warnings: list[str]) -> Gender:
+    if not code:
+        return Gender.UNSPECIFIED
+    gender = SEX_CODES.get(code.upper())
+    if gender is None:
+        warnings.append("sex: code not recognised, recorded as unspecified")
+        return Gender.UNSPECIFIED
+    return gender
+
+
 def build_pupil(
     fields: Mapping[str, Any],
     position: int,
@@ -437,7 +463,7 @@ def build_pupil(
         data = {
             "owning_la": context.school.la,
             "date_of_birth": born,
-            "gender": SEX_CODES.get((fields.get("sex") or "").upper(), Gender.UNSPECIFIED),
+            "gender": _sex(fields.get("sex"), warnings),
             "names": names,
             "addresses": [address] if address else [],
             "identifiers": identifiers,

@@ -10,11 +10,12 @@ from typing import Any
 
 import messy_files as messy
 import pytest
+from ingest_files import Pupil, census_xml
 from sqlalchemy import Engine, func, select
 
 from index import models as m
 from index.store import transaction
-from index.vocabulary import SourceKind
+from index.vocabulary import Gender, SourceKind
 from ingest import (
     FeedError,
     FeedResult,
@@ -248,3 +249,49 @@ def test_a_feed_without_a_header_is_refused_without_echoing_its_first_row(
     said = f"{caught.value}\n{result.failure}\n" + "\n".join(r.getMessage() for r in caplog.records)
     assert result.failure is not None and "has no header line" in result.failure.reason
     assert not any(value in said.lower() for value in ("amara", "okafor", "2024", "mk45", "bryn"))
+
+
+# --- what a school is told ---------------------------------------------------------------------
+
+def _census(tmp_path: Path, name: str, pupils: list[Pupil]) -> FeedResult:
+    path = tmp_path / name
+    path.write_text(census_xml(pupils), encoding="utf-8")
+    return _parse(path)
+
+
+def test_sex_words_are_read_and_an_unknown_code_is_said(tmp_path: Path) -> None:
+    pupils = [Pupil(n, "Okafor", "Amara", "2015-03-05", sex=sex)
+              for n, sex in enumerate(["Male", "female", "X", "U"], start=1)]
+    result = _census(tmp_path, "sex.xml", pupils)
+    assert [r.child.gender for r in result.records] == [
+        Gender.MALE, Gender.FEMALE, Gender.UNSPECIFIED, Gender.UNSPECIFIED]
+    assert result.report.warnings == ["pupil 3: sex: code not recognised, recorded as unspecified"]
+
+
+def test_every_reason_a_pupil_is_rejected_for_has_its_own_fix(tmp_path: Path) -> None:
+    """The school's page says what to fix by the field; none of these falls to the catch-all."""
+    from api.web.schools import FIX, FIX_OTHERWISE
+
+    good = Pupil(1, "Okafor", "Amara", "2015-03-05")
+    faults = [
+        Pupil(2, "Nowak", "Lena", "2015-13-05"),
+        Pupil(3, "", "Lena", "2015-03-05"),
+        Pupil(4, "Nowak", "", "2015-03-05"),
+        Pupil(5, "N" * 101, "Lena", "2015-03-05"),
+        Pupil(6, "Nowak", "L" * 101, "2015-03-05"),
+        Pupil(7, "Nowak", "Lena", "2015-03-05", postcode="75001"),
+        Pupil(8, "Nowak", "Lena", "2015-03-05", entry="2021-9-1"),
+        Pupil(9, "Nowak", "Lena", "2015-03-05", entry="2024-09-01", leaving="2023-07-20"),
+        Pupil(10, "Nowak", "Lena", "2015-03-05"),  # its UPN's check letter is wrong (below)
+        good,  # again: a repeat in the file
+    ]
+    xml = census_xml([good, *faults]).replace(f"<UPN>{faults[-2].upn}</UPN>", "<UPN>B82300000010Z</UPN>")
+    path = tmp_path / "faults.xml"
+    path.write_text(xml, encoding="utf-8")
+    errors = _parse(path).errors
+    assert len(errors) == len(faults)
+    fixes = {e.field: next((text for key, text in FIX if key in e.field), FIX_OTHERWISE) for e in errors}
+    assert set(fixes) >= {"upn", "date_of_birth", "surname", "forename", "postcode", "entry_date",
+                          "leaving_date"}
+    assert FIX_OTHERWISE not in fixes.values(), fixes
+    assert any("longer than 100 characters" in e.reason for e in errors)

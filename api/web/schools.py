@@ -22,8 +22,14 @@ FIX = (
     ("date_of_birth", "Enter the pupil's date of birth as a real date (YYYY-MM-DD), not in the future."),
     ("identifiers", "Check the pupil's UPN (13 characters: a check letter, then 12) or ULN (10 digits); "
                     "leave out an identifier the pupil does not have."),
-    ("family_name", "Enter the pupil's legal surname."),
-    ("given_name", "Enter the pupil's legal forename."),
+    ("former_upn", "Check the pupil's former UPN, or leave it out."),
+    ("upn", "Check the pupil's UPN (13 characters: a check letter, then 12); a pupil without one "
+            "needs a temporary UPN, and each pupil appears once in a file."),
+    ("family_name", "Enter the pupil's legal surname, at most 100 characters."),
+    ("surname", "Enter the pupil's legal surname."),
+    ("given_name", "Enter the pupil's legal forename, at most 100 characters."),
+    ("forename", "Enter the pupil's legal forename."),
+    ("_date", "Enter the date as YYYY-MM-DD; a leaving date is on or after the entry date."),
     ("gender", "Record the pupil's sex as M, F or U."),
     ("postcode", "Enter a full UK postcode, like MK40 1AB, or leave it out."),
     ("phone", "Enter a telephone number of digits and spaces, or leave it out."),
