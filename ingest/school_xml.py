@@ -24,7 +24,7 @@ from ingest.minimise import Keep, local_name, minimise
 from ingest.pupil import PupilContext, School, build_pupil
 from ingest.read_ahead import read_ahead, read_ahead_pays
 from ingest.report import FeedError, Outcome, ParseReport, RecordError, SourceRecord
-from ingest.xml_stream import cut, root_name, stream
+from ingest.xml_stream import check_prolog, cut, root_name, stream
 
 LA_NUMBER = re.compile(r"^\d{3}$")
 ESTAB_NUMBER = re.compile(r"^\d{4}$")
@@ -157,6 +157,8 @@ def pupil_items(
     root = root_name(path)
     if root != spec.root:
         raise FeedError(file, f"has root element {root[:40]}, not {spec.root} ({spec.label})")
+    if check_prolog(path) is not None:
+        report.warn(f"{file}: declares UTF-16 but is 8-bit text: read as UTF-8")
     context: PupilContext | None = None
     seen_upns: dict[int, tuple[int, int]] = {}
     position = 0

@@ -85,8 +85,13 @@ def syntax_error(path: Path, exc: etree.XMLSyntaxError) -> FeedError:
     return FeedError(file, f"{reason}, at line {line}", truncated=line > 1)
 
 
-def check_prolog(path: Path) -> None:
-    """Refuse a DOCTYPE, and an encoding declaration that contradicts the file's bytes."""
+def check_prolog(path: Path) -> str | None:
+    """Refuse a DOCTYPE, and an encoding declaration that contradicts the file's bytes.
+
+    One contradiction is read instead: 8-bit text declaring UTF-16 is what .NET writers give
+    when a document built in a string (where .NET says UTF-16) is saved as UTF-8, and a file
+    whose first bytes are `<?xml` one byte a character cannot be UTF-16. Returns the encoding to
+    read it in ("utf-8", strictly: any byte that is not UTF-8 still refuses it), else None."""
     with path.open("rb") as handle:
         head = handle.read(PROLOG_BYTES)
     file = path.name
@@ -109,12 +114,14 @@ def check_prolog(path: Path) -> None:
     declared = match.group(1).decode("ascii").lower() if match else None
     if actual == "utf-16" and declared is not None and declared not in _UTF16:
         raise FeedError(file, f"has the wrong encoding: it is UTF-16 but declares {declared}")
+    override = None
     if actual == "utf-8" and declared in _UTF16:
-        raise FeedError(file, f"has the wrong encoding: it declares {declared} but is not UTF-16")
-    if head.startswith(codecs.BOM_UTF8) and declared is not None and declared not in _UTF8:
+        override = "utf-8"
+    elif head.startswith(codecs.BOM_UTF8) and declared is not None and declared not in _UTF8:
         raise FeedError(file, f"has the wrong encoding: it starts as UTF-8 but declares {declared}")
     if b"<!DOCTYPE" in ascii_head.upper():
         raise FeedError(file, "has a DOCTYPE, which is not allowed (no DTDs or entities)")
+    return override
 
 
 # Bytes handed to the parser at a time, as lxml's own iterparse reads them: Python's share of the
@@ -133,7 +140,8 @@ _PARSER_OPTIONS = {
 }
 
 
-def _events(source: Path, tags: Iterable[str] | None, events: tuple[str, ...]) -> Iterator[etree._Element]:
+def _events(source: Path, tags: Iterable[str] | None, events: tuple[str, ...],
+            encoding: str | None = None) -> Iterator[etree._Element]:
     """The element of each event, in document order, then the parse error if there is one.
 
     The file is fed to a pull parser here rather than through `etree.iterparse`: since lxml 6.2
@@ -143,7 +151,7 @@ def _events(source: Path, tags: Iterable[str] | None, events: tuple[str, ...]) -
     the error; they are given out first, then the error is raised.
     """
     tag = list(tags) if tags is not None else None
-    parser = etree.XMLPullParser(events=events, tag=tag, **_PARSER_OPTIONS)
+    parser = etree.XMLPullParser(events=events, tag=tag, encoding=encoding, **_PARSER_OPTIONS)
     with source.open("rb") as handle:
         try:
             while block := handle.read(CHUNK_BYTES):
@@ -167,9 +175,9 @@ def _refuse_doctype(file: str, element: etree._Element) -> None:
 
 def root_name(path: Path) -> str:
     """The local name of the document's root element (reads only the start of the file)."""
-    check_prolog(path)
+    encoding = check_prolog(path)
     try:
-        for element in _events(path, None, ("start",)):
+        for element in _events(path, None, ("start",), encoding):
             _refuse_doctype(path.name, element)
             return etree.QName(element).localname
     except etree.XMLSyntaxError as exc:
@@ -179,10 +187,10 @@ def root_name(path: Path) -> str:
 
 def stream(path: Path, tags: Iterable[str]) -> Iterator[etree._Element]:
     """Each element named in `tags` once it has closed, in document order (no DOCTYPE ever)."""
-    check_prolog(path)
+    encoding = check_prolog(path)
     first = True
     try:
-        for element in _events(path, tags, ("end",)):
+        for element in _events(path, tags, ("end",), encoding):
             if first:
                 _refuse_doctype(path.name, element)
                 first = False

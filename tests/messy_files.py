@@ -51,6 +51,11 @@ def utf16(xml: bytes) -> bytes:
     return text.encode("utf-16")
 
 
+def declares_utf16(xml: bytes) -> bytes:
+    """UTF-8 bytes declaring UTF-16, as .NET writes a document built in a string and saved."""
+    return xml.replace(b'encoding="UTF-8"', b'encoding="utf-16"', 1)
+
+
 def windows_1252(xml: bytes) -> bytes:
     """Windows-1252, declared (characters it cannot hold are not used by the fixtures)."""
     text = xml.decode("utf-8").replace('encoding="UTF-8"', 'encoding="windows-1252"')

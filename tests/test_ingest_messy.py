@@ -53,7 +53,18 @@ XML_VARIANTS: dict[str, Callable[[bytes], bytes]] = {
     "prefix on every element": messy.prefixed,
     "UTF-16": messy.utf16,
     "byte-order mark, CRLF": messy.bom_crlf,
+    "UTF-8 declaring UTF-16 (.NET)": messy.declares_utf16,
 }
+
+
+def test_utf8_declaring_utf16_is_read_with_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "dotnet.xml"
+    path.write_bytes(messy.declares_utf16((DATA / "ctf_markers.xml").read_bytes()))
+    assert _parse(path).report.warnings[0] == "dotnet.xml: declares UTF-16 but is 8-bit text: read as UTF-8"
+    path.write_bytes(messy.declares_utf16((DATA / "ctf_markers.xml").read_bytes()).replace(
+        b"Okafor", "Okaf\u00f6r".encode("latin-1")))
+    failure = _parse(path).failure
+    assert failure is not None and "has the wrong encoding" in failure.reason  # not UTF-8 either
 
 
 @pytest.mark.parametrize("name", SCHOOL_FILES)
