@@ -518,35 +518,70 @@ def score(q: _Query, c: _Candidate, allowed: frozenset[Evidence] = EVERYTHING) -
     return total / weights if weights else 0.0
 
 
-def _agrees_on_name(q: _Query, c: _Candidate) -> bool:
-    """A family name that is alike (edits, a part, a former name) or sounds the same, or a
-    given or middle name of two letters or more that is alike or a known short form."""
-    if q.family:
-        if (_score_family(q, c) or 0.0) > 0.0:
+# A name agrees as evidence only where the query holds most of it: Jaro-Winkler rewards a shared
+# beginning, so two or three letters ("Ha" for Hartwick) would agree with every name they begin,
+# and a made-up family name with a real date of birth would list, a prefix at a time, everyone
+# born that day (second attack test). A dropped or doubled letter, a part of a double-barrelled
+# name and a former name still agree; ranking (`score`) is unchanged.
+NAME_COVERED = 0.6
+
+
+def _covers(a: str, b: str) -> bool:
+    return min(len(a), len(b)) >= NAME_COVERED * max(len(a), len(b))
+
+
+def _family_agrees(q: _Query, c: _Candidate) -> bool:
+    """The family name is alike (edits, a part, a former name), covering most of it, or sounds
+    the same."""
+    if not q.family:
+        return False
+    codes = set(q.name_parts["fp"])
+    for name in c.names:
+        if not name.family:
+            continue
+        pairs = [(q.family, name.family)]
+        if len(name.family_tokens) > 1 or len(q.family_tokens) > 1:
+            pairs += [(a, b) for a in (q.family, *q.family_tokens)
+                      for b in (name.family, *name.family_tokens)]
+        if any(_covers(a, b) and _similarity(a, b) > 0.0 for a, b in pairs) or codes & name.family_codes:
             return True
-        codes = set(q.name_parts["fp"])
-        if any(codes & name.family_codes for name in c.names):
+    return False
+
+
+def _given_agrees(q: _Query, c: _Candidate) -> bool:
+    """A given or middle name of two letters or more that is alike (covering most of it) or a
+    known short form."""
+    if not q.given or len(q.given) < 2:
+        return False
+    for name in c.names:
+        if name.given and len(name.given) > 1 and (
+                (_covers(q.given, name.given) and _similarity(q.given, name.given) > 0.0)
+                or q.given_forms & _forms(name.given)):
             return True
-    if q.given and len(q.given) > 1:
-        for name in c.names:
-            if name.given and len(name.given) > 1 and (
-                    _similarity(q.given, name.given) > 0.0 or q.given_forms & _forms(name.given)):
-                return True
-            if any(_similarity(q.given, t) > 0.0 for t in name.middle):
-                return True
+        if any(_covers(q.given, t) and _similarity(q.given, t) > 0.0 for t in name.middle):
+            return True
     return False
 
 
 def agreement(q: _Query, c: _Candidate) -> frozenset[Evidence]:
     """What the candidate agrees with the query on, as `index.search.Evidence`."""
     agreed: set[Evidence] = set()
-    if _agrees_on_name(q, c):
-        agreed.add(Evidence.NAME)
     if (_score_dob(q, c) or 0.0) > 0.0:
         agreed.add(Evidence.DATE_OF_BIRTH)
     if q.postcode is not None and any(
             parts[0] == q.postcode[0] or parts[1] == q.postcode[1] for parts, _factor in c.postcodes):
         agreed.add(Evidence.POSTCODE)
+    # The family name is the name (DESIGN.md: "surname plus date of birth or postcode"). A given
+    # name alone stands in for it (a family name since changed) only beside the child's very
+    # postcode, or both a date of birth and a postcode, that the searcher may match it on: else
+    # a made-up family name, a common given name and a date of birth list every child of that
+    # name born that day.
+    allowed = matchable(q, c)
+    unit = q.postcode is not None and any(parts[0] == q.postcode[0] for parts, _factor in c.postcodes)
+    placed = Evidence.POSTCODE in allowed and (
+        unit or {Evidence.DATE_OF_BIRTH, Evidence.POSTCODE} <= agreed & allowed)
+    if _family_agrees(q, c) or (placed and _given_agrees(q, c)):
+        agreed.add(Evidence.NAME)
     if (_score_identifier(q, c) or 0.0) >= 0.9:
         agreed.add(_identifier_evidence(q))
     return frozenset(agreed)

@@ -38,7 +38,9 @@ class Evidence(enum.StrEnum):
     """What a candidate may agree with the query on (each backend decides agreement with the
     same scoring functions, `index.embedded.agreement`)."""
 
-    NAME = "name"  # a family or given name: fuzzily, phonetically, a part, a known short form
+    # The family name (most of it: fuzzily, phonetically, a part, a former name); a given name
+    # (or a known short form) only beside the child's postcode (index.embedded.agreement).
+    NAME = "name"
     DATE_OF_BIRTH = "date_of_birth"  # that date, or a likely mistake for it (swap, one digit, close)
     POSTCODE = "postcode"  # the same postcode unit or sector, at any of the child's addresses
     IDENTIFIER = "identifier"  # a UPN, NHS number, ULN or LA reference the child holds
