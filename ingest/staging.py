@@ -234,6 +234,9 @@ def submit_file(
         if owning_la is None:
             raise FeedError(path.name, "its LA must be given (--la): the source is not an LAEstab")
         school = source if kind in (SourceKind.CENSUS, SourceKind.CTF) else None
+        if school is not None and la is not None and la != school[:3]:
+            # A school's file belongs to the school's LA; another would list it under that LA.
+            raise FeedError(path.name, f"is a school's file: its LA is the school's own, not {la[:3]}")
         parse = parse_feed(path, expected_laestab=school, owning_la=owning_la, today=today)
         with transaction(engine) as session:
             submission_id = create_submission(

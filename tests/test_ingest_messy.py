@@ -306,3 +306,12 @@ def test_every_reason_a_pupil_is_rejected_for_has_its_own_fix(tmp_path: Path) ->
                           "leaving_date"}
     assert FIX_OTHERWISE not in fixes.values(), fixes
     assert any("longer than 100 characters" in e.reason for e in errors)
+
+
+def test_a_school_file_given_another_la_is_refused(sqlite_engine: Engine) -> None:
+    """`ingest submit census.xml --source 8231234 --la 202` listed the census under LA 202."""
+    with pytest.raises(SubmissionRejected) as caught:
+        submit_file(sqlite_engine, DATA / "census_markers.xml", source="8231234", la="202", today=TODAY)
+    assert "its LA is the school's own, not 202" in caught.value.reason
+    assert submit_file(sqlite_engine, DATA / "census_markers.xml", source="8231234", la="823",
+                       today=TODAY).accepted == 3
