@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -45,7 +45,15 @@ _BODY_DOC: dict[str, Any] = {"requestBody": {"required": True, "content": {
 async def search_endpoint(request: Request, ctx: Ctx, who: CurrentActor) -> SearchOut:
     """Search with a stated reason and narrow criteria (the body: SearchBody)."""
     raw = await request.body()
-    return await run_in_threadpool(audited_search, ctx, who, raw)
+    return await run_in_threadpool(audited_search, ctx, who, raw, request.headers.get("content-type"))
+
+
+def is_json(content_type: str | None) -> bool:
+    """A JSON media type, as FastAPI requires of every other JSON route's body (text/plain is
+    what a cross-site form may send without asking first)."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    kind, _, subtype = media.partition("/")
+    return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
 
 
 def own_la_of(who: Actor) -> str | None:
@@ -76,8 +84,12 @@ def viewer(who: Actor) -> Viewer:
                   organisation=who.organisation, service_type=who.service_type)
 
 
-def audited_search(ctx: Ctx, who: Actor, raw: bytes) -> SearchOut:
+def audited_search(ctx: Ctx, who: Actor, raw: bytes,
+                   content_type: str | None = "application/json") -> SearchOut:
     within_rate(ctx, who, "search")
+    if not is_json(content_type):
+        attempt(ctx, who, "refused")
+        raise HTTPException(415, "the search is a JSON body: send it with Content-Type: application/json")
     try:
         body = SearchBody.model_validate_json(raw)
     except ValidationError as exc:
