@@ -207,6 +207,14 @@ def _valid(adapter: TypeAdapter[str], value: str) -> bool:
     return True
 
 
+def is_phone(value: str) -> bool:
+    return _valid(_PHONE, value)
+
+
+def is_email(value: str) -> bool:
+    return _valid(_EMAIL, value)
+
+
 def build_carer(contact: Mapping[str, Any], number: int, warnings: list[str]) -> CarerIn | None:
     """One CTF contact as a carer. Contacts are never merged: each Contact element is one carer."""
     label = f"contact {number}: "

@@ -39,6 +39,8 @@ from ingest.pupil import (
     School,
     address_fields,
     check_age,
+    is_email,
+    is_phone,
     parse_date,
     validation_problem,
 )
@@ -170,6 +172,12 @@ def _involvement(**values: object) -> InvolvementIn:
         raise Reject(*validation_problem(exc, "involvement")) from None
 
 
+_CONTACT_CHECKS: Mapping[str, tuple[Callable[[str], bool], str]] = {
+    "contact_phone": (is_phone, "is not a telephone number"),
+    "contact_email": (is_email, "is not an email address"),
+}
+
+
 def build_row(
     row: Mapping[str, str],
     record_ref: str,
@@ -224,6 +232,13 @@ def build_row(
             warnings.append("postcode: is not a UK postcode, left out")
             address = address_fields({k: v for k, v in parts.items() if k != "postcode"},
                                      "postcode", warnings, "")
+        # A practitioner's phone or email that is not one is left out, said why: the involvement
+        # still signposts by its organisation and practitioner.
+        contact = {column: row.get(column) or None for column in _CONTACT_CHECKS}
+        for column, (usable, reason) in _CONTACT_CHECKS.items():
+            if contact[column] and not usable(contact[column]):
+                warnings.append(f"{column}: {reason}, left out")
+                contact[column] = None
         lead = (row.get("lead_professional") or "false").strip().lower()
         if lead not in BOOLEANS:
             raise Reject("lead_professional", "must be true or false")
@@ -232,8 +247,8 @@ def build_row(
             organisation_name=row["organisation_name"],
             organisation_code=(row.get("organisation_code") or "").upper() or None,
             practitioner_name=row.get("practitioner_name") or None,
-            contact_phone=row.get("contact_phone") or None,
-            contact_email=row.get("contact_email") or None,
+            contact_phone=contact["contact_phone"],
+            contact_email=contact["contact_email"],
             start_date=parse_date(row.get("start_date"), "start_date"),
             end_date=parse_date(row.get("end_date"), "end_date"),
             lead_professional=BOOLEANS[lead],

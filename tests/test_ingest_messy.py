@@ -315,3 +315,14 @@ def test_a_school_file_given_another_la_is_refused(sqlite_engine: Engine) -> Non
     assert "its LA is the school's own, not 202" in caught.value.reason
     assert submit_file(sqlite_engine, DATA / "census_markers.xml", source="8231234", la="823",
                        today=TODAY).accepted == 3
+
+
+def test_a_practitioners_unusable_phone_or_email_is_left_out_not_the_row(tmp_path: Path) -> None:
+    result = _parse(_one_row_feed(tmp_path, "contact.csv", {
+        "contact_phone": "01525 400200 ext 12", "contact_email": "hv at example.nhs.uk"}), owning_la="823")
+    (record,) = [r for r in result.records if r.record_ref == "line 2"]
+    (involvement,) = record.child.involvements
+    assert (involvement.contact_phone, involvement.contact_email) == (None, None)
+    assert involvement.practitioner_name == "Sam Jones"
+    assert record.warnings == ("line 2: contact_phone: is not a telephone number, left out",
+                               "line 2: contact_email: is not an email address, left out")
