@@ -7,6 +7,7 @@ in, audited, and never a child's personal detail (names, dates of birth, UPNs, f
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from typing import Any
 
@@ -15,6 +16,7 @@ from api_world import World, build_world, password_of, personal_values
 from ingest_files import SCHOOL, Pupil, census_xml, write
 from sqlalchemy import select
 
+from access import AccessSettings, Directory
 from index import models as m
 from index.store import transaction
 from ingest import SubmissionRejected, run_nightly, submit_file
@@ -148,3 +150,54 @@ def test_the_json_route_of_a_run(world: World) -> None:
     assert [p["state"] for p in state["problems"]] == ["rejected"]
 
 
+
+
+def test_a_part_that_does_not_answer_is_shown(world: World) -> None:
+    """As /ready says it: the directory down is named, with its error class only."""
+    browser_sign_in(world, "otto.operator")
+    ctx = world.ctx
+    down = AccessSettings(**{**ctx.access.model_dump(), "ldap_uri": "ldap://127.0.0.1:1",
+                             "ldap_network_timeout_seconds": 1.0})
+    kept = ctx.signin.directory
+    page = world.client.get("/operations")  # ready before
+    assert "The service is not ready" not in page.text
+    ctx.signin.directory = Directory(down)
+    try:
+        page = world.client.get("/operations")
+    finally:
+        ctx.signin.directory = kept
+    body = text_of(page.text)
+    assert page.status_code == 200, body
+    assert "The service is not ready" in body and "Directory (LDAP) Not answering: DirectoryError" in body
+    assert "Store (database) Answering" in body
+
+
+def test_a_run_that_went_wrong_says_what_happened(world: World) -> None:
+    """Every part of a run's report the page can show: a failed submission, an early stop, a
+    run found stopped part-way, a submission resumed; and the stopped run's own page."""
+    start = world.clock()
+    with transaction(world.engine) as db:
+        dead = m.IngestRun(pid=1, state="abandoned", started_at=start)
+        db.add(dead)
+        db.flush()
+        report = {"run_id": dead.id + 1, "submissions": [1], "failed": {"1": "failed at record position 25 "
+                  "of 50 (OperationalError); records before it were applied"}, "resumed": {"1": 25},
+                  "abandoned_runs": [dead.id], "search_caught_up": 3,
+                  "stopped": "the search backend is unavailable", "records": 25, "outcomes": {"link": 25}}
+        db.add(m.IngestRun(pid=2, state="done", started_at=start, finished_at=start,
+                           report=json.dumps(report)))
+        dead_id = dead.id
+    browser_sign_in(world, "otto.operator")
+    body = text_of(world.client.get("/operations").text)
+    assert "Failed" in body and "Stopped part-way" in body
+    page = world.client.get(f"/operations/runs/{dead_id + 1}")
+    assert page.status_code == 200, page.text
+    body = text_of(page.text)
+    for said in ("Outcome Failed",
+                 "Submission 1 failed: failed at record position 25 of 50 (OperationalError)",
+                 "Stopped early: the search backend is unavailable", f"Found run {dead_id} stopped part-way",
+                 "Submission 1 resumed at record position 25", "Queued search updates pushed first 3",
+                 "What happened to them Link 25"):
+        assert said in body, said
+    dead_page = text_of(world.client.get(f"/operations/runs/{dead_id}").text)
+    assert "Outcome Stopped part-way" in dead_page and "The next run took over" in dead_page
