@@ -35,6 +35,8 @@ from index import models as m
 from index.store import transaction
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+# The web pages' sign-out is a link (api.web.signin.sign_out).
+STATE_CHANGING_GETS = frozenset({"/sign-out"})
 # The service's own pages and fetches; `none` is a request the user started (typed, bookmarked).
 TRUSTED_FETCH_SITES = frozenset({"same-origin", "none"})
 # Static assets are the same for everyone and may be cached; nothing else may.
@@ -101,11 +103,17 @@ def _own_origin(scope: Scope, headers: dict[bytes, bytes]) -> str:
 
 def cross_site_reason(scope: Scope, allowed_origins: Iterable[str]) -> str | None:
     """Why this request must be refused as one another site could have made, or None."""
-    if scope.get("method", "GET") in SAFE_METHODS:
-        return None
     headers = {k.lower(): v for k, v in scope.get("headers") or []}
     origin = headers.get(b"origin", b"").decode("latin-1").strip()
     site = headers.get(b"sec-fetch-site", b"").decode("latin-1").strip().lower()
+    if scope.get("method", "GET") in SAFE_METHODS:
+        # A link that changes something: SameSite=Strict sends the cookie on a request from
+        # another port of the same host (an <img> there signed the user out), so the browser's
+        # own word that it came from another site refuses it; a browser that sends no such
+        # header is trusted with it, as before.
+        if scope.get("path") in STATE_CHANGING_GETS and site in {"cross-site", "same-site"}:
+            return "the request came from another site"
+        return None
     allowed = set(allowed_origins) or {_own_origin(scope, headers)}
     if origin and origin != "null":
         # No CORS is configured, so no other origin has any business sending an unsafe request,
