@@ -24,7 +24,9 @@ family name alone (a refused search) is compared by its letters and words only.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
 import json
 import re
 from collections import defaultdict
@@ -121,79 +123,94 @@ def people(session: Session, child_ids: Iterable[int]) -> list[Person]:
     return found
 
 
-def _dates_agree(typed: dt.date, held: dt.date | None) -> bool:
-    if held is None:
-        return False
-    if typed == held:
-        return True
-    if typed.year == held.year and (typed.day, typed.month) == (held.month, held.day):
-        return True
-    a, b = typed.isoformat(), held.isoformat()
-    return sum(x != y for x, y in zip(a, b, strict=True)) == 1
+def _slips(born: dt.date) -> frozenset[dt.date]:
+    """The date and its likely slips: day and month swapped, any one digit different."""
+    found = {born}
+    with contextlib.suppress(ValueError):  # no such date
+        found.add(born.replace(month=born.day, day=born.month))
+    text = born.isoformat()
+    for i, char in enumerate(text):
+        for digit in "0123456789" if char.isdigit() else "":
+            with contextlib.suppress(ValueError):
+                found.add(dt.date.fromisoformat(text[:i] + digit + text[i + 1:]))
+    return frozenset(found)
 
 
-def _family_agrees(typed: str, person: Person) -> bool:
-    compact = compact_name(typed)
-    if not compact:
-        return False
-    if compact in person.family_names or set(name_tokens(typed)) & person.family_words:
-        return True
-    if phonetic(compact) in person.family_sounds:
-        return True
-    return any(fuzz.ratio(compact, held) >= NAME_SIMILARITY for held in person.family_names)
+class _Typed:
+    """Criteria as typed, in the forms a Person holds: parsed once per entry, the costlier forms
+    (sound, similarity) only for an entry that shares a key with someone."""
+
+    def __init__(self, criteria: Mapping[str, Any]) -> None:
+        family = criteria.get("family_name")
+        self.family_text = family if isinstance(family, str) else ""
+        self.identifier = _identifier(criteria.get("identifier_scheme"), criteria.get("identifier"))
+        self.born = _date(criteria.get("date_of_birth"))
+        self.sector = _sector(criteria.get("postcode"))
+        self.family_words = frozenset(name_tokens(self.family_text))
+        self.family = "".join(name_tokens(self.family_text))  # compact_name without a second fold
+
+    @functools.cached_property
+    def family_sound(self) -> str:
+        return phonetic(self.family) if self.family else ""
+
+    def family_agrees(self, person: Person) -> bool:
+        if not self.family:
+            return False
+        if self.family in person.family_names or self.family_words & person.family_words:
+            return True
+        if self.family_sound in person.family_sounds:
+            return True
+        return any(fuzz.ratio(self.family, held) >= NAME_SIMILARITY for held in person.family_names)
+
+    def names(self, person: Person, slips: frozenset[dt.date] | None = None) -> bool:
+        if self.identifier is not None and self.identifier in person.identifiers:
+            return True
+        born_agrees = self.born is not None and person.date_of_birth is not None and self.born in (
+            slips if slips is not None else _slips(person.date_of_birth))
+        sector_agrees = self.sector is not None and self.sector in person.sectors
+        if born_agrees and sector_agrees:
+            return True
+        if not self.family_agrees(person):
+            return False
+        return (self.born is None and self.sector is None) or born_agrees or sector_agrees
 
 
 def names_child(criteria: Mapping[str, Any], person: Person) -> bool:
     """Could a search with these (allow-listed) criteria have been for this child? See the
     module's rule."""
-    typed_id = _identifier(criteria.get("identifier_scheme"), criteria.get("identifier"))
-    if typed_id is not None and typed_id in person.identifiers:
-        return True
-    born = _date(criteria.get("date_of_birth"))
-    sector = _sector(criteria.get("postcode"))
-    born_agrees = born is not None and _dates_agree(born, person.date_of_birth)
-    sector_agrees = sector is not None and sector in person.sectors
-    if born_agrees and sector_agrees:
-        return True
-    family = criteria.get("family_name")
-    if not isinstance(family, str) or not _family_agrees(family, person):
-        return False
-    return (born is None and sector is None) or born_agrees or sector_agrees
+    return _Typed(criteria).names(person)
 
 
 class _Lookup:
     """The people indexed by what a criterion could share with them, so that each entry of the
-    trail is compared with a few candidates rather than the whole batch."""
+    trail is compared with a few candidates rather than the whole batch (a date of birth under
+    each of its slips: a slip is symmetric, so the date typed is looked up as it is)."""
 
     def __init__(self, found: list[Person]) -> None:
         self.by_key: dict[tuple[str, Any], list[Person]] = defaultdict(list)
+        self.slips: dict[int, frozenset[dt.date]] = {}
         for person in found:
             keys: set[tuple[str, Any]] = {("id", i) for i in person.identifiers}
             keys |= {("sector", s) for s in person.sectors}
             keys |= {("word", w) for w in person.family_words} | {("name", n) for n in person.family_names}
             if person.date_of_birth is not None:
-                keys.add(("year", person.date_of_birth.year))
+                self.slips[person.child_id] = _slips(person.date_of_birth)
+                keys |= {("born", d) for d in self.slips[person.child_id]}
             for key in keys:
                 self.by_key[key].append(person)
 
-    def candidates(self, criteria: Mapping[str, Any]) -> list[Person]:
-        keys: list[tuple[str, Any]] = []
-        if (typed_id := _identifier(criteria.get("identifier_scheme"), criteria.get("identifier"))):
-            keys.append(("id", typed_id))
-        if (sector := _sector(criteria.get("postcode"))) is not None:
-            keys.append(("sector", sector))
-        if (born := _date(criteria.get("date_of_birth"))) is not None:
-            # A slip of one digit may be in the year: every year one digit away too.
-            year = f"{born.year:04d}"
-            keys += [("year", int(year[:i] + d + year[i + 1:])) for i in range(4) for d in "0123456789"]
-        family = criteria.get("family_name")
-        if isinstance(family, str):
-            keys += [("word", w) for w in name_tokens(family)] + [("name", compact_name(family))]
-        seen: dict[int, Person] = {}
+    def names_anyone(self, typed: _Typed) -> bool:
+        keys: list[tuple[str, Any]] = [("word", w) for w in typed.family_words]
+        keys += [("born", typed.born), ("id", typed.identifier), ("sector", typed.sector),
+                 ("name", typed.family)]
+        seen: set[int] = set()
         for key in keys:
             for person in self.by_key.get(key, ()):
-                seen.setdefault(person.child_id, person)
-        return list(seen.values())
+                if person.child_id not in seen:
+                    seen.add(person.child_id)
+                    if typed.names(person, self.slips.get(person.child_id)):
+                        return True
+        return False
 
 
 def entries_naming(session: Session, found: list[Person]) -> set[int]:
@@ -218,6 +235,6 @@ def entries_naming(session: Session, found: list[Person]) -> set[int]:
             criteria = json.loads(stored)
         except ValueError:
             continue  # not ours to judge: `audit verify` reports an edited entry
-        if isinstance(criteria, dict) and any(names_child(criteria, p) for p in lookup.candidates(criteria)):
+        if isinstance(criteria, dict) and lookup.names_anyone(_Typed(criteria)):
             seqs.add(seq)
     return seqs

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from alembic import command
+from api_world import build_world
 from sqlalchemy import Engine, column, insert, select, table, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -31,6 +32,7 @@ from index.vocabulary import ChildStatus
 from ops import backup
 from ops.cli import app
 from ops.retention import run_retention
+from ops.slapd import DemoDirectory
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 SURNAME = "Vellacott"  # distinctive: looked for in the rows and files
@@ -370,3 +372,34 @@ def test_after_a_purge_the_commands_the_api_view_and_a_backup_verify(sqlite_engi
     engine.dispose()
     assert SURNAME.encode() in file.read_bytes()  # the namesake's own search and record stay
     assert b"1995-05-05" not in file.read_bytes()
+
+
+def test_the_api_shows_erased_criteria_and_verifies_the_trail_after_a_purge(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keys: AuditKeys, ldap_server: DemoDirectory) -> None:
+    world = build_world(ldap_server, tmp_path)
+    folder = tmp_path / "checkpoints"
+    monkeypatch.setenv("CHILDINDEX_AUDIT_CHECKPOINT_DIR", str(folder))
+    pat, child_id = world.auth("pat.practitioner"), world.ids["own"]
+    for typed in ({"family_name": "Pendragon", "date_of_birth": "2015-06-07"},
+                  {"family_name": "Pendragan", "postcode": "MK40 1AB"}):
+        response = world.client.post("/search", headers=pat, json={"reason": "coordinate_services", **typed})
+        assert response.status_code == 200, response.text
+    with transaction(world.engine) as db:
+        searches = list(db.scalars(select(m.AuditEvent.seq).where(m.AuditEvent.action == "search")
+                                   .order_by(m.AuditEvent.seq.desc()).limit(2)))
+        db.execute(update(m.Child).where(m.Child.id == child_id)
+                   .values(status=ChildStatus.ARCHIVED, status_since=dt.date(2019, 1, 1)))
+    with Session(world.engine) as session:
+        assert audit.checkpoint(session, folder, keys=keys, now=T0) is not None
+    report = run_retention(world.engine, as_of=dt.date(2026, 1, 1))
+    assert report.counts["purge"] == 1 and report.criteria_erased >= 2
+    auditor = {"Authorization": f"Bearer {world.sign_in('alex.auditor')}"}
+    trail = world.client.get("/audit", headers=auditor, params={"after": min(searches) - 1, "limit": 2})
+    assert trail.status_code == 200, trail.text
+    shown = trail.json()["entries"]
+    assert [(e["seq"], e["action"], e["criteria"], e["criteria_erased"]) for e in shown] == [
+        (seq, "search", None, True) for seq in sorted(searches)]
+    verified = world.client.get("/audit/verify", headers=auditor)
+    assert verified.status_code == 200 and verified.json()["ok"], verified.text
+    assert verified.json()["checkpoints"] == 1
+    world.engine.dispose()

@@ -2,12 +2,17 @@
 full verification, on a throwaway SQLite store or a given database.
 
 Appends run first from one writer, then from several threads at once (they serialise on the
-chain head, so this shows the cost of that lock); verification walks the whole chain.
+chain head, so this shows the cost of that lock); verification walks the whole chain. Then a
+purge's part in the trail: finding the entries whose criteria name a batch of purged children
+(access.erasure, a scan of every entry still holding criteria), erasing them, and verifying
+again.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import random
+import string
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -18,9 +23,15 @@ import typer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from access.audit import Event, append, verify
+from access import erasure
+from access.audit import Event, append, erase_criteria, verify
+from index.keys import compact_name, name_tokens, phonetic
 from index.store import make_engine, transaction, upgrade
 from ops.machine import describe_machine, peak_rss_mb
+
+_RNG = random.Random(17)
+SURNAMES = ["".join(_RNG.choice(string.ascii_lowercase) for _ in range(7)).title() for _ in range(2000)]
+FIRST_BIRTH = dt.date(2008, 1, 1)
 
 
 def _append_many(engine: Engine, count: int, worker: int) -> None:
@@ -29,11 +40,27 @@ def _append_many(engine: Engine, count: int, worker: int) -> None:
             append(session, Event(
                 actor=f"user{worker}", action="view_record", reason="safeguarding",
                 child_ids=[i % 5000 + 1], actor_role="practitioner", actor_la="823",
-                criteria={"family_name": "Smith", "date_of_birth": dt.date(2014, 5, 10)},
+                criteria={"family_name": SURNAMES[(i * 7 + worker) % len(SURNAMES)],
+                          "date_of_birth": FIRST_BIRTH + dt.timedelta(days=(i * 13 + worker) % 4000)},
             ))
 
 
-def run(entries: int, threads: int, db: str | None) -> str:
+def _purged(count: int) -> list[erasure.Person]:
+    """Children as access.erasure.people would read them: a surname and a date of birth of the
+    trail's (some of them searched for), no address or identifier."""
+    found = []
+    for k in range(count):
+        name = SURNAMES[(k * 11) % len(SURNAMES)]
+        found.append(erasure.Person(
+            child_id=1_000_000 + k, family_names=frozenset({compact_name(name)}),
+            family_words=frozenset(name_tokens(name)),
+            family_sounds=frozenset({phonetic(compact_name(name))}),
+            date_of_birth=FIRST_BIRTH + dt.timedelta(days=(k * 29) % 4000), sectors=frozenset(),
+            identifiers=frozenset()))
+    return found
+
+
+def run(entries: int, threads: int, db: str | None, purged: int = 500) -> str:
     with tempfile.TemporaryDirectory(prefix="childindex-bench-audit-") as tmp:
         engine = make_engine(db or f"sqlite:///{Path(tmp) / 'audit.db'}")
         upgrade(engine)
@@ -50,6 +77,16 @@ def run(entries: int, threads: int, db: str | None) -> str:
         with Session(engine) as session:
             result = verify(session)
         checked = time.perf_counter() - started
+        started = time.perf_counter()
+        with transaction(engine) as session:
+            naming = erasure.entries_naming(session, _purged(purged))
+        scanned = time.perf_counter() - started
+        started = time.perf_counter()
+        with transaction(engine) as session:
+            erased = erase_criteria(session, naming, actor="retention-run", reason="retention")
+        erasing = time.perf_counter() - started
+        with Session(engine) as session:
+            after = verify(session)
         backend = engine.dialect.name
         engine.dispose()
     total = half + per_thread * threads
@@ -59,6 +96,9 @@ def run(entries: int, threads: int, db: str | None) -> str:
         f"  append, {threads} threads:       {per_thread * threads / concurrent:8.0f} entries/s",
         f"  verify whole chain:      {total / checked:8.0f} entries/s ({checked:.2f} s) -> "
         f"{'OK' if result.ok and result.entries == total else 'BROKEN'}",
+        f"  entries naming {purged} purged children: {len(naming)} found in {scanned:.2f} s "
+        f"(every entry's criteria read); erased in {erasing:.2f} s; verify after -> "
+        f"{'OK' if after.ok and after.erased == len(erased) else 'BROKEN'}",
         f"  peak RSS {peak_rss_mb():.0f} MB",
         describe_machine(),
     ]
@@ -70,6 +110,9 @@ def command(
     threads: Annotated[int, typer.Option("--threads", min=1, help="Concurrent writers.")] = 4,
     db: Annotated[str | None, typer.Option("--db", help="Database URL (default: a temporary SQLite file; "
                                                         "must be an empty database).")] = None,
+    purged: Annotated[int, typer.Option("--purged", min=1, help="Purged children to find in the "
+                                                                "trail's criteria.")] = 500,
 ) -> None:
-    """Audit appends per second (single and concurrent writers) and verification speed."""
-    typer.echo(run(entries, threads, db))
+    """Audit appends per second (single and concurrent writers), verification speed and a
+    purge's erasure of criteria."""
+    typer.echo(run(entries, threads, db, purged))
