@@ -45,7 +45,7 @@ DISTRICT_COLUMNS = ("laua", "lad", "oslaua")
 COUNTY_COLUMNS = ("cty", "oscty")
 _DISTRICT_DATED = re.compile(r"lad\d\dcd")  # later releases name a column by its year: lad25cd
 _COUNTY_DATED = re.compile(r"cty\d\dcd")
-_FULL = re.compile(r"[A-Z]{1,2}\d[A-Z\d]?\d[A-Z]{2}")
+_FULL = re.compile(r"[A-Z]{1,2}\d[A-Z\d]?\d[A-Z]{2}|GIR0AA")  # as index.ownership reads them
 MAX_LISTED = 20  # bad rows named one by one; the rest are counted
 COUNTRIES = {"E": "England (not a DfE LA)", "W": "Wales", "S": "Scotland", "N": "Northern Ireland",
              "L": "Channel Islands", "M": "Isle of Man"}
@@ -183,8 +183,17 @@ def _build(rows: _CsvReader, out: TextIO, *, source: str, collapse: Collapse, co
         if len(row) != width:
             report.bad_row(line, "*", f"{len(row)} fields where the header has {width}")
             continue
+        county = row[cols.county].strip() if cols.county is not None else ""
+        code = county if county in counties else row[cols.district].strip()
+        number = codes.number_of(code)
+        if number is None and code and not GSS_CODE.fullmatch(code):
+            report.bad_row(line, cols.names[1], "not a GSS code")
+            continue
         full = "".join(row[cols.postcode].split()).upper()
         if not _FULL.fullmatch(full):
+            if number is None:  # outside England and not a UK-style postcode (overseas territories):
+                _count_skipped(report, codes, code)  # counted, never placed
+                continue
             report.bad_row(line, cols.names[0], "not a postcode")
             continue
         district = full[:-3]
@@ -196,26 +205,25 @@ def _build(rows: _CsvReader, out: TextIO, *, source: str, collapse: Collapse, co
                 raise ImportRefused(f"line {line}: the directory is not in postcode order (a district "
                                     "comes back after others); sort it by postcode, as the ONS ships it")
             current = district
-        county = row[cols.county].strip() if cols.county is not None else ""
-        code = county if county in counties else row[cols.district].strip()
-        number = codes.number_of(code)
         if number is None:
-            if not code:
-                report.no_la += 1
-            elif not GSS_CODE.fullmatch(code):
-                report.bad_row(line, cols.names[1], "not a GSS code")
-                continue
-            elif codes.abolished(code):
-                report.abolished[code] += 1
-            else:
-                report.outside[code] += 1
+            _count_skipped(report, codes, code)
         else:
             report.postcodes += 1
+        # A postcode outside England is kept (as None) so that its sector is never collapsed.
         if not writer.add(full, number):
             report.bad_row(line, cols.names[0], "the same postcode again")
     if current is not None:
         writer.flush(current)
     return report
+
+
+def _count_skipped(report: ImportReport, codes: LaCodes, code: str) -> None:
+    if not code:
+        report.no_la += 1
+    elif codes.abolished(code):
+        report.abolished[code] += 1
+    else:
+        report.outside[code] += 1
 
 
 class _TableWriter:

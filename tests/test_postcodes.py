@@ -164,6 +164,18 @@ def test_import_maps_each_english_postcode_to_its_la_and_counts_what_it_skips(tm
     assert [p.name for p in out.parent.iterdir()] == ["postcode_las.csv"]  # no temporary left
 
 
+def test_a_postcode_outside_the_uk_format_is_skipped_only_outside_england(tmp_path: Path) -> None:
+    """A row no DfE LA would get is counted whatever its postcode looks like (the directory's
+    overseas territories); a row for an English LA must carry a postcode."""
+    rows = [("ASCN 1ZZ", "", "L99999999"), ("GIR 0AA", "E99999999", "E08000014"), *NSPL_ROWS[:2]]
+    out = tmp_path / "las.csv"
+    report = import_directory(_write(tmp_path / "nspl.csv", _nspl(rows)), out)
+    assert (report.bad, report.outside["L99999999"], report.postcodes) == (0, 1, 3)
+    assert PostcodeAreas.from_file(out).la_of("GIR 0AA") == "343"
+    with pytest.raises(ImportRefused, match="line 2: column pcds: not a postcode"):
+        import_directory(_write(tmp_path / "bad.csv", _nspl([("ASCN 1ZZ", "", "E06000056")])), out)
+
+
 def test_collapsing_to_sectors_and_districts_keeps_every_answer(tmp_path: Path) -> None:
     """A sector with every postcode in one LA becomes one row; a sector straddling a border (or
     with a Welsh postcode) keeps its postcodes, and the Welsh one stays unknown."""
