@@ -12,8 +12,10 @@ Rules:
   submission is returned; the same bytes from another school or source are refused, saying
   nothing of the earlier submission (a file is one school's or one sender's, once);
 - a school's census is its roll: a newer census supersedes that school's staged, not yet run,
-  older census; a census older than one the school already sent is kept for the report but
-  superseded at once (it would otherwise end involvements the newer census shows).
+  older census; a census of the same date is the school's correction of it (sent again after
+  fixing rejected pupils): it replaces the held one if that has not run, else runs after it; a
+  census older than one the school already sent is kept for the report but superseded at once
+  (it would otherwise end involvements the newer census shows).
 """
 
 from __future__ import annotations
@@ -168,10 +170,13 @@ def _supersede(session: Session, submission_id: int, school: str, census_date: d
     superseded: list[int] = []
     for other in others:
         assert other.census_date is not None
-        if other.census_date >= census_date:
+        if other.census_date > census_date:
             mine.state = SubmissionState.SUPERSEDED
-            mine.failure = "superseded: the school has already sent a census of the same or a later date"
+            mine.failure = "superseded: the school has already sent a census of a later date"
         elif other.state == SubmissionState.STAGED and other.next_position == 0:
+            # An older census, or one of the same date this one corrects (a school resubmits
+            # after fixing its rejections), that has not started: this one replaces it. One of
+            # the same date already run (or started) stays; this one runs after it.
             other.state = SubmissionState.SUPERSEDED
             other.failure = f"superseded by the newer census of submission {submission_id}"
             superseded.append(other.submission_id)

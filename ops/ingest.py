@@ -73,7 +73,7 @@ def submit(
     for earlier in result.superseded:
         typer.echo(f"  replaces the school's earlier census, submission {earlier}")
     if result.state != "staged":
-        typer.echo("  not staged: a census of the same or a later date from this school is already held")
+        typer.echo("  not staged: a census of a later date from this school is already held")
 
 
 @ingest_app.command("run")

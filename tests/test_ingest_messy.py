@@ -326,3 +326,46 @@ def test_a_practitioners_unusable_phone_or_email_is_left_out_not_the_row(tmp_pat
     assert involvement.practitioner_name == "Sam Jones"
     assert record.warnings == ("line 2: contact_phone: is not a telephone number, left out",
                                "line 2: contact_email: is not an email address, left out")
+
+
+# --- a school sends its census again, corrected ------------------------------------------------
+
+def _school_children(engine: Engine) -> list[tuple[str, str]]:
+    with transaction(engine) as session:
+        return sorted((r.family_name, r.given_name) for r in session.execute(
+            select(m.ChildName.family_name, m.ChildName.given_name)))
+
+
+def test_a_corrected_census_of_the_same_date_is_run(sqlite_engine: Engine, tmp_path: Path) -> None:
+    """A school fixes the pupils its census was rejected for and sends it again: before, the
+    corrected census was 'superseded: the school has already sent a census of the same date' and
+    never run, so the fixed pupils never reached the index."""
+    pupils = [Pupil(1, "Okafor", "Amara", "2015-03-05"), Pupil(2, "Nowak", "Lena", "2015-13-05")]
+    first = tmp_path / "census.xml"
+    first.write_text(census_xml(pupils), encoding="utf-8")
+    assert submit_file(sqlite_engine, first, source="8231234", today=TODAY).rejected == 1
+    run_nightly(sqlite_engine)
+    pupils[1].dob = "2015-12-05"
+    fixed = tmp_path / "census-fixed.xml"
+    fixed.write_text(census_xml(pupils), encoding="utf-8")
+    again = submit_file(sqlite_engine, fixed, source="8231234", today=TODAY)
+    assert (again.state, again.accepted, again.rejected) == ("staged", 2, 0)
+    run_nightly(sqlite_engine)
+    assert _school_children(sqlite_engine) == [("Nowak", "Lena"), ("Okafor", "Amara")]
+
+
+def test_a_corrected_census_replaces_the_one_not_yet_run(sqlite_engine: Engine, tmp_path: Path) -> None:
+    pupils = [Pupil(1, "Okafor", "Amara", "2015-03-05"), Pupil(2, "Nowak", "Lena", "2015-13-05")]
+    first = tmp_path / "census.xml"
+    first.write_text(census_xml(pupils), encoding="utf-8")
+    held = submit_file(sqlite_engine, first, source="8231234", today=TODAY)
+    pupils[1].dob = "2015-12-05"
+    fixed = tmp_path / "census-fixed.xml"
+    fixed.write_text(census_xml(pupils), encoding="utf-8")
+    again = submit_file(sqlite_engine, fixed, source="8231234", today=TODAY)
+    assert again.superseded == (held.submission_id,)
+    assert run_nightly(sqlite_engine).submissions == [again.submission_id]
+    assert _school_children(sqlite_engine) == [("Nowak", "Lena"), ("Okafor", "Amara")]
+    older = tmp_path / "census-older.xml"
+    older.write_text(census_xml(pupils, reference="2025-05-15", term="SUM"), encoding="utf-8")
+    assert submit_file(sqlite_engine, older, source="8231234", today=TODAY).state == "superseded"
