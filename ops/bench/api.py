@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import cycle, islice
 from pathlib import Path
@@ -42,8 +42,9 @@ import pyotp
 import typer
 from sqlalchemy import Engine, func, select
 
-from access import AccessSettings, Role
+from access import AccessSettings, Role, audit
 from access.anchor import AuditSettings, add_key, read_keys, use_keys
+from access.audit import Event
 from index import SearchQuery, add_children, transaction
 from index import models as m
 from index.embedded import EmbeddedSearch
@@ -178,6 +179,41 @@ def bench_people(count: int) -> tuple[DemoPerson, ...]:
                    "benchmark practitioner", SERVICES[n % len(SERVICES)])
         for n in range(1, count + 1)
     )
+
+
+HISTORY_DAYS = 60
+
+
+def add_history(engine: Engine, people: Sequence[DemoPerson], per_user: int, seed: int,
+                now: dt.datetime) -> int:
+    """A lived-in trail: `per_user` entries by each bench practitioner in the 60 days before the
+    day before yesterday (searches showing up to three random children and record views, half
+    each, at random times), less those already there; how many were added. The rate limits and
+    the found-by-search check of every request must read only their recent window of it."""
+    rng = random.Random(seed)
+    before = now - dt.timedelta(days=2)
+    event = m.AuditEvent
+    with engine.connect() as conn:
+        top = conn.scalar(select(func.max(m.Child.id))) or 1
+        held = dict(conn.execute(  # type: ignore[arg-type]
+            select(event.actor, func.count()).where(event.actor.in_([p.uid for p in people]),
+                                                    event.at < before).group_by(event.actor)).all())
+    events = []
+    for person in people:
+        for _ in range(max(0, per_user - held.get(person.uid, 0))):
+            searched = rng.random() < 0.5
+            events.append(Event(
+                actor=person.uid, action="search" if searched else "view_record", reason=REASON,
+                at=before - dt.timedelta(seconds=rng.randrange(HISTORY_DAYS * 86400)),
+                child_ids=rng.sample(range(1, top + 1), rng.randint(0, 3) if searched else 1),
+                criteria={"family_name": "Smith"} if searched else None,
+                actor_role=Role.PRACTITIONER.value, actor_la=LA))
+    events.sort(key=lambda e: e.at or now)
+    for start in range(0, len(events), LOAD_BATCH):
+        with transaction(engine) as session:
+            for entry in events[start:start + LOAD_BATCH]:
+                audit.append(session, entry)
+    return len(events)
 
 
 def _free_port() -> int:
@@ -397,7 +433,7 @@ def _audit_entries(engine: Engine) -> int:
 
 
 def run(children: int, seed: int, db: Path | None, levels: list[int], seconds: float, workers: int,
-        pages: bool = True) -> str:
+        pages: bool = True, history: int = 0) -> str:
     path = db or default_db(children, seed)
     store = ensure_store(path, children, seed)
     engine = make_engine(f"sqlite:///{path}")
@@ -422,7 +458,9 @@ def run(children: int, seed: int, db: Path | None, levels: list[int], seconds: f
     try:
         access = directory.access_settings(totp_keys=[demo_key(path.parent / "api-totp.key")])
         enrolled = set_up(engine, access, la=LA, people=people)
-        server = Server(server_environment(path, access), workers, path.parent / "api-server.log")
+        env = server_environment(path, access)  # also this process's audit key, for the history
+        added = add_history(engine, people, history, seed, dt.datetime.now(dt.UTC)) if history else 0
+        server = Server(env, workers, path.parent / "api-server.log")
         server.wait_ready()
         tokens = sign_in_all(server.base, enrolled)
         rows = []
@@ -451,6 +489,8 @@ def run(children: int, seed: int, db: Path | None, levels: list[int], seconds: f
         f"machine: {describe_machine()}",
         f"store: {path} {store.size_mb:,.0f} MB (children with names, addresses and identifiers); "
         + ("reused" if store.reused else f"built in {store.build_seconds:,.0f} s"),
+        f"audit trail before the run: {history:,} older entries per practitioner ({added:,} added now)"
+        if history else "audit trail before the run: what earlier runs left in the store",
         f"each client: its own signed-in practitioner; repeats search (stated reason, noisy name + date "
         f"of birth or postcode, or the child number) then opens the first result; {WARM_UP_SECONDS:.0f} s "
         f"warm-up, then {seconds:.0f} s measured per level; latency measured in the client (httpx, this "
@@ -502,6 +542,9 @@ def command(
     workers: Annotated[int, typer.Option("--workers", min=1, max=16, help="uvicorn worker processes.")] = 2,
     pages: Annotated[bool, typer.Option("--pages/--no-pages",
                                         help="Also the web pages: results page and child page.")] = True,
+    history: Annotated[int, typer.Option("--history", min=0, help=(
+        "Audit entries each practitioner made before the run (60 days, up to 2 days ago): a "
+        "lived-in trail."))] = 0,
 ) -> None:
     """Signed-in practitioners searching and viewing over HTTP: latency, requests/s and errors."""
     try:
@@ -510,4 +553,4 @@ def command(
         raise typer.BadParameter("--clients takes whole numbers separated by commas") from None
     if not levels or min(levels) < 1:
         raise typer.BadParameter("--clients takes whole numbers of at least 1")
-    typer.echo(run(children, seed, db, levels, seconds, workers, pages))
+    typer.echo(run(children, seed, db, levels, seconds, workers, pages, history))
