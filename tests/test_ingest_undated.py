@@ -198,3 +198,27 @@ def test_a_census_pupil_with_a_bad_date_of_birth_is_still_rejected(
     report = submission_report(engine, sub.submission_id)
     assert [r["field"] for r in report["rejected"]] == ["date_of_birth"] and report["held"] == []
     assert _children(engine) == 0
+
+
+def test_with_elasticsearch_an_undated_row_links_by_names_and_postcode(
+    sqlite_engine: Engine, tmp_path: Path, elasticsearch_url: str,
+) -> None:
+    """The same with the Elasticsearch backend, which is asked record by record (no date in the
+    query: names and postcode); a row with neither postcode nor identifier is held."""
+    from ops.elasticsearch import throwaway_backend
+
+    es = throwaway_backend(sqlite_engine, hosts=[elasticsearch_url])
+    try:
+        known = KNOWN | {"organisation_name": "Health Visiting"}
+        submit_file(sqlite_engine, _feed(tmp_path / "hv.csv", [known], service="health_visitor"),
+                    source="HV1", la=LA)
+        run_nightly(sqlite_engine, es)
+        rows = [KNOWN | {"date_of_birth": "2013-13-05"},
+                {"given_name": "Amara", "family_name": "Okafor", "date_of_birth": ""}]
+        sub = submit_file(sqlite_engine, _feed(tmp_path / "sc.csv", rows), source="SC1", la=LA)
+        run_nightly(sqlite_engine, es)
+        counts = submission_report(sqlite_engine, sub.submission_id)["run"]["counts"]
+        assert (counts["link"], counts["held"]) == (1, 1)
+        assert _children(sqlite_engine) == 1 and es.verify().consistent
+    finally:
+        es.close()
