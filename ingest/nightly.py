@@ -95,7 +95,7 @@ class RecordOutcome:
     REVIEW = "review"
     REJECTED = "rejected"
     # A service-feed row without a usable date of birth that no child matched for certain: its
-    # payload stays staged for the LA data team (ingest.held), never a child of its own.
+    # payload stays staged for the LA data team (ingest.held_records), never a child of its own.
     HELD = "held"
 
 
@@ -261,7 +261,7 @@ def _run_batch(ctx: _Context, submission_id: int) -> bool:
         held = {ref for ref, d in decided.items()
                 if isinstance(d, Decision) and d.outcome is not Outcome.LINK and ref in undated}
         child_of: dict[str, int] = dict(zip(
-            created, add_children(session, [records[r] for r in created]), strict=True))  # type: ignore[misc]
+            created, add_children(session, [records[r] for r in created]), strict=True))  # type: ignore[arg-type]
 
         def child(ref: int | str | None) -> int:
             assert ref is not None
@@ -361,7 +361,7 @@ def _decide(
     decided: dict[str, Decision | UnscorableRecord] = {}
     for ref, record in records.items():
         dated = not isinstance(record, UndatedRecord)
-        ((_, result),) = matcher.decide_records([(ref, record)], add_new=dated)  # type: ignore[list-item]
+        ((_, result),) = matcher.decide_records([(ref, record)], add_new=dated)
         if dated and isinstance(result, Decision) and result.outcome is Outcome.REVIEW:
             # The record is held as a child of its own: later records of it find that child.
             candidates.add(person_from_record(ref, records[ref]))
