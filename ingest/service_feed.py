@@ -3,7 +3,10 @@
 The documented header: a feed's first line names its columns, from the list below, in any
 order. A column not listed is rejected by name (the whole file: it may carry data we must not
 hold); the required columns must be there; other listed columns may be left out.
-One row is one involvement of one child. Dates are YYYY-MM-DD; booleans `true`/`false`;
+One row is one involvement of one child. A row whose date of birth is missing or not a date is
+kept as an `UndatedRecord` (issue 15): matched in the nightly run on everything else, never a
+child of its own; a real date out of the age band still rejects it. Row warnings are counted by
+field and reason (`ParseReport.warning_counts`). Dates are YYYY-MM-DD; booleans `true`/`false`;
 `service_type` and `consent_basis` take the values of `index.vocabulary.ServiceType` and
 `ConsentBasis`; `sex` is F, M or U. As spreadsheets save them (`ingest.spreadsheets`): also
 UTF-16, semicolon or tab delimited, header names in any case with spaces, empty columns at the

@@ -51,7 +51,8 @@ def test_rows_give_one_child_and_one_involvement_each() -> None:
 
 
 # A bad NHS number (line 3) or sex (line 10) no longer costs its row (issue 15): kept, with a
-# warning; a date of birth that is wrong still rejects the row (a child is held by it).
+# warning; so does a date of birth that is not a date (tests/test_ingest_undated.py), but a real
+# one that puts the child out of the age band (line 9) still rejects the row.
 EXPECTED_ERRORS = [
     ("line 4", "involvement", "sensitive service"),
     ("line 8", "record_id", "first at line 2"),
