@@ -174,7 +174,9 @@ class Entry:
     outcome: str
     subject_user: str | None = None
     child_ids: tuple[int, ...] = field(default=())
-    # The entry had criteria, erased since (access.audit.erase_criteria: a purge).
+    # The entry had criteria, erased since (erase_criteria: a purge). Read from the format 2
+    # digest; an erased format 1 entry is known only by the erase_criteria entry listing it,
+    # which `verify` reads, so it shows False here.
     criteria_erased: bool = False
 
 
