@@ -9,7 +9,9 @@ deleted); `entries_naming` finds the entries whose criteria are still there and
 2. name one of them (`names_child`): the identifier typed is one the child held (any scheme, or
    its child number); or the date of birth and postcode typed are both the child's; or the
    family name typed agrees with one the child held and, if a date of birth or postcode was
-   typed, at least one of them agrees too (as the search's evidence rule would have found them).
+   typed, at least one of them agrees too (as the search's evidence rule would have found them);
+   or a given name the child held (or a known short form of it) beside a postcode in their
+   sector (the evidence rule lets a given name stand in for the family name there).
    A family name agrees when it has the same letters (case, accents, spaces and hyphens aside),
    shares a word with a double-barrelled name, sounds the same (Metaphone) or is a near
    misspelling (rapidfuzz ratio of at least `NAME_SIMILARITY`); a date of birth when it is the
@@ -40,7 +42,7 @@ from sqlalchemy.orm import Session
 
 from index import models as m
 from index.identifiers import validate
-from index.keys import compact_name, name_tokens, phonetic
+from index.keys import compact_name, given_name_forms, name_tokens, phonetic
 from index.records import normalise_postcode
 
 NAME_SIMILARITY = 80.0  # rapidfuzz ratio (0-100) from which a typed family name is a misspelling
@@ -58,6 +60,7 @@ class Person:
     date_of_birth: dt.date | None
     sectors: frozenset[str]  # postcode sectors of every address ('MK40 1')
     identifiers: frozenset[str]  # every identifier held and the child number, compacted
+    given_names: frozenset[str] = frozenset()  # index.keys.given_name_forms of each given name
 
 
 def _identifier(scheme: Any, value: Any) -> str | None:
@@ -94,10 +97,13 @@ def people(session: Session, child_ids: Iterable[int]) -> list[Person]:
     if not ids:
         return []
     names: dict[int, set[str]] = defaultdict(set)
-    for child_id, family in session.execute(select(m.ChildName.child_id, m.ChildName.family_name)
-                                            .where(m.ChildName.child_id.in_(ids))):
+    given: dict[int, set[str]] = defaultdict(set)
+    for child_id, family, first in session.execute(
+            select(m.ChildName.child_id, m.ChildName.family_name, m.ChildName.given_name)
+            .where(m.ChildName.child_id.in_(ids))):
         if family:
             names[child_id].add(family)
+        given[child_id] |= given_name_forms(first)
     sectors: dict[int, set[str]] = defaultdict(set)
     for child_id, postcode in session.execute(select(m.ChildAddress.child_id, m.ChildAddress.postcode)
                                               .where(m.ChildAddress.child_id.in_(ids))):
@@ -119,7 +125,8 @@ def people(session: Session, child_ids: Iterable[int]) -> list[Person]:
             child_id=child_id, family_names=frozenset(compact), family_words=frozenset(words),
             family_sounds=frozenset(phonetic(c) for c in compact), date_of_birth=born,
             sectors=frozenset(sectors[child_id]),
-            identifiers=frozenset(identifiers[child_id] | held_numbers)))
+            identifiers=frozenset(identifiers[child_id] | held_numbers),
+            given_names=frozenset(given[child_id])))
     return found
 
 
@@ -148,6 +155,8 @@ class _Typed:
         self.sector = _sector(criteria.get("postcode"))
         self.family_words = frozenset(name_tokens(self.family_text))
         self.family = "".join(name_tokens(self.family_text))  # compact_name without a second fold
+        first = criteria.get("given_name")
+        self.given = first if isinstance(first, str) else ""
 
     @functools.cached_property
     def family_sound(self) -> str:
@@ -169,6 +178,8 @@ class _Typed:
             slips if slips is not None else _slips(person.date_of_birth))
         sector_agrees = self.sector is not None and self.sector in person.sectors
         if born_agrees and sector_agrees:
+            return True
+        if sector_agrees and self.given and given_name_forms(self.given) & person.given_names:
             return True
         if not self.family_agrees(person):
             return False

@@ -276,7 +276,8 @@ PERSON = erasure.Person(
     child_id=7, family_names=frozenset({"vellacott", "penrosevellacott"}),
     family_words=frozenset({"vellacott", "penrose"}), family_sounds=frozenset({"FLKT", "PNRSFLKT"}),
     date_of_birth=dt.date(2012, 4, 1), sectors=frozenset({"TR1 1"}),
-    identifiers=frozenset({"A123456789012", "C7K2MQ9XH4"}))
+    identifiers=frozenset({"A123456789012", "C7K2MQ9XH4"}),
+    given_names=frozenset({"alexandra", "alex", "alexander", "alexis"}))
 
 
 @pytest.mark.parametrize(("criteria", "named"), [
@@ -288,6 +289,9 @@ PERSON = erasure.Person(
     ({"identifier_scheme": "upn", "identifier": "a123456789012"}, True),
     ({"identifier_scheme": "child_number", "identifier": "C7K2-MQ9X-H4"}, True),
     ({"family_name": "Smith", "date_of_birth": "2012-04-01", "postcode": "TR1 1AB"}, True),
+    # A made-up family name, the child's given name (a short form) beside their postcode.
+    ({"family_name": "Nobody", "given_name": "Alex", "postcode": "TR1 1AB"}, True),
+    ({"family_name": "Nobody", "given_name": "Alex", "date_of_birth": "2012-04-01"}, False),
     # Someone else: the name agrees but the date and the postcode typed are another child's.
     ({"family_name": "Vellacott", "date_of_birth": "2015-09-23", "postcode": "MK40 1AA"}, False),
     ({"family_name": "Smith", "date_of_birth": "2012-04-01"}, False),

@@ -165,6 +165,7 @@ def searched_for(engine: Engine, child_id: int) -> None:
         ({"family_name": "Quartermain", "postcode": POSTCODE}, "ok", ()),
         ({"family_name": FAMILY}, "refused", ()),
         ({"identifier_scheme": "upn", "identifier": "A123456789012"}, "ok", ()),
+        ({"family_name": "Nobody", "given_name": GIVEN, "postcode": POSTCODE}, "no_evidence", ()),
     ]
     with transaction(engine) as db:
         for criteria, outcome, found in typed:
@@ -178,7 +179,7 @@ def _purge_one(engine: Engine) -> int:
     searched_for(engine, gone)
     set_child(engine, gone, status=ChildStatus.ARCHIVED, status_since=dt.date(2019, 1, 1))
     report = run_retention(engine, as_of=dt.date(2026, 1, 1))
-    assert report.counts["purge"] == 1 and report.vacuumed and report.criteria_erased == 5
+    assert report.counts["purge"] == 1 and report.vacuumed and report.criteria_erased == 6
     return gone
 
 
@@ -193,7 +194,7 @@ def test_a_purge_leaves_no_trace_in_the_sqlite_file(sqlite_engine: Engine) -> No
     assert b"quartermaine" in path.read_bytes()  # typed into a search: in the trail's criteria
     set_child(sqlite_engine, gone, status=ChildStatus.ARCHIVED, status_since=dt.date(2019, 1, 1))
     report = run_retention(sqlite_engine, as_of=dt.date(2026, 1, 1))
-    assert report.counts["purge"] == 1 and report.vacuumed and report.criteria_erased == 5
+    assert report.counts["purge"] == 1 and report.vacuumed and report.criteria_erased == 6
     sqlite_engine.dispose()
     files = [p for p in (path, path.with_name(path.name + "-wal")) if p.exists()]
     for file in files:
