@@ -81,6 +81,8 @@ BATCH = 1000
 # Fault injection for the crash tests: the run SIGKILLs itself at the Nth step boundary
 # (decided, written, committed, indexed, per batch; closing, closed, per submission).
 KILL_AT_ENV = "CHILDINDEX_INGEST_KILL_AT"
+# Concurrency tests: "N:PATH" holds the run after its Nth committed batch while PATH exists.
+HOLD_AT_ENV = "CHILDINDEX_INGEST_HOLD_AT"
 
 
 class RunState:
@@ -464,7 +466,8 @@ def run_nightly(
     with run_lock(engine), _fewer_collections(), background_checkpoints(engine):
         _start(engine, summary)
         model = model or MatchModel.load()
-        ctx = _Context(engine, backend, model, batch_size, summary, KillSwitch(KILL_AT_ENV),
+        kill = KillSwitch(KILL_AT_ENV, HOLD_AT_ENV, hold_at="committed")
+        ctx = _Context(engine, backend, model, batch_size, summary, kill,
                        unchanged.model_digest(model), skip_unchanged, areas)
         failed: set[int] = set()
         try:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import fcntl
 import os
 import signal
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -78,17 +79,40 @@ def run_lock(engine: Engine) -> Iterator[None]:
 
 
 class KillSwitch:
-    """For crash tests of the jobs that take the run lock: SIGKILL the process at its Nth point
-    when the environment variable `env` holds N (unset or not a number: never)."""
+    """For crash and concurrency tests of the jobs that take the run lock: SIGKILL the process at
+    its Nth point when the environment variable `env` holds N (unset or not a number: never).
 
-    def __init__(self, env: str) -> None:
+    `hold_env`, when set and holding "N:PATH", holds the process at its Nth point named `hold_at`
+    instead: it creates PATH and waits while PATH exists (at most `HOLD_LIMIT` seconds), so a test
+    can act on a run it knows is part-way (a backup of its store), then delete PATH to let it go
+    on. A timing guess at "part-way" flakes on a loaded machine; this does not."""
+
+    HOLD_LIMIT = 600.0
+
+    def __init__(self, env: str, hold_env: str | None = None, hold_at: str = "") -> None:
         value = os.environ.get(env, "")
         self.at = int(value) if value.isdigit() else 0
         self.count = 0
+        held = os.environ.get(hold_env, "") if hold_env else ""
+        number, _, path = held.partition(":")
+        self.hold_number = int(number) if number.isdigit() and path else 0
+        self.hold_path = Path(path) if self.hold_number else None
+        self.hold_at = hold_at
+        self.hold_count = 0
 
-    def point(self, _where: str = "") -> None:
+    def point(self, where: str = "") -> None:
+        if self.hold_path is not None and where == self.hold_at:
+            self.hold_count += 1
+            if self.hold_count == self.hold_number:
+                self._hold(self.hold_path)
         if not self.at:
             return
         self.count += 1
         if self.count == self.at:
             os.kill(os.getpid(), signal.SIGKILL)
+
+    def _hold(self, path: Path) -> None:
+        path.touch()
+        deadline = time.monotonic() + self.HOLD_LIMIT
+        while path.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)

@@ -1,5 +1,5 @@
-"""Backup and restore (issue 17): a backup taken while the nightly run (its own process, seen
-part-way through a census by its checkpoint) and API writes go on, on SQLite (online backup API)
+"""Backup and restore (issue 17): a backup taken while the nightly run (its own process, held
+part-way through a census after a committed batch) and API writes go on, on SQLite (online backup API)
 and PostgreSQL (pg_dump), passes `backup verify`, restores into an empty store by the command
 line, holds the store as it was mid-run with its audit chain whole, serves searches, and the
 Elasticsearch index rebuilt from it by `index rebuild` passes `index verify`; the next nightly
@@ -36,6 +36,7 @@ from index.embedded import EmbeddedSearch
 from index.search import SearchQuery
 from index.store import add_children, make_engine, transaction
 from ingest import run_nightly, submit_file
+from ingest.nightly import HOLD_AT_ENV
 from ops import backup
 from ops.cli import app
 from ops.slapd import DemoDirectory
@@ -70,21 +71,23 @@ def _progress(db: Session, submission_id: int) -> tuple[int, int, int]:
     return running, done, total
 
 
-def _start_nightly_run(url: str, submission_id: int, engine: Engine) -> subprocess.Popen[bytes]:
-    """The nightly run as the scheduler starts it (its own process), returned once the store
-    shows it part-way through the submission: some batches committed, more to come. Read from
-    the run's own checkpoint, so no guess at how long it takes to get there."""
+def _start_nightly_run(url: str, submission_id: int, engine: Engine,
+                       hold: Path) -> subprocess.Popen[bytes]:
+    """The nightly run as the scheduler starts it (its own process), returned once it is held
+    after its third committed batch (`ingest.nightly.HOLD_AT_ENV`: it waits while `hold`
+    exists), so the store shows it part-way through the submission: some batches committed,
+    more to come. No guess at how long it takes to get there, which flaked under load."""
     command = [sys.executable, "-m", "ops.ingest", "run", "--db", url, "--batch", "25"]
-    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=os.environ.copy())
+    env = os.environ.copy() | {HOLD_AT_ENV: f"3:{hold}"}
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        with transaction(engine) as db:
-            running, done, total = _progress(db, submission_id)
-        if running and 0 < done < total:
+    while time.monotonic() < deadline and run.poll() is None:
+        if hold.exists():
+            with transaction(engine) as db:
+                running, done, total = _progress(db, submission_id)
+            assert running and done == 75 and total == 600, (running, done, total)
             return run
-        if run.poll() is not None:
-            break
-        time.sleep(0.005)
+        time.sleep(0.01)
     run.kill()
     output = run.communicate()[0].decode()
     raise AssertionError(f"the nightly run was never seen part-way (exit {run.returncode}): {output[-2000:]}")
@@ -159,10 +162,12 @@ def _backup_during_the_run(world: World, url: str, file: Path) -> tuple[int, lis
     writer = threading.Thread(target=_api_writes, args=(world, stop, done))
     writer.start()
     try:
-        run = _start_nightly_run(url, submitted.submission_id, engine)
+        hold = world.tmp / f"hold-{uuid.uuid4().hex[:6]}"
+        run = _start_nightly_run(url, submitted.submission_id, engine, hold)
         try:
-            backup.create(engine, file)  # the run is part-way and writing; so is the API
+            backup.create(engine, file)  # the run is part-way (held between batches); the API writes
         finally:
+            hold.unlink(missing_ok=True)
             _finish(run)
     finally:
         stop.set()
