@@ -219,7 +219,8 @@ ALLOWED_INPUT_FIELDS: dict[str, frozenset[str]] = {
     }),
     # A service-feed row whose date of birth cannot be used, as staged (never a child's row).
     "UndatedRecord": frozenset({
-        "owning_la", "date_of_birth_text", "date_of_birth_problem", "gender", "shielded", "names",
+        "owning_la", "date_of_birth", "date_of_birth_text", "date_of_birth_problem",
+        "family_name_problem", "gender", "shielded", "names",
         "addresses", "identifiers", "carers", "involvements", "provenance",
     }),
 }

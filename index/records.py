@@ -240,23 +240,36 @@ def _check_one_current_name(names: tuple[NameIn, ...]) -> None:
 DOB_PROBLEMS = ("is missing", "is not a date (YYYY-MM-DD)", "is not a real calendar date")
 
 
+# Identifiers that name one child nationally (as `matching.TRUSTED_SCHEMES`): enough to keep a
+# service-feed row without a family name, to be linked by them alone.
+IDENTIFYING_SCHEMES: tuple[Scheme, ...] = (Scheme.UPN, Scheme.NHS_NUMBER, Scheme.ULN)
+# Why a service feed's family name could not be used (a fixed phrase: never a value).
+FAMILY_NAME_PROBLEMS = ("is missing",)
+
+
 class UndatedRecord(_Input):
-    """A service-feed row whose date of birth is missing or not a date (issue 15): the service's
-    involvement with a child is not lost for it, but it is never a child of its own (a child
-    needs a date of birth, and none is made up). The nightly run matches it like any record,
-    the date compared as text; linked, it brings its involvement (and names, identifiers,
-    address) to that child; otherwise it is held, with its involvement, for the LA data team.
+    """A service-feed row that may never be a child of its own (issue 15): its date of birth is
+    missing or not a date, or it has no family name but a trusted identifier (UPN, NHS number,
+    ULN). The service's involvement with a child is not lost for it, but no child is made from
+    it (a child needs a date of birth and a name, and none is made up). The nightly run matches
+    an undated one like any record, the date compared as text; one without a family name is
+    linked by its trusted identifiers alone, when they name exactly one child. Linked, it
+    brings its involvement (and names, identifiers, address) to that child; otherwise it is
+    held, with its involvement, for the LA data team.
 
     The same fields as `ChildRecord`, in its order (provenance last: `ingest.unchanged`), with
-    the date of birth as sent (at most 20 characters) instead of a date."""
+    the date of birth as sent (at most 20 characters) when it is not a date, and the reasons."""
 
     owning_la: LaNumber
+    # A real date only on a row kept for its identifier (its family name is missing).
+    date_of_birth: BirthDate | None = None
     date_of_birth_text: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20),
                                   BeforeValidator(printable)] | None = None
-    date_of_birth_problem: Annotated[str, StringConstraints(max_length=40)]
+    date_of_birth_problem: Annotated[str, StringConstraints(max_length=40)] | None = None
+    family_name_problem: Annotated[str, StringConstraints(max_length=40)] | None = None
     gender: Gender = Gender.UNSPECIFIED
     shielded: bool = False
-    names: Annotated[tuple[NameIn, ...], Field(min_length=1)]
+    names: tuple[NameIn, ...] = ()
     addresses: tuple[ChildAddressIn, ...] = ()
     identifiers: tuple[IdentifierIn, ...] = ()
     carers: tuple[CarerIn, ...] = ()
@@ -265,24 +278,38 @@ class UndatedRecord(_Input):
 
     @model_validator(mode="after")
     def _rules(self) -> UndatedRecord:
-        _check_one_current_name(self.names)
-        if self.date_of_birth_problem not in DOB_PROBLEMS:
-            raise ValueError("date_of_birth_problem is not a known reason")
+        if self.date_of_birth_problem is not None:
+            if self.date_of_birth_problem not in DOB_PROBLEMS:
+                raise ValueError("date_of_birth_problem is not a known reason")
+            if self.date_of_birth is not None:
+                raise ValueError("a date of birth with a problem is kept as text, not as a date")
+        if self.family_name_problem is None:
+            if self.date_of_birth_problem is None:
+                raise ValueError("a record with a date of birth and a family name is a ChildRecord")
+            _check_one_current_name(self.names)
+            return self
+        if self.family_name_problem not in FAMILY_NAME_PROBLEMS:
+            raise ValueError("family_name_problem is not a known reason")
+        if not any(i.scheme in IDENTIFYING_SCHEMES for i in self.identifiers):
+            raise ValueError("a record without a family name needs a UPN, NHS number or ULN")
+        if any(n.family_name for n in self.names) or sum(n.kind is NameKind.CURRENT for n in self.names) > 1:
+            raise ValueError("a record without a family name has at most one current given name")
         return self
 
     @property
-    def current_name(self) -> NameIn:
-        return next(n for n in self.names if n.kind is NameKind.CURRENT)
+    def current_name(self) -> NameIn | None:
+        """The current name; None on a row kept for its identifier alone."""
+        return next((n for n in self.names if n.kind is NameKind.CURRENT), None)
 
     @property
-    def date_of_birth(self) -> None:
-        """No date: what reads a record's date of birth (matching, search keys) sees none."""
-        return None
+    def identified_only(self) -> bool:
+        """Linked by its trusted identifiers alone (no family name to match on)."""
+        return self.family_name_problem is not None
 
 
 def load_record(payload: str) -> ChildRecord | UndatedRecord:
-    """A staged record from its JSON: a `ChildRecord`, or an `UndatedRecord` (which has no
-    `date_of_birth` key, so it can never pass as a child)."""
+    """A staged record from its JSON: a `ChildRecord`, or an `UndatedRecord` (which always
+    writes its reasons' keys, which a `ChildRecord` forbids, so it can never pass as a child)."""
     if _UNDATED_MARK in payload:
         return UndatedRecord.model_validate_json(payload)
     return ChildRecord.model_validate_json(payload)

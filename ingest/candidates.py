@@ -246,6 +246,8 @@ class StoreCandidates:
 
     def _search(self, record: ChildRecord | UndatedRecord) -> set[int]:
         name = record.current_name
+        if name is None:
+            return set()  # kept for its identifiers alone: they are all there is to go on
         address = next((a for a in record.addresses
                         if a.status is AddressStatus.CURRENT and a.postcode), None)
         query = SearchQuery(

@@ -59,6 +59,7 @@ from index.vocabulary import SourceKind
 from ingest import unchanged
 from ingest.candidates import StoreCandidates
 from ingest.conflicts import held_apart, open_conflict_reviews
+from ingest.identified import decide_by_identifiers
 from ingest.ownership import follow_moves
 from ingest.roll import close_roll
 from ingest.run_lock import KillSwitch, run_lock
@@ -358,10 +359,15 @@ def _decide(
     """The matcher's decision for each record, in order, against the store and the batch. A
     record without a date of birth never becomes a child, so later records never find it."""
     candidates = StoreCandidates(session, ctx.backend)
-    candidates.prepare(records)
+    candidates.prepare({ref: r for ref, r in records.items()
+                        if not (isinstance(r, UndatedRecord) and r.identified_only)})
     matcher = Matcher(index=candidates, model=ctx.model, verdicts=verdict_lookup(session))  # type: ignore[arg-type]
     decided: dict[str, Decision | UnscorableRecord] = {}
     for ref, record in records.items():
+        if isinstance(record, UndatedRecord) and record.identified_only:
+            # No family name: linked by its trusted identifiers alone, or held (ingest.identified).
+            decided[str(ref)] = decide_by_identifiers(session, ctx.model, record)
+            continue
         dated = not isinstance(record, UndatedRecord)
         ((_, result),) = matcher.decide_records([(ref, record)], add_new=dated)
         if dated and isinstance(result, Decision) and result.outcome is Outcome.REVIEW:

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from index import load_record, transaction
+from index import UndatedRecord, load_record, transaction
 from index import models as m
 from ingest.nightly import RecordOutcome
 from ingest.roll import LABELS as ROLL_LABELS
@@ -28,11 +28,18 @@ class UnknownSubmission(LookupError):
     pass
 
 
-def _held_reason(payload: str) -> str:
-    """Why a record is held: only the fixed reason is read from its payload, never a value."""
+HELD_WITHOUT_FAMILY_NAME = ("its trusted identifiers name no child, or more than one; held with its "
+                            "involvement for the LA data team (never linked on a guess nor made a child)")
+
+
+def _held(payload: str) -> tuple[str, str]:
+    """Which field and why a record is held: only fixed reasons are read from its payload,
+    never a value."""
     record = load_record(payload)
-    problem = getattr(record, "date_of_birth_problem", "is not usable")
-    return f"{problem}: {HELD_REASON}"
+    if isinstance(record, UndatedRecord) and record.family_name_problem:
+        return "family_name", f"{record.family_name_problem}: {HELD_WITHOUT_FAMILY_NAME}"
+    problem = getattr(record, "date_of_birth_problem", None) or "is not usable"
+    return "date_of_birth", f"{problem}: {HELD_REASON}"
 
 
 def held_records(engine: Engine, *, owning_la: str | None, limit: int = 200) -> list[dict[str, Any]]:
@@ -51,8 +58,8 @@ def held_records(engine: Engine, *, owning_la: str | None, limit: int = 200) -> 
     with transaction(engine) as session:
         rows = session.execute(query).all()
     return [{"submission_id": r.submission_id, "file": r.file_name, "source": r.source_code,
-             "owning_la": r.owning_la, "record": r.record_ref, "field": "date_of_birth",
-             "reason": _held_reason(r.payload)} for r in rows]
+             "owning_la": r.owning_la, "record": r.record_ref,
+             **dict(zip(("field", "reason"), _held(r.payload), strict=True))} for r in rows]
 
 
 def submission_report(engine: Engine, submission_id: int) -> dict[str, Any]:
@@ -91,7 +98,7 @@ def submission_report(engine: Engine, submission_id: int) -> dict[str, Any]:
                                                 "warning_counts", "header", "complete")},
             "rejected": [{"record": r.record_ref, "upn": r.upn, "field": r.field, "reason": r.reason}
                          for r in rejections],
-            "held": [{"record": h.record_ref, "field": "date_of_birth", "reason": _held_reason(h.payload)}
+            "held": [{"record": h.record_ref, **dict(zip(("field", "reason"), _held(h.payload), strict=True))}
                      for h in held],
             "run": run,
         }

@@ -5,8 +5,10 @@ order. A column not listed is rejected by name (the whole file: it may carry dat
 hold); the required columns must be there; other listed columns may be left out.
 One row is one involvement of one child. A row whose date of birth is missing or not a date is
 kept as an `UndatedRecord` (issue 15): matched in the nightly run on everything else, never a
-child of its own; a real date out of the age band still rejects it. Row warnings are counted by
-field and reason (`ParseReport.warning_counts`). Dates are YYYY-MM-DD; booleans `true`/`false`;
+child of its own; a real date out of the age band still rejects it. So is a row without a family
+name that has a UPN, NHS number or ULN: linked by those alone when they name one child, else
+held. Row warnings are counted by field and reason (`ParseReport.warning_counts`). Dates are
+YYYY-MM-DD; booleans `true`/`false`;
 `service_type` and `consent_basis` take the values of `index.vocabulary.ServiceType` and
 `ConsentBasis`; `sex` is F, M or U. As spreadsheets save them (`ingest.spreadsheets`): also
 UTF-16, semicolon or tab delimited, header names in any case with spaces, empty columns at the
@@ -26,6 +28,7 @@ from pydantic import ValidationError
 from index.identifiers import InvalidIdentifier, Scheme
 from index.identifiers import validate as validate_identifier
 from index.records import (
+    IDENTIFYING_SCHEMES,
     ChildAddressIn,
     ChildRecord,
     IdentifierIn,
@@ -92,8 +95,9 @@ SERVICE_FEED_REQUIRED: frozenset[str] = frozenset(
     {"family_name", "date_of_birth", "service_type", "organisation_name"}
 )
 # Cells a row must fill. Not the date of birth (issue 15): a row whose date is missing or not a
-# date is kept as an `UndatedRecord`, matched on the rest, never a child of its own.
-SERVICE_FEED_REQUIRED_VALUES: frozenset[str] = SERVICE_FEED_REQUIRED - {"date_of_birth"}
+# date is kept as an `UndatedRecord`, matched on the rest, never a child of its own. Nor the
+# family name when the row has a UPN, NHS number or ULN: kept, linked by those alone.
+SERVICE_FEED_REQUIRED_VALUES: frozenset[str] = SERVICE_FEED_REQUIRED - {"date_of_birth", "family_name"}
 # What is done with a row whose date of birth cannot be used, by its reason (counted, not listed).
 UNDATED_WARNINGS: Mapping[str, str] = {
     "is missing": "kept, matched without it",
@@ -211,6 +215,12 @@ def build_row(
                     upn = checked.value
                 warnings.extend(f"{column}: {w}" for w in checked.warnings)
                 identifiers.append(IdentifierIn(scheme=scheme, value=checked.value))
+        # No family name: kept only for a trusted identifier (issue 15), linked by it alone.
+        nameless = not row.get("family_name")
+        if nameless:
+            if not any(i.scheme in IDENTIFYING_SCHEMES for i in identifiers):
+                raise Reject("family_name", "is missing")
+            warnings.append("family_name: is missing, kept for its trusted identifier, linked by it alone")
         dob_text = row.get("date_of_birth") or ""
         born: dt.date | None = None
         problem = "is missing"
@@ -260,23 +270,29 @@ def build_row(
                 if row.get("consent_basis") else ConsentBasis.NOT_REQUIRED
             ),
         )
+        names = (
+            NameIn(
+                given_name=row.get("given_name") or None,
+                middle_names=row.get("middle_names") or None,
+                family_name=row.get("family_name") or None,
+            ),
+        ) if row.get("family_name") or row.get("given_name") else ()
         child_values = {
             "owning_la": context.school.la,
             "gender": SERVICE_FEED_SEX[sex],
-            "names": (
-                NameIn(
-                    given_name=row.get("given_name") or None,
-                    middle_names=row.get("middle_names") or None,
-                    family_name=row["family_name"],
-                ),
-            ),
+            "names": names,
             "addresses": (ChildAddressIn(**address),) if address else (),
             "identifiers": tuple(identifiers),
             "involvements": (involvement,),
             "provenance": ProvenanceRef(record_ref=record_ref),
         }
         child: ChildRecord | UndatedRecord
-        if born is not None:
+        if nameless:
+            child = UndatedRecord(
+                date_of_birth=born, date_of_birth_text=None if born else dob_text[:_MAX_DATE_TEXT] or None,
+                date_of_birth_problem=None if born else problem, family_name_problem="is missing",
+                **child_values)
+        elif born is not None:
             child = ChildRecord(date_of_birth=born, **child_values)
         else:
             child = UndatedRecord(date_of_birth_text=dob_text[:_MAX_DATE_TEXT] or None,

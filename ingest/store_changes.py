@@ -140,7 +140,10 @@ def apply_links(
     for child_id, record, record_ref in links:
         prov = {"submission_id": submission_id, "record_ref": record_ref}
         owned = {"child_id": child_id, **prov}
-        for name in record.names:
+        # A row kept for its identifier alone has at most a given name: not a name to know the
+        # child by (search and matching go by family name), so it is not added.
+        names = () if isinstance(record, UndatedRecord) and record.identified_only else record.names
+        for name in names:
             key = name_key(name.given_name, name.family_name)
             if key not in known_names[child_id]:
                 known_names[child_id].add(key)

@@ -226,7 +226,7 @@ def person_from_record(ref: int | str, record: ChildRecord | UndatedRecord) -> P
     """The matcher's view of a validated `ChildRecord` (current name, current address), or of
     an `UndatedRecord`, whose date of birth as sent is compared as text (missing: weight 0),
     as in a user's list (`person_from_row`)."""
-    name = record.current_name
+    name = record.current_name  # None: a record kept for its trusted identifier alone
     others = [n.family_name for n in record.names if n.kind is not NameKind.CURRENT and n.family_name]
     address = next(
         (a for a in record.addresses if a.status is AddressStatus.CURRENT),
@@ -235,9 +235,9 @@ def person_from_record(ref: int | str, record: ChildRecord | UndatedRecord) -> P
     lines = [address.line1, address.line2, address.line3, address.town] if address else []
     return make_person(
         ref,
-        given_name=name.given_name,
-        middle_names=name.middle_names,
-        family_name=name.family_name,
+        given_name=name.given_name if name else None,
+        middle_names=name.middle_names if name else None,
+        family_name=name.family_name if name else None,
         other_family_names=others,
         date_of_birth=record.date_of_birth,
         sex=record.gender.value,
