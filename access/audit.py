@@ -79,6 +79,7 @@ ACTIONS: dict[str, str] = {
     "transfer": "moved a child's record to another LA (by the nightly run or by hand)",
     "archive": "archived a child's record under the retention rules",
     "purge": "purged an archived child's personal data under the retention rules",
+    "purge_held": "purged service-feed rows held for an LA data team under the retention rules",
     "erase_criteria": "erased search criteria naming a purged child from earlier entries of the trail",
     "cross_site_refused": "an unsafe request another site could have sent, refused (api.web_security)",
     "request_refused": "a form sent without its session's CSRF token (nothing was done)",

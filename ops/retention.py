@@ -17,6 +17,10 @@ search keys, merge history), keeps a `purged_children` row (id, LA, date: so the
 entries about it still resolve) and erases, in the same transaction, the search criteria of
 every audit entry that concerns or names the child (access.erasure has the rule;
 access.audit.erase_criteria keeps the chain verifiable: entries, hashes and MACs stay).
+Service-feed rows *held* for the LA data team (ingest.run_report.held_records: no child matched
+them for certain) are purged `HELD_DAYS` after their submission was received: the staged copy of
+the row (names, date as sent, involvement) is cleared and the row marked `held_purged`, keeping
+only its position and reason-free outcome; one audit entry per batch and LA.
 After a purge the freed space is overwritten: SQLite deletes with `secure_delete` and is
 `VACUUM`ed, its write-ahead log truncated; PostgreSQL's tables concerned, the audit trail's
 among them, get `VACUUM FULL` (rewritten without dead rows).
@@ -42,6 +46,7 @@ from index import models as m
 from index.embedded import EmbeddedSearch
 from index.store import chunked, open_store
 from index.vocabulary import ChildStatus
+from ingest.nightly import RecordOutcome
 from ingest.run_lock import KillSwitch, RunLocked, run_lock
 
 log = logging.getLogger("ops.retention")
@@ -54,10 +59,18 @@ DECEASED_LIVE_YEARS = 1
 ARCHIVED_YEARS = 6
 KILL_AT_ENV = "CHILDINDEX_RETENTION_KILL_AT"  # crash tests: SIGKILL after the Nth commit
 
+# A held service-feed row waits this many days from its submission's receipt for the LA data
+# team (or the sender's corrected row) and is then purged: a quarter covers a monthly or
+# termly resend, and an unmatched row is personal data about a child the index does not hold.
+HELD_DAYS = 90
+HELD_PURGED = "held_purged"  # staged_records.outcome once the held row's values are cleared
+
 # Tables holding a purged child's data, rewritten after a purge on PostgreSQL.
 PURGED_TABLES = ("children", "child_names", "child_addresses", "child_identifiers", "carers",
                  "involvements", "indicators", "sharing_opt_outs", "search_keys", "child_merges",
-                 "child_merge_rows", "search_outbox", "audit_events")
+                 "child_merge_rows", "search_outbox", "audit_events", "staged_records")
+HELD_RULE = "purge_held"
+HELD_DESCRIBE = f"service-feed rows held {HELD_DAYS} days or more after receipt"
 
 
 def years_before(day: dt.date, years: int) -> dt.date:
@@ -106,8 +119,9 @@ class RetentionReport:
     criteria_erased: int = 0  # audit entries whose search criteria named a purged child
 
     def as_dict(self) -> dict[str, Any]:
+        counts = {r.name: self.counts[r.name] for r in RULES} | {HELD_RULE: self.counts[HELD_RULE]}
         return {"run_id": self.run_id, "as_of": self.as_of.isoformat() if self.as_of else None,
-                "dry_run": self.dry_run, "counts": {r.name: self.counts[r.name] for r in RULES},
+                "dry_run": self.dry_run, "counts": counts,
                 "abandoned_runs": self.abandoned_runs, "vacuumed": self.vacuumed,
                 "criteria_erased": self.criteria_erased}
 
@@ -115,6 +129,7 @@ class RetentionReport:
         head = (f"retention {'dry run' if self.dry_run else 'run'} {self.run_id} as of {self.as_of}: "
                 + ("would do" if self.dry_run else "did"))
         lines = [head] + [f"  {r.name:<17} {self.counts[r.name]:>7}  ({r.describe})" for r in RULES]
+        lines.append(f"  {HELD_RULE:<17} {self.counts[HELD_RULE]:>7}  ({HELD_DESCRIBE})")
         lines += [f"  found retention run {r} killed part-way: marked abandoned" for r in self.abandoned_runs]
         if self.criteria_erased:
             lines.append(f"  search criteria erased from {self.criteria_erased} audit entries")
@@ -187,6 +202,38 @@ def _purge(session: Session, ids: list[int], run_id: int) -> list[erasure.Person
     return held
 
 
+def held_received_before(as_of: dt.date) -> dt.datetime:
+    """Held rows of submissions received before this instant are purged on `as_of`: those
+    received on `as_of - HELD_DAYS` or earlier (a day is a UTC day)."""
+    return dt.datetime.combine(as_of - dt.timedelta(days=HELD_DAYS - 1), dt.time.min, tzinfo=dt.UTC)
+
+
+def _held(session: Session, as_of: dt.date, limit: int | None = None) -> list[tuple[int, int, str]]:
+    """(submission, position, owning LA) of the held rows due for purging, in order."""
+    S = m.StagedRecord
+    query = (select(S.submission_id, S.position, m.StagedSubmission.owning_la)
+             .join(m.Submission, m.Submission.id == S.submission_id)
+             .join(m.StagedSubmission, m.StagedSubmission.submission_id == S.submission_id)
+             .where(S.outcome == RecordOutcome.HELD, S.payload.is_not(None),
+                    m.Submission.received_at < held_received_before(as_of))
+             .order_by(S.submission_id, S.position))
+    return [tuple(r) for r in session.execute(query.limit(limit) if limit else query)]  # type: ignore[misc]
+
+
+def _purge_held(session: Session, rows: list[tuple[int, int, str]]) -> None:
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("PRAGMA secure_delete=ON"))
+    S = m.StagedRecord
+    for submission_id, position, _la in rows:
+        session.execute(update(S).where(S.submission_id == submission_id, S.position == position)
+                        .values(payload=None, outcome=HELD_PURGED)
+                        .execution_options(synchronize_session=False))
+    for la, count in sorted(Counter(la or "" for _s, _p, la in rows).items()):
+        log.debug("purged %d held rows of LA %s", count, la or "(none)")
+        audit.append(session, Event(actor=ACTOR, action=HELD_RULE, reason="retention", actor_role="operator",
+                                    criteria={"owning_la": la} if la else None))
+
+
 def _overwrite_freed_space(engine: Engine) -> None:
     if engine.dialect.name == "sqlite":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -233,7 +280,20 @@ def run_retention(engine: Engine, *, as_of: dt.date | None = None, dry_run: bool
                 kill.point()
                 report.counts[rule.name] += len(ids)
                 outbox.drain(engine, backend)  # unavailable: stays queued for the next push
-        if report.counts["purge"]:
+        if dry_run:
+            with transaction(engine) as session:
+                report.counts[HELD_RULE] = len(_held(session, report.as_of))
+        else:
+            while True:
+                with transaction(engine) as session:
+                    rows = _held(session, report.as_of, batch_size)
+                    if rows:
+                        _purge_held(session, rows)
+                if not rows:
+                    break
+                kill.point()
+                report.counts[HELD_RULE] += len(rows)
+        if report.counts["purge"] or (report.counts[HELD_RULE] and not dry_run):
             _overwrite_freed_space(engine)
             report.vacuumed = True
         _finish(engine, report)
