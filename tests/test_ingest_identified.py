@@ -98,7 +98,8 @@ def test_a_row_whose_identifiers_name_two_children_is_held(engine: Engine, tmp_p
     assert [h["field"] for h in report["held"]] == ["family_name"]
 
 
-@pytest.mark.parametrize("row", [{"given_name": "Amara"}, {"given_name": "Amara", "la_reference": "SC-1"}, {}])
+@pytest.mark.parametrize(
+    "row", [{"given_name": "Amara"}, {"given_name": "Amara", "la_reference": "SC-1"}, {}])
 def test_a_row_without_family_name_or_trusted_identifier_is_still_rejected(
     engine: Engine, tmp_path: Path, row: dict[str, str],
 ) -> None:
