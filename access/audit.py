@@ -79,6 +79,7 @@ ACTIONS: dict[str, str] = {
     "transfer": "moved a child's record to another LA (by the nightly run or by hand)",
     "archive": "archived a child's record under the retention rules",
     "purge": "purged an archived child's personal data under the retention rules",
+    "dismiss_held": "dismissed a service-feed row held for the LA data team (its values cleared)",
     "purge_held": "purged service-feed rows held for an LA data team under the retention rules",
     "erase_criteria": "erased search criteria naming a purged child from earlier entries of the trail",
     "cross_site_refused": "an unsafe request another site could have sent, refused (api.web_security)",
@@ -96,6 +97,10 @@ REASONS: dict[str, str] = {
     "administration": "administering access to the index",
     "subject_access": "a subject access request from the child or family",
     "retention": "the retention rules of DESIGN.md",
+    # Why an LA data team dismisses a held service-feed row (ingest.held.DISMISS_REASONS).
+    "held_sent_again": "the sender has sent the held row again, corrected",
+    "held_already_known": "the held row repeats what the index already holds of a child",
+    "held_unidentifiable": "the held row names no child the LA data team can identify",
     "change_of_address": "the child now lives in another LA",
     "operations": "running the service (operator)",
     # Why a register entry changed (access.reasons.RegisterChange).

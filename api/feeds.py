@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, UploadFile
+from fastapi import APIRouter, Depends, HTTPException, Query, UploadFile
 
 from access import Permission
-from api.deps import Ctx, CurrentActor, la_scope, requires
-from api.schemas import HeldRowOut, HeldRowsOut, SubmissionOut
+from api.deps import Ctx, CurrentActor, la_scope, record, requires
+from api.schemas import HeldDismissal, HeldRowOut, HeldRowsOut, SubmissionOut
 from api.schools import receive
+from index import transaction
 from ingest import held_records
+from ingest.held import dismiss_held
 
 P = Permission
 router = APIRouter(prefix="/la", tags=["LA data team"])
@@ -42,3 +44,13 @@ def list_held(la: ReviewLa, ctx: Ctx, limit: Annotated[int, Query(ge=1, le=1000)
     waits here. Where each row is and why, never a value from it (so nothing personal is read)."""
     rows = held_records(ctx.engine, owning_la=la, limit=limit)
     return HeldRowsOut(items=[HeldRowOut(**row) for row in rows])
+
+
+@router.post("/held/{submission_id}/dismissal", status_code=204, dependencies=requires(P.REVIEW_QUEUE))
+def dismiss(submission_id: int, body: HeldDismissal, la: ReviewLa, ctx: Ctx, who: CurrentActor) -> None:
+    """Dismiss one held row of the own LA (ingest.held): its values are cleared and it leaves the
+    list; audited with its reason code. No such held row (or another LA's): 404, the same."""
+    with transaction(ctx.engine) as db:
+        if not dismiss_held(db, submission_id=submission_id, record_ref=body.record, owning_la=la):
+            raise HTTPException(404, "no held row of your LA at that submission and record")
+        record(db, who, "dismiss_held", reason=body.reason, at=ctx.clock())

@@ -373,6 +373,13 @@ class HeldRowsOut(Output):
     items: list[HeldRowOut]
 
 
+class HeldDismissal(Input):
+    """Dismiss a held row (its values are cleared): which row, and why, by a fixed code."""
+
+    record: str = Field(pattern=r"^line [0-9]{1,9}$", description="the row, as listed: 'line 12'")
+    reason: Literal["held_sent_again", "held_already_known", "held_unidentifiable"]
+
+
 # -- administrator ---------------------------------------------------------------------------
 
 

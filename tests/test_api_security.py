@@ -85,6 +85,8 @@ ROUTES: dict[tuple[str, str], Spec] = {
         {"involvement_id": "inv_other", "kind": "=taking_action"}, query={"reason": "safeguarding"}),
     ("GET", "/la/reviews"): Spec((P.REVIEW_QUEUE,)),
     ("GET", "/la/held"): Spec((P.REVIEW_QUEUE,)),
+    ("POST", "/la/held/{submission_id}/dismissal"): Spec(
+        (P.REVIEW_QUEUE,), {"submission_id": "=1"}, body={"record": "line 2", "reason": "held_sent_again"}),
     ("GET", "/la/reviews/{review_id}"): Spec((P.REVIEW_QUEUE,), {"review_id": "review_own"},
                                              {"review_id": "review_other"}),
     ("POST", "/la/reviews/{review_id}/decision"): Spec(

@@ -40,3 +40,42 @@ def test_the_la_data_team_lists_its_held_rows_without_their_values(world: World,
     for value in PERSONAL:
         assert value not in response.text
     assert world.client.get("/la/held", headers=world.auth("pat.practitioner")).status_code == 403
+
+
+def test_the_la_data_team_dismisses_a_held_row_with_a_reason(world: World, tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from access import audit
+    from index import models as m
+    from index import transaction
+
+    row = {"given_name": "Quenby", "family_name": "Marchbanks", "date_of_birth": "2013-02-30"}
+    own = submit_file(world.engine, _feed(tmp_path / "dismiss.csv", [row]), source="SC3", la=OWN_LA)
+    other = submit_file(world.engine, _feed(tmp_path / "dismiss-other.csv", [row | {"record_id": "Y"}]),
+                        source="SC4", la=OTHER_LA)
+    run_nightly(world.engine)
+    dana = world.auth("dana.datateam")
+    body = {"record": "line 2", "reason": "held_sent_again"}
+    # Another LA's held row answers as one that does not exist, and stays held.
+    refused = world.client.post(f"/la/held/{other.submission_id}/dismissal", json=body, headers=dana)
+    assert refused.status_code == 404 and "Marchbanks" not in refused.text
+    # A reason that is not one of the codes (free text could hold personal data) is refused.
+    wrong = world.client.post(f"/la/held/{own.submission_id}/dismissal", headers=dana,
+                              json={"record": "line 2", "reason": "Quenby was sent again"})
+    assert wrong.status_code == 422 and "Quenby" not in wrong.text
+    done = world.client.post(f"/la/held/{own.submission_id}/dismissal", json=body, headers=dana)
+    assert done.status_code == 204, done.text
+    listed = world.client.get("/la/held", headers=dana).json()["items"]
+    assert own.submission_id not in [i["submission_id"] for i in listed]
+    again = world.client.post(f"/la/held/{own.submission_id}/dismissal", json=body, headers=dana)
+    assert again.status_code == 404
+    with transaction(world.engine) as db:
+        staged = db.execute(select(m.StagedRecord.submission_id, m.StagedRecord.outcome,
+                                   m.StagedRecord.payload)
+                            .where(m.StagedRecord.submission_id.in_([own.submission_id, other.submission_id]))
+                            .order_by(m.StagedRecord.submission_id)).all()
+        assert [(s, o, p is not None) for s, o, p in staged] == [
+            (own.submission_id, "held_dismissed", False), (other.submission_id, "held", True)]
+        entries = [e for e in audit.what_user_looked_at(db, "dana.datateam") if e.action == "dismiss_held"]
+        assert [(e.reason, e.outcome) for e in entries] == [("held_sent_again", "ok")]
+        assert audit.verify(db).ok
