@@ -79,3 +79,14 @@ def test_the_la_data_team_dismisses_a_held_row_with_a_reason(world: World, tmp_p
         entries = [e for e in audit.what_user_looked_at(db, "dana.datateam") if e.action == "dismiss_held"]
         assert [(e.reason, e.outcome) for e in entries] == [("held_sent_again", "ok")]
         assert audit.verify(db).ok
+
+
+def test_the_dismissal_reasons_are_declared_once_and_known_to_the_audit_trail() -> None:
+    from typing import get_args
+
+    from access.audit import REASONS
+    from api.schemas import HeldDismissal
+    from ingest.held import DISMISS_REASONS
+
+    codes = get_args(HeldDismissal.model_fields["reason"].annotation)
+    assert set(codes) == set(DISMISS_REASONS) and set(codes) <= set(REASONS)
