@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,6 +135,20 @@ class World:
         assert response.status_code == 200, response.text
         self.client.cookies.clear()  # requests say who they are by bearer token, each on its own
         return response.json()["token"]
+
+    def web_sign_in(self, uid: str) -> None:
+        """A browser's session through the sign-in page (its CSRF token, the cookie kept on the
+        client), for the web pages' tests."""
+        self.client.cookies.clear()
+        page = self.client.get("/sign-in")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert csrf is not None, page.text
+        self.clock.advance(seconds=30)
+        response = self.client.post("/sign-in", headers={"Origin": "http://testserver"},
+                                    follow_redirects=False, data={
+            "username": uid, "password": password_of(uid), "csrf_token": csrf.group(1),
+            "code": self.authenticators[uid].at(self.clock())})
+        assert response.status_code == 303, response.text
 
 
 def find(world: World, uid: str, child_id: int) -> None:

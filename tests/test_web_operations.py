@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 import pytest
-from api_world import World, build_world, password_of, personal_values
+from api_world import World, build_world, personal_values
 from ingest_files import SCHOOL, Pupil, census_xml, write
 from sqlalchemy import select
 
@@ -42,18 +42,6 @@ def world(ldap_server: Any, tmp_path_factory: pytest.TempPathFactory) -> World:
     return world
 
 
-def browser_sign_in(world: World, uid: str) -> None:
-    client = world.client
-    client.cookies.clear()
-    page = client.get("/sign-in")
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-    world.clock.advance(seconds=30)
-    response = client.post("/sign-in", headers=ORIGIN, follow_redirects=False, data={
-        "username": uid, "password": password_of(uid), "csrf_token": csrf,
-        "code": world.authenticators[uid].at(world.clock())})
-    assert response.status_code == 303, response.text
-
-
 def text_of(html: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
@@ -72,7 +60,7 @@ def last_run_id(world: World) -> int:
 
 
 def test_the_operator_signs_in_to_the_nightly_run(world: World) -> None:
-    browser_sign_in(world, "otto.operator")
+    world.web_sign_in("otto.operator")
     home = world.client.get("/", follow_redirects=False)
     assert home.status_code == 303 and home.headers["location"] == "/operations"
     page = world.client.get("/operations")
@@ -99,7 +87,7 @@ def test_the_operator_signs_in_to_the_nightly_run(world: World) -> None:
 
 
 def test_a_runs_report_in_counts_and_reasons(world: World) -> None:
-    browser_sign_in(world, "otto.operator")
+    world.web_sign_in("otto.operator")
     page = world.client.get(f"/operations/runs/{last_run_id(world)}")
     assert page.status_code == 200, page.text
     body = text_of(page.text)
@@ -112,7 +100,7 @@ def test_a_runs_report_in_counts_and_reasons(world: World) -> None:
 
 
 def test_the_la_data_team_may_read_it_too(world: World) -> None:
-    browser_sign_in(world, "dana.datateam")
+    world.web_sign_in("dana.datateam")
     assert world.client.get("/", follow_redirects=False).headers["location"] != "/operations"
     page = world.client.get("/operations")
     assert page.status_code == 200 and 'href="/operations"' in page.text
@@ -120,7 +108,7 @@ def test_the_la_data_team_may_read_it_too(world: World) -> None:
 
 @pytest.mark.parametrize("uid", ["pat.practitioner", "sam.school", "alex.auditor", "ada.admin"])
 def test_other_roles_are_refused_as_by_the_api(world: World, uid: str) -> None:
-    browser_sign_in(world, uid)
+    world.web_sign_in(uid)
     for address in ("/operations", f"/operations/runs/{last_run_id(world)}"):
         page = world.client.get(address)
         assert page.status_code == 403 and "You cannot do that" in page.text
@@ -154,7 +142,7 @@ def test_the_json_route_of_a_run(world: World) -> None:
 
 def test_a_part_that_does_not_answer_is_shown(world: World) -> None:
     """As /ready says it: the directory down is named, with its error class only."""
-    browser_sign_in(world, "otto.operator")
+    world.web_sign_in("otto.operator")
     ctx = world.ctx
     down = AccessSettings(**{**ctx.access.model_dump(), "ldap_uri": "ldap://127.0.0.1:1",
                              "ldap_network_timeout_seconds": 1.0})
@@ -187,7 +175,7 @@ def test_a_run_that_went_wrong_says_what_happened(world: World) -> None:
         db.add(m.IngestRun(pid=2, state="done", started_at=start, finished_at=start,
                            report=json.dumps(report)))
         dead_id = dead.id
-    browser_sign_in(world, "otto.operator")
+    world.web_sign_in("otto.operator")
     body = text_of(world.client.get("/operations").text)
     assert "Failed" in body and "Stopped part-way" in body
     page = world.client.get(f"/operations/runs/{dead_id + 1}")

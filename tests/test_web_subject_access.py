@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from api_world import build_world, password_of
+from api_world import build_world
 from sqlalchemy import select
 
 from index import models as m
@@ -17,22 +17,10 @@ from index.store import transaction
 ORIGIN = {"Origin": "http://testserver"}
 
 
-def _browser_sign_in(world: Any, uid: str) -> None:
-    client = world.client
-    client.cookies.clear()
-    page = client.get("/sign-in")
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-    world.clock.advance(seconds=30)
-    response = client.post("/sign-in", headers=ORIGIN, follow_redirects=False, data={
-        "username": uid, "password": password_of(uid), "csrf_token": csrf,
-        "code": world.authenticators[uid].at(world.clock())})
-    assert response.status_code == 303, response.text
-
-
 def test_the_la_page_of_a_child_downloads_its_subject_access_report(ldap_server: Any, tmp_path: Path) -> None:
     world = build_world(ldap_server, tmp_path)
     child_id = world.ids["own"]
-    _browser_sign_in(world, "dana.datateam")
+    world.web_sign_in("dana.datateam")
     page = world.client.get(f"/la/child/{child_id}")
     assert page.status_code == 200, page.text
     links = re.findall(r'href="(/la/children/\d+/subject-access[^"]*)"', page.text)
@@ -45,5 +33,5 @@ def test_the_la_page_of_a_child_downloads_its_subject_access_report(ldap_server:
         last = db.scalars(select(m.AuditEvent).order_by(m.AuditEvent.seq.desc()).limit(1)).one()
         assert (last.action, last.actor) == ("subject_access", "dana.datateam")
 
-    _browser_sign_in(world, "pat.practitioner")
+    world.web_sign_in("pat.practitioner")
     assert world.client.get(links[0]).status_code == 403
