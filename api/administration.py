@@ -6,8 +6,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from access import Forbidden, Permission, admin
+from api import configuration
 from api.deps import Ctx, CurrentActor, UserId, record, refused, requires
-from api.schemas import ConfigurationBody, ConfigurationOut, UnlockOut
+from api.schemas import ConfigurationBody, ConfigurationChangeOut, ConfigurationOut, UnlockOut
 from index.store import transaction
 
 P = Permission
@@ -27,7 +28,10 @@ def unlock(user_id: UserId, ctx: Ctx, who: CurrentActor) -> UnlockOut:
 
 
 def _configuration(ctx: Ctx) -> ConfigurationOut:
-    return ConfigurationOut(**{name: getattr(ctx.access, name) for name in ConfigurationOut.model_fields})
+    changed = {name: ConfigurationChangeOut(changed_at=o.changed_at, changed_by=o.changed_by)
+               for name, o in ctx.configuration.overrides.items()}
+    values = {name: getattr(ctx.access, name) for name in ConfigurationOut.model_fields if name != "changed"}
+    return ConfigurationOut(changed=changed, **values)
 
 
 @router.get("/configuration", response_model=ConfigurationOut, dependencies=requires(P.CONFIGURE))
@@ -39,12 +43,12 @@ def read_configuration(ctx: Ctx, who: CurrentActor) -> ConfigurationOut:
 
 @router.patch("/configuration", response_model=ConfigurationOut, dependencies=requires(P.CONFIGURE))
 def change_configuration(body: ConfigurationBody, ctx: Ctx, who: CurrentActor) -> ConfigurationOut:
-    """Change lockout, session and unusual-use thresholds for this running service (the
-    settings shared with sign-in, so the change applies at once; restart: back to the
-    environment's values)."""
+    """Change lockout, session and unusual-use thresholds: kept in the store, over the
+    environment's values, so every worker applies them (within configuration_refresh_seconds;
+    this one at once) and a restart keeps them."""
     changes = body.model_dump(exclude_none=True)
     with transaction(ctx.engine) as db:  # what was set, so the trail tells a change from a read
         record(db, who, "configure", reason="administration", criteria=changes, at=ctx.clock())
-        for name, value in changes.items():
-            setattr(ctx.access, name, value)
+        configuration.save(db, changes, by=who.user_id, at=ctx.clock())
+    ctx.configuration.refresh(ctx.engine, force=True)
     return _configuration(ctx)

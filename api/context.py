@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import Engine
 
 from access import AccessSettings, SignIn
+from api.configuration import Configuration
 from index.search import SearchBackend
 
 
@@ -63,6 +64,9 @@ class ApiSettings(BaseSettings):
     # Origins whose pages may send unsafe requests with the session cookie, e.g.
     # ["https://childindex.example.gov.uk"] behind a proxy; empty: the request's own scheme and Host.
     allowed_origins: list[str] = Field(default_factory=list)
+    # How often (seconds) each worker reads the administrator's stored configuration changes
+    # (api.configuration): a change made on one worker is in force on all within this.
+    configuration_refresh_seconds: float = Field(default=1.0, ge=0, le=60)
 
 
 def utc_now() -> dt.datetime:
@@ -76,6 +80,10 @@ class Context:
     signin: SignIn
     search: SearchBackend
     clock: Callable[[], dt.datetime] = utc_now
+    configuration: Configuration = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.configuration = Configuration(self.settings.access, self.settings.configuration_refresh_seconds)
 
     @property
     def access(self) -> AccessSettings:

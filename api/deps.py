@@ -34,7 +34,9 @@ from matching import merged_into
 
 
 def context(request: Request) -> Context:
-    return request.app.state.context  # type: ignore[no-any-return]
+    ctx: Context = request.app.state.context
+    ctx.configuration.refresh(ctx.engine)  # the administrator's changes, made on any worker
+    return ctx
 
 
 Ctx = Annotated[Context, Depends(context)]

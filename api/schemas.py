@@ -383,8 +383,14 @@ class HeldDismissal(Input):
 # -- administrator ---------------------------------------------------------------------------
 
 
+class ConfigurationChangeOut(Output):
+    changed_at: dt.datetime
+    changed_by: str
+
+
 class ConfigurationOut(Output):
-    """The settings an administrator may see (never a secret) and change at run time."""
+    """The settings an administrator may see (never a secret) and change at run time: the values
+    in force, and for each one an administrator changed (kept in the store), when and by whom."""
 
     lockout_threshold: int
     lockout_minutes: int
@@ -394,6 +400,7 @@ class ConfigurationOut(Output):
     enrolment_token_hours: int
     unusual_use_factor: float
     unusual_use_min_children: int
+    changed: dict[str, ConfigurationChangeOut] = Field(default_factory=dict)
 
 
 class ConfigurationBody(Input):

@@ -114,6 +114,10 @@ ALLOWED_COLUMNS: dict[str, dict[str, str]] = {
         "user_id": "key", "failures": "access", "last_failure_at": "access",
         "locked_until": "access",
     },
+    # An administrator's run-time settings (revision 0017): which, its value, who and when.
+    "configuration_overrides": {
+        "name": "key", "value": "access", "changed_by": "access", "changed_at": "access",
+    },
     "access_sessions": {
         "id": "key", "token_hash": "access", "user_id": "access", "role": "access",
         "la": "access", "organisation_code": "access", "capabilities": "access",

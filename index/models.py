@@ -366,6 +366,18 @@ class AccessLockout(Base):
     locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class ConfigurationOverride(Base):
+    """An administrator's change of one run-time setting (api.configuration): every worker
+    applies it over the environment's value, and a restart keeps it."""
+
+    __tablename__ = "configuration_overrides"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(64))  # JSON: validated again whenever it is applied
+    changed_by: Mapped[str] = mapped_column(String(64))
+    changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
 class AccessSession(Base):
     """A server-side sign-in session; the client holds the token, the table only its hash."""
 

@@ -206,6 +206,21 @@ def build_world(server: DemoDirectory, tmp: Path, engine: Engine | None = None) 
     return world
 
 
+def another_worker(world: World, server: DemoDirectory) -> World:
+    """A second app on `world`'s store with its own memory, as another worker process of
+    `childindex serve --workers N` or the service after a restart: its settings from the
+    environment (the same TOTP keys), and it reads stored configuration on every request."""
+    settings = access_settings(server)
+    settings.totp_keys = list(world.ctx.access.totp_keys)
+    api_settings = world.ctx.settings.model_copy(
+        update={"access": settings, "configuration_refresh_seconds": 0.0})
+    signin = SignIn(world.engine, Directory(settings), settings, clock=world.clock)
+    ctx = Context(api_settings, world.engine, signin, EmbeddedSearch(world.engine), clock=world.clock)
+    app = create_app(context=ctx)
+    return World(app, TestClient(app, raise_server_exceptions=False), ctx, world.engine, world.clock,
+                 world.tmp, world.tokens, world.authenticators, world.ids)
+
+
 def _enrol(world: World, uid: str) -> None:
     with transaction(world.engine) as db:
         token = admin.issue_enrolment(db, BOOTSTRAP, uid, now=world.clock(), settings=world.ctx.access)

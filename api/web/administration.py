@@ -71,5 +71,5 @@ def configure(request: Request, ctx: Ctx, who: CurrentActor, lockout_threshold: 
         messages = {k: f"{v}: enter a number in the allowed range" for k, v in SETTINGS.items()}
         return _page(request, ctx, who, status=400, values=values, errors=errors_of(exc, messages))
     configuration = api_admin.change_configuration(body, ctx, who)
-    return _page(request, ctx, who, banner="The configuration was changed (until the service restarts).",
+    return _page(request, ctx, who, banner="The configuration was changed (on every worker, and kept).",
                  configuration=configuration)
