@@ -71,3 +71,13 @@ def test_a_stored_value_no_longer_valid_is_ignored_and_named_in_the_log(
     assert (read.json()["lockout_threshold"], read.json()["lockout_minutes"]) == (5, 60)
     assert "lockout_threshold" not in read.json()["changed"]
     assert any("lockout_threshold" in r.getMessage() for r in caplog.records)
+
+
+def test_the_administrators_page_says_who_changed_a_setting(world: World, ldap_server: DemoDirectory) -> None:
+    assert world.client.patch("/admin/configuration", headers=world.auth("ada.admin"),
+                              json={"lockout_minutes": 45}).status_code == 200
+    other = another_worker(world, ldap_server)
+    other.web_sign_in("ada.admin")
+    page = other.client.get("/admin")
+    assert page.status_code == 200 and "Changed by ada.admin at" in page.text
+    assert page.text.count("Changed by") == 1
