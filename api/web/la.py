@@ -1,5 +1,6 @@
 """The LA data team's pages (own LA only): the possible-match review queue and each item side by
-side with its decision. Behind api.la's own dependencies (la_scope, review_scope), calling its
+side with its decision; the service-feed rows held for the team, each dismissed with a reason.
+Behind api.la's and api.feeds' own dependencies (la_scope, review_scope), calling their
 functions, so the scope checks, matching's decisions and the audit are the API's."""
 
 from __future__ import annotations
@@ -16,15 +17,25 @@ from sqlalchemy import select
 from access import Permission, Role
 from access.reasons import RegisterChange
 from api import children as api_children
+from api import feeds as api_feeds
 from api import la as api_la
 from api import oversight as api_oversight
 from api.deps import ChildRef, Ctx, CurrentActor, requires
-from api.schemas import CorrectionBody, DecisionBody, OptOutBody, RegisterBody, ShieldBody, SplitBody
+from api.schemas import (
+    CorrectionBody,
+    DecisionBody,
+    HeldDismissal,
+    OptOutBody,
+    RegisterBody,
+    ShieldBody,
+    SplitBody,
+)
 from api.web.forms import Day, Month, Year, blank_to_none, date_from, errors_of
 from api.web.pages import Checked, SignedIn, redirect, render
 from index import models as m
 from index.store import transaction
 from index.vocabulary import Gender, MatchReason, OptOutBy, ServiceType
+from ingest.held import DISMISS_REASONS
 
 P = Permission
 router = APIRouter(include_in_schema=False, dependencies=SignedIn)
@@ -270,3 +281,40 @@ def enrolment(request: Request, ctx: Ctx, who: CurrentActor, user_id: Text = "")
         raise HTTPException(422, "that is not a user name")
     issued = api_la.issue_enrolment(user_id.strip(), ctx, who)
     return render(request, "token.html", issued=issued, hours=ctx.access.enrolment_token_hours)
+
+
+# -- service-feed rows held for the LA data team (issue 15): listed as GET /la/held, dismissed ------
+
+HELD_PAGE = 200  # as the JSON route's default limit
+
+
+def _held(request: Request, la: str | None, ctx: Ctx, *, status: int = 200,
+          errors: dict[str, str] | None = None, banner: str | None = None) -> Response:
+    items = api_feeds.list_held(la, ctx, limit=HELD_PAGE).items
+    return render(request, "held.html", status=status, items=items, dismiss_reasons=DISMISS_REASONS,
+                  page=HELD_PAGE, errors=errors, banner=banner, banner_success=bool(banner))
+
+
+def held_field(submission_id: int, record: str) -> str:
+    """The id of a row's reason radios (and the error summary's link to them)."""
+    return f"reason-{submission_id}-{record.removeprefix('line ')}"
+
+
+@router.get("/la/held-rows", dependencies=requires(P.REVIEW_QUEUE))
+def held(request: Request, la: api_feeds.ReviewLa, ctx: Ctx, done: str | None = None) -> Response:
+    return _held(request, la, ctx, banner="The held row was dismissed." if done == "dismissed" else None)
+
+
+@router.post("/la/held-rows/{submission_id}/dismissal", dependencies=[Checked, *requires(P.REVIEW_QUEUE)])
+def dismiss_held(request: Request, submission_id: int, la: api_feeds.ReviewLa, ctx: Ctx, who: CurrentActor,
+                 record: Text = "", reason: Text = "") -> Response:
+    """The row travels in the form; its reason is one of the fixed codes (api.schemas.HeldDismissal)."""
+    try:
+        body = HeldDismissal.model_validate({"record": record, "reason": reason})
+    except ValidationError as exc:
+        if any(e["loc"][:1] == ("record",) for e in exc.errors()):
+            raise HTTPException(422, "that is not a row of a held file") from None
+        return _held(request, la, ctx, status=400,
+                     errors={held_field(submission_id, record): f"Select why {record} is dismissed"})
+    api_feeds.dismiss(submission_id, body, la, ctx, who)
+    return redirect("/la/held-rows?done=dismissed")

@@ -31,6 +31,7 @@ NAV: tuple[tuple[Permission, str, str], ...] = (
     (P.SEARCH, "Find a child", "/find"),
     (P.UPLOAD_SUBMISSION, "Submissions", "/school"),
     (P.REVIEW_QUEUE, "Review queue", "/la/review-queue"),
+    (P.REVIEW_QUEUE, "Held rows", "/la/held-rows"),
     (P.MANAGE_REGISTER, "Register", "/la/practitioners"),
     (P.READ_AUDIT, "Oversight", "/oversight"),
     (P.UNLOCK, "Administration", "/admin"),
