@@ -29,6 +29,7 @@ from api.schemas import RejectionOut, SubmissionDetailOut, SubmissionOut, Submis
 from index import models as m
 from index.store import transaction
 from index.vocabulary import SourceKind
+from ingest import school_run_report
 from ingest.feeds import detect_kind
 from ingest.report import FeedError
 from ingest.staging import SubmissionRejected, submit_file
@@ -68,19 +69,23 @@ async def _store(ctx: Context, upload: UploadFile) -> Path:
     return path
 
 
-def _submission_out(db: Any, submission_id: int, *, duplicate: bool = False) -> SubmissionOut:
+def _submission_out(db: Any, submission_id: int, *, duplicate: bool = False,
+                    for_school: bool = True) -> SubmissionOut:
+    """A submission's state; a school reads only what its own records came to in the nightly
+    run (ingest.school_run_report), never whether a pupil matched a child already held."""
     sub = db.get(m.Submission, submission_id)
     staged = db.scalars(select(m.StagedSubmission)
                         .where(m.StagedSubmission.submission_id == submission_id)).first()
     rejected = db.scalar(select(func.count()).select_from(m.StagedRejection)
                          .where(m.StagedRejection.submission_id == submission_id)) or 0
+    run = json.loads(staged.run_report) if staged and staged.run_report else None
     return SubmissionOut(
         submission_id=submission_id, source_kind=sub.source_kind.value,
         state=staged.state if staged else "done", records_total=staged.records_total if staged else 0,
         rejected=rejected, received_at=sub.received_at, duplicate=duplicate,
         failure=staged.failure if staged else None,
         parse_report=json.loads(staged.parse_report) if staged and staged.parse_report else None,
-        run_report=json.loads(staged.run_report) if staged and staged.run_report else None,
+        run_report=school_run_report(run) if run is not None and for_school else run,
     )
 
 
@@ -124,7 +129,8 @@ async def receive(ctx: Context, who: Actor, file: UploadFile, permission: Permis
     finally:
         path.unlink(missing_ok=True)
     with transaction(ctx.engine) as db:
-        out = _submission_out(db, submission_id, duplicate=duplicate)
+        out = _submission_out(db, submission_id, duplicate=duplicate,
+                              for_school=permission is P.UPLOAD_SUBMISSION)
     if outcome != "ok":
         raise HTTPException(422, f"the file was refused: {reason} (submission {submission_id})")
     return out

@@ -32,7 +32,13 @@ from ingest.nightly import RunSummary, run_nightly
 from ingest.pupil import RELATIONSHIP_CODES
 from ingest.report import FeedError, FeedParse, FeedResult, ParseReport, RecordError, SourceRecord
 from ingest.run_lock import RunLocked
-from ingest.run_report import UnknownSubmission, describe_report, held_records, submission_report
+from ingest.run_report import (
+    UnknownSubmission,
+    describe_report,
+    held_records,
+    school_run_report,
+    submission_report,
+)
 from ingest.service_feed import (
     SERVICE_FEED_COLUMNS,
     SERVICE_FEED_REQUIRED,
@@ -67,6 +73,7 @@ __all__ = [
     "parse_feed",
     "parse_service_feed",
     "run_nightly",
+    "school_run_report",
     "submission_report",
     "submit_file",
 ]

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, select
 from index import UndatedRecord, load_record, transaction
 from index import models as m
 from ingest.nightly import RecordOutcome
+from ingest.roll import ENDED, KEPT_REJECTED
 from ingest.roll import LABELS as ROLL_LABELS
 
 HELD_REASON = ("no child matched it for certain; held with its involvement for the LA data team "
@@ -139,3 +140,25 @@ def describe_report(report: dict[str, Any]) -> str:
     for warning, count in (parse.get("warning_counts") or {}).items():
         lines.append(f"  warning: {warning} ({count} {'row' if count == 1 else 'rows'})")
     return "\n".join(lines)
+
+
+# What a school is told of the nightly run of its own file, by the run report's counts each
+# sums. Whether a pupil linked to a child already in the index, made a new one, opened a review
+# or was held is never told apart: one pupil in a CTF would otherwise tell the school whether
+# a child with those details is anywhere in the index (shielded and other LAs' children too).
+# The LA data team and the operator read the full report (api.operations, `ingest report`).
+SCHOOL_RUN_COUNTS: dict[str, tuple[str, ...]] = {
+    "accepted": (RecordOutcome.LINK, RecordOutcome.NEW, RecordOutcome.REVIEW, RecordOutcome.HELD),
+    "rejected": (RecordOutcome.REJECTED,),
+    KEPT_REJECTED: (KEPT_REJECTED,),
+    ENDED: (ENDED,),
+}
+
+
+def school_run_report(run: dict[str, Any]) -> dict[str, Any]:
+    """The part of a run report a school may read: what became of its own records (accepted,
+    rejected, kept on roll, ended), and the warnings about its file; the same keys every time."""
+    counts = run.get("counts", {})
+    return {"counts": {name: sum(int(counts.get(k, 0)) for k in keys)
+                       for name, keys in SCHOOL_RUN_COUNTS.items()},
+            "warnings": list(run.get("warnings", []))}
