@@ -357,3 +357,36 @@ def test_operator_reads_the_nightly_run_and_its_report(page: Any, site: str, wor
     checks.check("operations-run")
     page.goto(f"{site}/find")  # an operator does not search
     assert page.locator("h1").inner_text() == "You cannot do that"
+
+
+def test_la_data_team_dismisses_a_held_row(page: Any, site: str, world: World, tmp_path: Path) -> None:
+    from api_world import OWN_LA
+    from test_ingest_undated import _feed
+
+    rows = [{"given_name": "Morvoren", "family_name": "Penhallow", "date_of_birth": "2014-02-30"},
+            {"given_name": "Kerensa", "family_name": "Trevithick", "date_of_birth": "2013-13-01"}]
+    submit_file(world.engine, _feed(tmp_path / "held-feed.csv", rows), source="SC1", la=OWN_LA)
+    run_nightly(world.engine)
+    checks = PageChecks(page)
+    sign_in(page, site, world, "dana.datateam")
+    page.click("nav a:has-text('Held rows')")  # from the LA data team's navigation
+    assert page.locator("h1").inner_text() == "Service-feed rows held for you"
+    assert "held-feed.csv, line 2" in page.inner_text("main")
+    assert "Penhallow" not in page.content() and "Kerensa" not in page.content()
+    checks.check("held-rows")
+    page.click("summary:has-text('Dismiss line 2 of held-feed.csv')")
+    page.click("button:has-text('Dismiss the row line 2 of held-feed.csv')")  # no reason chosen
+    assert "Select why line 2 is dismissed" in page.inner_text(".govuk-error-summary")
+    checks.check()
+    page.click(".govuk-error-summary a")  # the summary's link takes the focus to the row's reasons
+    page.check("label:has-text('The sender has sent the row again, corrected') >> nth=0")
+    page.click("button:has-text('Dismiss the row line 2 of held-feed.csv')")
+    assert "The held row was dismissed" in page.inner_text(".govuk-notification-banner")
+    assert "held-feed.csv, line 2" not in page.inner_text("main")
+    checks.check()
+    page.click("summary:has-text('Dismiss line 3 of held-feed.csv')")
+    page.check("label:has-text('The row names no child the LA data team can identify') >> nth=0")
+    drop_csrf_and_submit(page, "form:has(input[name='record'][value='line 3'])")
+    assert page.locator("h1").inner_text() == "You cannot do that"
+    page.goto(f"{site}/la/held-rows")
+    assert "held-feed.csv, line 3" in page.inner_text("main")  # still held

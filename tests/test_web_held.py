@@ -72,6 +72,8 @@ def test_the_page_lists_exactly_the_json_routes_rows(world: World) -> None:
         assert item["reason"][1:] in page.text
     assert "The row names no child the LA data team can identify" in page.text
     assert "other-la.csv" not in page.text
+    # Each button says which row it dismisses, to a screen reader too.
+    assert '<span class="govuk-visually-hidden"> line 3 of social-care.csv</span>' in page.text
     assert re.search(r'href="/la/held-rows"\s+aria-current="true"', page.text)  # in the navigation
     no_personal_value(world, page.text)
 
