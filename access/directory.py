@@ -43,6 +43,10 @@ class BadCredentials(Exception):
         self.reason = reason
 
 
+# The DN bound to for a user name the directory does not hold (Directory._bind_nobody).
+NOBODY_RDN = "cn=childindex-no-such-user"
+
+
 @dataclass(frozen=True)
 class DirectoryUser:
     uid: str
@@ -130,7 +134,11 @@ class Directory:
                 dn = s.ldap_user_dn_template.format(username=ldap.dn.escape_dn_chars(username))
                 uid = None
             else:
-                dn, uid = self._find_user(service, username)
+                try:
+                    dn, uid = self._find_user(service, username)
+                except BadCredentials:
+                    self._bind_nobody(password)
+                    raise
             with self._connection() as user_conn:
                 self._bind_user(user_conn, dn, password)
                 if uid is None:
@@ -139,6 +147,14 @@ class Directory:
         roles = frozenset(r for g in groups if isinstance(r := self._group_roles.get(g), Role))
         caps = frozenset(r for g in groups if isinstance(r := self._group_roles.get(g), Capability))
         return DirectoryUser(uid=canonical_username(uid), dn=dn, roles=roles, capabilities=caps)
+
+    def _bind_nobody(self, password: str) -> None:
+        """For a user name the directory does not hold, the same connection and bind a known
+        user's wrong password costs, against a DN that names no entry: an unknown name must not
+        answer measurably sooner (docs/security.md). Whatever the bind answers, the caller
+        refuses the name; a failed bind to no entry counts against no account's lockout."""
+        with suppress(BadCredentials, DirectoryError), self._connection() as conn:
+            self._bind_user(conn, f"{NOBODY_RDN},{self.settings.ldap_base_dn}", password)
 
     def check_reachable(self) -> None:
         """Raise DirectoryError unless the directory answers (and accepts the service account)."""

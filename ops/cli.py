@@ -16,6 +16,7 @@ from ops.bench.ingest import command as bench_ingest_command
 from ops.bench.match import command as bench_match_command
 from ops.bench.postcodes import command as bench_postcodes_command
 from ops.bench.search import command as bench_search_command
+from ops.bench.signin import command as bench_signin_command
 from ops.demo import command as demo_command
 from ops.ingest import ingest_app
 from ops.lists import dedupe_command, link_command
@@ -54,6 +55,7 @@ bench_app.command("ingest")(bench_ingest_command)
 bench_app.command("match")(bench_match_command)
 bench_app.command("audit")(bench_audit_command)
 bench_app.command("postcodes")(bench_postcodes_command)
+bench_app.command("signin")(bench_signin_command)
 
 DatabaseOption = Annotated[
     str | None,

@@ -208,3 +208,29 @@ def test_normalised_dns_compare_case_insensitively() -> None:
     assert normalise_dn("CN=Practitioners, OU=Groups,DC=x") == normalise_dn("cn=practitioners,ou=groups,dc=x")
     with pytest.raises(DirectoryError):
         normalise_dn("not a dn")
+
+
+class CountingBinds(Directory):
+    """The real directory, noting each user bind it makes (the expensive step of a sign-in)."""
+
+    binds: list[str]
+
+    def _bind_user(self, conn: ldap.ldapobject.LDAPObject, dn: str, password: str) -> None:
+        self.binds.append(dn)
+        super()._bind_user(conn, dn, password)
+
+
+@pytest.mark.parametrize(("username", "reason"), [("pat.practitioner", "wrong_password"),
+                                                  ("nobody.here", "unknown_user")])
+def test_an_unknown_name_costs_the_bind_a_wrong_password_does(ldap_server: DemoDirectory, username: str,
+                                                              reason: str) -> None:
+    """An unknown user name is not answered sooner than a known one with a wrong password (the
+    figures: docs/security.md): both make one user bind, the unknown one against no entry."""
+    directory = CountingBinds(settings_for(ldap_server))
+    directory.binds = []
+    with pytest.raises(BadCredentials) as refused:
+        directory.authenticate(username, "not-the-Password-1")
+    assert refused.value.reason == reason
+    assert len(directory.binds) == 1
+    assert directory.binds[0] == (f"uid={username},{PEOPLE}" if reason == "wrong_password"
+                                  else f"cn=childindex-no-such-user,{SUFFIX}")
