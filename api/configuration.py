@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 from sqlalchemy import Engine, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from access import AccessSettings
@@ -39,14 +40,22 @@ class Override:
     changed_by: str
 
 
+# INSERT ... ON CONFLICT DO UPDATE, which both stores speak (SQLAlchemy's dialect inserts).
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
 def save(db: Session, changes: dict[str, object], *, by: str, at: dt.datetime) -> None:
-    """Keep validated changes (a ConfigurationBody's) in the store, in the caller's transaction."""
+    """Keep validated changes (a ConfigurationBody's) in the store, in the caller's transaction.
+
+    One upsert per setting, not a read then an insert: two workers storing the first change of
+    the same setting at once would otherwise both find no row, and the second to commit would
+    fail on the key (a 500). Now the later one simply wins, as for any later change."""
+    o = m.ConfigurationOverride
+    insert = _INSERTS[db.get_bind().dialect.name]
     for name, value in changes.items():
-        row = db.get(m.ConfigurationOverride, name)
-        if row is None:
-            row = m.ConfigurationOverride(name=name)
-            db.add(row)
-        row.value, row.changed_by, row.changed_at = json.dumps(value), by, at
+        row = {"value": json.dumps(value), "changed_by": by, "changed_at": at}
+        db.execute(insert(o).values(name=name, **row)
+                   .on_conflict_do_update(index_elements=[o.name], set_=row))
 
 
 def _valid(name: str, text: str) -> object | None:

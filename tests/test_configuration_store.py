@@ -8,13 +8,16 @@ the real slapd, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import threading
 from collections.abc import Iterator
 
 import pytest
 from api_world import World, another_worker, build_world, password_of
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, select, update
 
+from api import configuration
 from index import models as m
 from index.store import transaction
 from ops.slapd import DemoDirectory
@@ -81,3 +84,32 @@ def test_the_administrators_page_says_who_changed_a_setting(world: World, ldap_s
     page = other.client.get("/admin")
     assert page.status_code == 200 and "Changed by ada.admin at" in page.text
     assert page.text.count("Changed by") == 1
+
+
+def test_two_workers_storing_the_first_change_of_a_setting_at_once(engine: Engine) -> None:
+    """Found by review: the store read the setting's row, then inserted it when there was none,
+    so two workers storing the first change of one setting at the same instant both found none
+    and the second to commit failed on the key (a 500). One worker's transaction stays open while
+    the other stores and commits; both changes are kept, the later one in force."""
+    at = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+    errors: list[BaseException] = []
+
+    def second_worker() -> None:
+        try:
+            with transaction(engine) as db:
+                configuration.save(db, {"lockout_threshold": 4}, by="second.admin", at=at)
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    with transaction(engine) as first:
+        configuration.save(first, {"lockout_threshold": 3}, by="first.admin", at=at)
+        other = threading.Thread(target=second_worker)
+        other.start()
+        # The second worker either stores at once (a read then an insert: the bug), or waits for
+        # the first to commit (an upsert on the row's key).
+        other.join(timeout=1.5)
+    other.join(timeout=30)
+    assert not other.is_alive() and errors == []
+    with transaction(engine) as db:
+        stored = db.execute(select(m.ConfigurationOverride.value, m.ConfigurationOverride.changed_by)).all()
+    assert [tuple(r) for r in stored] == [("4", "second.admin")]
