@@ -1,8 +1,8 @@
-"""A submission's report, for the school that sent it and for the LA: what was accepted, what
-was rejected and why (position, field, reason, and the UPN only when valid), counts of the
-elements dropped by name, and what the nightly run did with it (links, new children, reviews
-opened, rows added and updated, involvements ended, records recognised unchanged since the
-source last sent them, where it resumed after a crash).
+"""A submission's report, for the LA and the operator (a school reads `school_run_report`):
+what was accepted, what was rejected and why (position, field, reason, and the UPN only when
+valid), counts of the elements dropped by name, and what the nightly run did with it (links,
+new children, reviews opened, rows added and updated, involvements ended, records recognised
+unchanged since the source last sent them, where it resumed after a crash).
 
 Built from the staging tables alone: counts, positions, field names and fixed reasons. No
 value from a file ever reaches it (the marker test checks the rendered text too).
