@@ -151,6 +151,14 @@ class World:
         assert response.status_code == 303, response.text
 
 
+def last_entry(world: World) -> m.AuditEvent:
+    """The audit trail's newest entry, detached from its session."""
+    with transaction(world.engine) as db:
+        row = db.scalars(select(m.AuditEvent).order_by(m.AuditEvent.seq.desc()).limit(1)).one()
+        db.expunge(row)
+    return row
+
+
 def find(world: World, uid: str, child_id: int) -> None:
     """Search for a child by its number, as a practitioner does before opening its record
     (access.found): an archived child is not found, and is not there to open either."""

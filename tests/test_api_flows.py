@@ -22,6 +22,7 @@ from api_world import (
     World,
     build_world,
     find,
+    last_entry,
     password_of,
     set_register,
 )
@@ -54,12 +55,6 @@ def world(
     yield world
     world.engine.dispose()
 
-
-def last_entry(world: World) -> m.AuditEvent:
-    with transaction(world.engine) as db:
-        row = db.scalars(select(m.AuditEvent).order_by(m.AuditEvent.seq.desc()).limit(1)).one()
-        db.expunge(row)
-    return row
 
 
 def children_of(world: World, seq: int) -> list[int]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from api_world import World, build_world, find
+from api_world import World, build_world, find, last_entry
 from sqlalchemy import func, select
 
 from index import models as m
@@ -29,12 +29,6 @@ def world(ldap_server: DemoDirectory, tmp_path_factory: pytest.TempPathFactory) 
     yield world
     world.engine.dispose()
 
-
-def last_entry(world: World) -> m.AuditEvent:
-    with transaction(world.engine) as db:
-        entry = db.scalars(select(m.AuditEvent).order_by(m.AuditEvent.seq.desc()).limit(1)).one()
-        db.expunge(entry)
-        return entry
 
 
 def involvements_of(world: World, child_id: int) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from api_world import World, build_world, password_of, register_values
+from api_world import World, build_world, last_entry, password_of, register_values
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -32,12 +32,6 @@ def attempt(world: World, username: str, uid: str, *, right: bool, client: TestC
             "code": world.authenticators[uid].at(world.clock()), "bearer": bearer}
     return (client or world.client).post("/signin", json=body).status_code
 
-
-def last_entry(world: World) -> m.AuditEvent:
-    with transaction(world.engine) as db:
-        row = db.scalars(select(m.AuditEvent).order_by(m.AuditEvent.seq.desc()).limit(1)).one()
-        db.expunge(row)
-    return row
 
 
 def unlock(world: World, uid: str) -> None:

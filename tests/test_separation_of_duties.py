@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from api_world import OWN_LA, World, build_world, register_values, set_register
+from api_world import OWN_LA, World, build_world, last_entry, register_values, set_register
 from sqlalchemy import select
 
 from access import sessions
@@ -36,12 +36,6 @@ def body_of(uid: str, why: str = "register_correction", **changes: Any) -> dict[
     values["change_reason"] = why
     return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in values.items()}
 
-
-def last_entry(world: World) -> m.AuditEvent:
-    with transaction(world.engine) as db:
-        row = db.scalars(select(m.AuditEvent).order_by(m.AuditEvent.seq.desc()).limit(1)).one()
-        db.expunge(row)
-    return row
 
 
 def vetting_of(world: World, uid: str) -> dt.date:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api_world import World, build_world
+from api_world import World, build_world, last_entry
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -38,12 +38,6 @@ def pdf_text(data: bytes) -> str:
             parts.append(body)
     return b"".join(parts).decode("latin-1")
 
-
-def last_entry(world: World) -> m.AuditEvent:
-    with transaction(world.engine) as db:
-        row = db.scalars(select(m.AuditEvent).order_by(m.AuditEvent.seq.desc()).limit(1)).one()
-        db.expunge(row)
-        return row
 
 
 def test_json_holds_the_record_with_provenance_and_every_access(world: World) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api_world import OTHER_SCHOOL, OWN_LA, OWN_SCHOOL, World, build_world, set_register
+from api_world import OTHER_SCHOOL, OWN_LA, OWN_SCHOOL, World, build_world, last_entry, set_register
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
@@ -35,12 +35,6 @@ def submissions(world: World) -> int:
     with transaction(world.engine) as db:
         return db.scalar(select(func.count()).select_from(m.Submission)) or 0
 
-
-def last_entry(world: World) -> m.AuditEvent:
-    with transaction(world.engine) as db:
-        row = db.scalars(select(m.AuditEvent).order_by(m.AuditEvent.seq.desc()).limit(1)).one()
-        db.expunge(row)
-    return row
 
 
 def upload(world: World, uid: str, url: str, path: Path, content: bytes | None = None) -> object:
