@@ -80,6 +80,7 @@ ACTIONS: dict[str, str] = {
     "archive": "archived a child's record under the retention rules",
     "purge": "purged an archived child's personal data under the retention rules",
     "dismiss_held": "dismissed a service-feed row held for the LA data team (its values cleared)",
+    "attach_held": "attached a service-feed row held for the LA data team to a child of its LA",
     "purge_held": "purged service-feed rows held for an LA data team under the retention rules",
     "erase_criteria": "erased search criteria naming a purged child from earlier entries of the trail",
     "cross_site_refused": "an unsafe request another site could have sent, refused (api.web_security)",
@@ -101,6 +102,8 @@ REASONS: dict[str, str] = {
     "held_sent_again": "the sender has sent the held row again, corrected",
     "held_already_known": "the held row repeats what the index already holds of a child",
     "held_unidentifiable": "the held row names no child the LA data team can identify",
+    # Why an LA data team attaches a held row to a child (ingest.held.ATTACH_REASONS).
+    "held_child_identified": "the held row's child was identified among those already held",
     "change_of_address": "the child now lives in another LA",
     "operations": "running the service (operator)",
     # Why a register entry changed (access.reasons.RegisterChange).

@@ -11,11 +11,13 @@ from fastapi import APIRouter, Depends, HTTPException, Query, UploadFile
 
 from access import Permission
 from api.deps import Ctx, CurrentActor, la_scope, record, requires
-from api.schemas import HeldDismissal, HeldRowOut, HeldRowsOut, SubmissionOut
+from api.la import push_search
+from api.schemas import HeldAttachment, HeldDismissal, HeldRowOut, HeldRowsOut, SubmissionOut
 from api.schools import receive
 from index import transaction
+from index.outbox import mark_changed
 from ingest import held_records
-from ingest.held import dismiss_held
+from ingest.held import attach_held, dismiss_held
 
 P = Permission
 router = APIRouter(prefix="/la", tags=["LA data team"])
@@ -54,3 +56,19 @@ def dismiss(submission_id: int, body: HeldDismissal, la: ReviewLa, ctx: Ctx, who
         if not dismiss_held(db, submission_id=submission_id, record_ref=body.record, owning_la=la):
             raise HTTPException(404, "no held row of your LA at that submission and record")
         record(db, who, "dismiss_held", reason=body.reason, at=ctx.clock())
+
+
+@router.post("/held/{submission_id}/attachment", status_code=204, dependencies=requires(P.REVIEW_QUEUE))
+def attach(submission_id: int, body: HeldAttachment, la: ReviewLa, ctx: Ctx, who: CurrentActor) -> None:
+    """Attach one held row of the own LA to a child of the own LA (ingest.held): its involvement,
+    names, identifiers and address are brought to the child as the nightly run brings a linked
+    row's (never the date of birth); audited with its reason code and the child. No such held
+    row or child (or another LA's): 404, the same."""
+    with transaction(ctx.engine) as db:
+        if attach_held(db, submission_id=submission_id, record_ref=body.record, child_id=body.child_id,
+                       owning_la=la) is None:
+            raise HTTPException(404, "no held row of your LA at that submission and record, "
+                                     "or no child of your LA with that id")
+        mark_changed(db, [body.child_id])
+        record(db, who, "attach_held", reason=body.reason, child_ids=[body.child_id], at=ctx.clock())
+    push_search(ctx)

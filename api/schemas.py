@@ -380,6 +380,14 @@ class HeldDismissal(Input):
     reason: Literal["held_sent_again", "held_already_known", "held_unidentifiable"]
 
 
+class HeldAttachment(Input):
+    """Attach a held row to the child it is of: which row, which child, and why, by a fixed code."""
+
+    record: str = Field(pattern=r"^line [0-9]{1,9}$", description="the row, as listed: 'line 12'")
+    child_id: int = Field(ge=1, description="the child of your LA the row is of")
+    reason: Literal["held_child_identified"]
+
+
 # -- administrator ---------------------------------------------------------------------------
 
 

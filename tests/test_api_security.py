@@ -87,6 +87,9 @@ ROUTES: dict[tuple[str, str], Spec] = {
     ("GET", "/la/held"): Spec((P.REVIEW_QUEUE,)),
     ("POST", "/la/held/{submission_id}/dismissal"): Spec(
         (P.REVIEW_QUEUE,), {"submission_id": "=1"}, body={"record": "line 2", "reason": "held_sent_again"}),
+    ("POST", "/la/held/{submission_id}/attachment"): Spec(
+        (P.REVIEW_QUEUE,), {"submission_id": "=1"},
+        body={"record": "line 2", "child_id": 1, "reason": "held_child_identified"}),
     ("GET", "/la/reviews/{review_id}"): Spec((P.REVIEW_QUEUE,), {"review_id": "review_own"},
                                              {"review_id": "review_other"}),
     ("POST", "/la/reviews/{review_id}/decision"): Spec(
