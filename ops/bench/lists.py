@@ -29,6 +29,7 @@ from index import ChildRecord
 from index.vocabulary import AddressStatus
 from matching import MatchModel, Outcome
 from matching.linkage import link_lists
+from ops.bench.accuracy import LinkAccuracy
 from ops.noise import ListFaults, foreign_postcode, garbled_postcode, invalid_date
 
 LA = "823"
@@ -107,27 +108,14 @@ def write_lists(children: int, seed: int, folder: Path, faults: ListFaults) -> L
 
 
 @dataclass
-class Scored:
+class Scored(LinkAccuracy):
     rows: int
     used: int
     links: int
-    correct: int
+    correct_links: int
     reviews: int
     linkable: int
     seconds: float
-
-    @property
-    def precision(self) -> float:
-        return self.correct / self.links if self.links else 1.0
-
-    @property
-    def recall(self) -> float:
-        return self.correct / self.linkable if self.linkable else 1.0
-
-    @property
-    def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
 
     def line(self, who: str) -> str:
         return (f"{who}: rows {self.rows:,}, used {self.used:,} (dropped {self.rows - self.used}); "

@@ -37,6 +37,7 @@ from matching import (
     estimate_model,
     person_from_record,
 )
+from ops.bench.accuracy import LinkAccuracy
 from ops.machine import describe_machine, peak_rss_mb
 
 LA = "823"
@@ -58,7 +59,7 @@ def _synth() -> tuple[TrueChildren, NoisyRecords]:
 
 
 @dataclass
-class Figures:
+class Figures(LinkAccuracy):
     records: int = 0
     unscorable: int = 0
     links: int = 0
@@ -72,19 +73,6 @@ class Figures:
     cpu_seconds: float = 0.0  # this process's CPU time (the machine is shared)
     rules: Counter[str] = field(default_factory=Counter)
     wrong: Counter[str] = field(default_factory=Counter)  # false links by rule
-
-    @property
-    def precision(self) -> float:
-        return self.correct_links / self.links if self.links else 1.0
-
-    @property
-    def recall(self) -> float:
-        return self.correct_links / self.linkable if self.linkable else 1.0
-
-    @property
-    def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
 
     def lines(self) -> list[str]:
         scored = self.records - self.unscorable
