@@ -139,11 +139,16 @@ def readiness(ctx: Context) -> dict[str, str]:
     return checks
 
 
+def is_ready(checks: dict[str, str]) -> bool:
+    """Every part answers, or is not configured (the embedded search lives in the store)."""
+    return all(v in ("ok", "not_configured") for v in checks.values())
+
+
 @router.get("/ready", response_model=ReadyOut, responses={503: {"model": ReadyOut}})
 def ready(ctx: Ctx) -> Any:
     """Ready: the store, the directory and Elasticsearch (when it is the search backend) answer."""
     checks = readiness(ctx)
-    good = all(v in ("ok", "not_configured") for v in checks.values())
+    good = is_ready(checks)
     body = ReadyOut(status="ready" if good else "not_ready", checks=checks)
     return body if good else JSONResponse(body.model_dump(), status_code=503)
 

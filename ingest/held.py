@@ -19,8 +19,7 @@ from sqlalchemy.orm import Session
 from index import models as m
 from index.records import load_record
 from index.vocabulary import ChildStatus
-from ingest.nightly import RecordOutcome
-from ingest.nightly import _effective_date as effective_date  # the date a linked row takes effect
+from ingest.nightly import RecordOutcome, effective_date
 from ingest.store_changes import ChangeCounts, apply_links
 
 HELD_DISMISSED = "held_dismissed"  # staged_records.outcome of a dismissed held row

@@ -193,7 +193,7 @@ class _Context:
     areas: PostcodeAreas | None = None  # postcode -> LA: who owns a child (ingest.ownership)
 
 
-def _effective_date(staged: m.StagedSubmission) -> dt.date:
+def effective_date(staged: m.StagedSubmission) -> dt.date:
     """The date a submission's changes take effect: its census or reference date, else the day
     it was staged."""
     if staged.census_date is not None:
@@ -280,7 +280,7 @@ def _run_batch(ctx: _Context, submission_id: int) -> bool:
                 records[ref] = load_record(next(s.payload for s in batch if s.ref == ref))
         links = [(target[s.ref], records[s.ref], ref_of[s.ref]) for s in batch
                  if s.ref in target and s.ref in records]
-        changes = apply_links(session, links, submission_id, _effective_date(staged))
+        changes = apply_links(session, links, submission_id, effective_date(staged))
         # A child who now lives in another LA moves there (federation), in this transaction.
         moved = [] if ctx.areas is None else follow_moves(
             session, {c for c, _r, _ref in links} | set(child_of.values()), ctx.areas,

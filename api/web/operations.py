@@ -36,7 +36,7 @@ def nightly(request: Request, ctx: Ctx, who: CurrentActor) -> Response:
     state = api_operations.nightly(ctx, who)
     checks = api_operations.readiness(ctx)
     return render(request, "operations.html", state=state, checks=checks, parts=PARTS,
-                  tags=OUTCOME_TAGS, ready=all(v in ("ok", "not_configured") for v in checks.values()))
+                  tags=OUTCOME_TAGS, ready=api_operations.is_ready(checks))
 
 
 @router.get("/operations/runs/{run_id}")
